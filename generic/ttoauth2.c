@@ -1,0 +1,1837 @@
+/*
+ * ttoauth2.c --
+ *
+ *	The Tcl face of ttoauth2: the package's init, the `ttoauth2` command
+ *	(new, create, version, json) and the object command with its options
+ *	and methods, mirroring Chilkat's CkOAuth2 (see doc/ttoauth2.n).
+ *
+ *	An object owns at most one flow at a time (ttoauth2Flow.c).  Results
+ *	of a flow are copied into the object ("harvested") in the object's
+ *	thread, the first time anything looks after the flow has ended; so
+ *	the object itself is only ever touched by its own thread.
+ */
+
+#include "ttoauth2Int.h"
+#include <string.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+/*
+ * Options.  The order is the order `configure` lists them in.
+ */
+
+enum {
+    OPT_PROVIDER, OPT_LISTENPORT, OPT_LISTENPORTRANGEEND, OPT_LOCALHOST,
+    OPT_REDIRECTPATH, OPT_AUTHORIZATIONENDPOINT, OPT_TOKENENDPOINT,
+    OPT_REFRESHENDPOINT, OPT_CLIENTID, OPT_CLIENTSECRET, OPT_SCOPE,
+    OPT_STATE, OPT_CODECHALLENGE, OPT_CODECHALLENGEMETHOD, OPT_USEBASICAUTH,
+    OPT_RESOURCE, OPT_REDIRECTALLOWHTML, OPT_REDIRECTDENYHTML,
+    OPT_AUTHTIMEOUT, OPT_TIMEOUT, OPT_COMMAND, OPT_BROWSER, OPT_CAFILE,
+    OPT_PROXY, OPT_USERAGENT, OPT_TOKENFILE, OPT_ACCESSTOKEN,
+    OPT_REFRESHTOKEN, OPT_COUNT
+};
+
+typedef enum {
+    T_STRING, T_PORT, T_BOOL, T_MS, T_CHOICE, T_URL, T_PATH, T_LIST,
+    T_TRISTATE
+} OptionType;
+
+static const char *const providerChoices[] = {
+    "auto", "tiktokshop", "rfc6749", NULL
+};
+static const char *const localhostChoices[] = {
+    "localhost", "127.0.0.1", "[::1]", NULL
+};
+static const char *const methodChoices[] = {"S256", "plain", NULL};
+
+#define ALLOW_PAGE \
+    "<!doctype html><html><head><meta charset=\"utf-8\">" \
+    "<title>Authorization complete</title></head>" \
+    "<body style=\"font-family:sans-serif;margin:3em\">" \
+    "<h1>Authorization complete</h1>" \
+    "<p>You can close this window and return to the application.</p>" \
+    "</body></html>"
+#define DENY_PAGE \
+    "<!doctype html><html><head><meta charset=\"utf-8\">" \
+    "<title>Authorization failed</title></head>" \
+    "<body style=\"font-family:sans-serif;margin:3em\">" \
+    "<h1>Authorization did not complete</h1>" \
+    "<p>Access was denied or the sign-in could not be finished. " \
+    "You can close this window; the application has the details.</p>" \
+    "</body></html>"
+
+typedef struct {
+    const char *name;
+    OptionType type;
+    const char *defaultValue;
+    int flowLocked;		/* refused with BUSY while a flow runs */
+    const char *const *choices;
+} OptionSpec;
+
+static const OptionSpec optionSpecs[] = {
+    {"-provider",		T_CHOICE,  "auto",	1, providerChoices},
+    {"-listenport",		T_PORT,    "0",		1, NULL},
+    {"-listenportrangeend",	T_PORT,    "0",		1, NULL},
+    {"-localhost",		T_CHOICE,  "localhost",	1, localhostChoices},
+    {"-redirectpath",		T_PATH,    "/",		1, NULL},
+    {"-authorizationendpoint",	T_URL,     "",		1, NULL},
+    {"-tokenendpoint",		T_URL,     "",		1, NULL},
+    {"-refreshendpoint",	T_URL,     "",		1, NULL},
+    {"-clientid",		T_STRING,  "",		1, NULL},
+    {"-clientsecret",		T_STRING,  "",		1, NULL},
+    {"-scope",			T_STRING,  "",		1, NULL},
+    {"-state",			T_STRING,  "",		1, NULL},
+    {"-codechallenge",		T_TRISTATE, "",		1, NULL},
+    {"-codechallengemethod",	T_CHOICE,  "S256",	1, methodChoices},
+    {"-usebasicauth",		T_BOOL,    "0",		1, NULL},
+    {"-resource",		T_STRING,  "",		1, NULL},
+    {"-redirectallowhtml",	T_STRING,  ALLOW_PAGE,	1, NULL},
+    {"-redirectdenyhtml",	T_STRING,  DENY_PAGE,	1, NULL},
+    {"-authtimeout",		T_MS,      "300000",	1, NULL},
+    {"-timeout",		T_MS,      "30000",	1, NULL},
+    {"-command",		T_LIST,    "",		0, NULL},
+    {"-browser",		T_LIST,    "",		0, NULL},
+    {"-cafile",			T_STRING,  "",		1, NULL},
+    {"-proxy",			T_STRING,  "",		1, NULL},
+    {"-useragent",		T_STRING,  "ttoauth2/" PACKAGE_VERSION, 1, NULL},
+    {"-tokenfile",		T_STRING,  "",		1, NULL},
+    {"-accesstoken",		T_STRING,  "",		1, NULL},
+    {"-refreshtoken",		T_STRING,  "",		1, NULL},
+    {NULL,			T_STRING,  NULL,	0, NULL}
+};
+
+typedef struct TtoObject {
+    Tcl_Interp *interp;
+    Tcl_Command command;
+    Tcl_Obj *options[OPT_COUNT];	/* current values, each held */
+    TtoPairs authParams;
+    TtoPairs tokenParams;
+    TtoPairs refreshParams;
+    TtoFlow *flow;			/* current or last flow */
+    int harvested;			/* its results are copied here */
+    Tcl_Obj *response;			/* accessTokenResponse */
+    Tcl_Obj *failureInfo;
+    Tcl_Obj *tokenType;
+    Tcl_Obj *redirectUri;
+    TtoPairs redirectParams;
+    long long expiresAt;		/* -1 unknown */
+    long long refreshExpiresAt;
+    TtoProvider tokenProvider;		/* shape of the current tokens */
+    TtoHttp *http;			/* for refresh; keeps connections */
+} TtoObject;
+
+/* Per-interp data: the counter behind ::ttoauth2::oauthN names. */
+typedef struct {
+    unsigned long counter;
+} InterpData;
+
+#define INTERP_KEY "ttoauth2"
+
+TCL_DECLARE_MUTEX(initMutex)
+static int processInitialized = 0;
+
+static int ObjectCmd(ClientData clientData, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[]);
+static void ObjectDeleted(ClientData clientData);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Error helpers.  Every error carries -errorcode {TTOAUTH2 KIND ...}.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+Error(
+    Tcl_Interp *interp,
+    const char *kind,
+    const char *word,
+    const char *word2,
+    const char *fmt,
+    ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(msg, -1));
+    Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, word2, (char *) NULL);
+    return TCL_ERROR;
+}
+
+static int
+BusyError(
+    Tcl_Interp *interp,
+    const char *what)
+{
+    return Error(interp, "BUSY", NULL, NULL,
+	    "cannot %s while an authorization flow is running "
+	    "(cancel it or wait for it)", what);
+}
+
+static const char *
+OptString(
+    TtoObject *obj,
+    int opt)
+{
+    return Tcl_GetString(obj->options[opt]);
+}
+
+static char *
+DupString(
+    const char *s)
+{
+    size_t len = strlen(s);
+    char *copy = ckalloc(len + 1);
+
+    memcpy(copy, s, len + 1);
+    return copy;
+}
+
+static char *
+DupOrNull(
+    const char *s)
+{
+    return (s && *s) ? DupString(s) : NULL;
+}
+
+static void
+SetObjField(
+    Tcl_Obj **fieldPtr,
+    Tcl_Obj *value)
+{
+    Tcl_IncrRefCount(value);
+    if (*fieldPtr) {
+	Tcl_DecrRefCount(*fieldPtr);
+    }
+    *fieldPtr = value;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Provider resolution --
+ *
+ *	-provider auto means tiktokshop when the token endpoint's path is
+ *	/api/v2/token/get or /api/v2/token/refresh, or its host ends in
+ *	tiktok-shops.com or tiktokshop.com; else rfc6749.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+SplitUrl(
+    const char *url,
+    Tcl_DString *hostPtr,
+    Tcl_DString *pathPtr)
+{
+    const char *p = strstr(url, "://"), *hostStart, *hostEnd, *at, *colon;
+    size_t pathLen;
+
+    if (p == NULL) {
+	return;
+    }
+    hostStart = p + 3;
+    hostEnd = hostStart + strcspn(hostStart, "/?#");
+    at = memchr(hostStart, '@', (size_t) (hostEnd - hostStart));
+    if (at) {
+	hostStart = at + 1;
+    }
+    colon = (*hostStart == '[') ? NULL
+	    : memchr(hostStart, ':', (size_t) (hostEnd - hostStart));
+    Tcl_DStringAppend(hostPtr, hostStart,
+	    (int) ((colon ? colon : hostEnd) - hostStart));
+    pathLen = strcspn(hostEnd, "?#");
+    Tcl_DStringAppend(pathPtr, hostEnd, (int) pathLen);
+}
+
+static int
+HostIs(
+    const char *host,
+    const char *domain)
+{
+    size_t hl = strlen(host), dl = strlen(domain);
+
+    if (hl == dl) {
+	return strcasecmp(host, domain) == 0;
+    }
+    return hl > dl && host[hl - dl - 1] == '.'
+	    && strcasecmp(host + hl - dl, domain) == 0;
+}
+
+static TtoProvider
+ResolveProvider(
+    TtoObject *obj)
+{
+    const char *provider = OptString(obj, OPT_PROVIDER);
+    Tcl_DString host, path;
+    TtoProvider result = TTO_PROVIDER_RFC6749;
+    const char *endpoint;
+
+    if (strcmp(provider, "tiktokshop") == 0) {
+	return TTO_PROVIDER_TIKTOKSHOP;
+    }
+    if (strcmp(provider, "rfc6749") == 0) {
+	return TTO_PROVIDER_RFC6749;
+    }
+    endpoint = OptString(obj, OPT_TOKENENDPOINT);
+    if (*endpoint == '\0') {
+	endpoint = OptString(obj, OPT_REFRESHENDPOINT);
+    }
+    Tcl_DStringInit(&host);
+    Tcl_DStringInit(&path);
+    SplitUrl(endpoint, &host, &path);
+    if (strcmp(Tcl_DStringValue(&path), "/api/v2/token/get") == 0
+	    || strcmp(Tcl_DStringValue(&path), "/api/v2/token/refresh") == 0
+	    || HostIs(Tcl_DStringValue(&host), "tiktok-shops.com")
+	    || HostIs(Tcl_DStringValue(&host), "tiktokshop.com")) {
+	result = TTO_PROVIDER_TIKTOKSHOP;
+    }
+    Tcl_DStringFree(&host);
+    Tcl_DStringFree(&path);
+    return result;
+}
+
+static int
+UsePkce(
+    TtoObject *obj,
+    TtoProvider provider)
+{
+    const char *value = OptString(obj, OPT_CODECHALLENGE);
+    int b;
+
+    if (*value == '\0') {
+	return provider == TTO_PROVIDER_RFC6749;
+    }
+    return Tcl_GetBoolean(NULL, value, &b) == TCL_OK && b;
+}
+
+/*
+ * The refresh URL: -refreshendpoint, else -tokenendpoint, where for
+ * tiktokshop a path ending in /token/get becomes /token/refresh.
+ */
+
+static void
+RefreshEndpoint(
+    TtoObject *obj,
+    TtoProvider provider,
+    Tcl_DString *dsPtr)
+{
+    const char *explicit = OptString(obj, OPT_REFRESHENDPOINT);
+    const char *token = OptString(obj, OPT_TOKENENDPOINT);
+    const char *q;
+    size_t pathEnd;
+
+    if (*explicit) {
+	Tcl_DStringAppend(dsPtr, explicit, -1);
+	return;
+    }
+    q = strpbrk(token, "?#");
+    pathEnd = q ? (size_t) (q - token) : strlen(token);
+    if (provider == TTO_PROVIDER_TIKTOKSHOP && pathEnd >= 10
+	    && strncmp(token + pathEnd - 10, "/token/get", 10) == 0) {
+	Tcl_DStringAppend(dsPtr, token, (int) pathEnd - 4);
+	Tcl_DStringAppend(dsPtr, "/refresh", -1);
+	Tcl_DStringAppend(dsPtr, token + pathEnd, -1);
+	return;
+    }
+    Tcl_DStringAppend(dsPtr, token, -1);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Harvest --
+ *
+ *	Copies the results of a flow that has ended into the object (once),
+ *	after joining its thread.  Called before anything reads the object.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+Harvest(
+    TtoObject *obj)
+{
+    TtoFlow *flow = obj->flow;
+    Tcl_DString info;
+    int state;
+
+    if (flow == NULL || obj->harvested || !flow->started) {
+	return;
+    }
+    state = TtoFlowState(flow);
+    if (state < 3) {
+	return;
+    }
+    TtoFlowJoin(flow);
+    obj->harvested = 1;
+
+    SetObjField(&obj->response, Tcl_NewStringObj(
+	    flow->response ? flow->response : "", -1));
+    TtoPairsFree(&obj->redirectParams);
+    TtoPairsCopy(&obj->redirectParams, &flow->redirectParams);
+    Tcl_DStringInit(&info);
+    if (flow->failureInfo) {
+	Tcl_DStringAppend(&info, flow->failureInfo, -1);
+    }
+    if (state == 3) {
+	TtoTokenResult *res = &flow->result;
+
+	SetObjField(&obj->options[OPT_ACCESSTOKEN],
+		Tcl_NewStringObj(res->accessToken, -1));
+	SetObjField(&obj->options[OPT_REFRESHTOKEN],
+		Tcl_NewStringObj(res->refreshToken ? res->refreshToken : "", -1));
+	SetObjField(&obj->tokenType,
+		Tcl_NewStringObj(res->tokenType ? res->tokenType : "", -1));
+	obj->expiresAt = res->expiresAt;
+	obj->refreshExpiresAt = res->refreshExpiresAt;
+	obj->tokenProvider = flow->provider;
+	if (flow->saveError) {
+	    Tcl_DStringAppend(&info, "the token was obtained, but saving it "
+		    "to -tokenfile failed: ", -1);
+	    Tcl_DStringAppend(&info, flow->saveError, -1);
+	}
+    }
+    SetObjField(&obj->failureInfo, Tcl_NewStringObj(Tcl_DStringValue(&info),
+	    Tcl_DStringLength(&info)));
+    Tcl_DStringFree(&info);
+}
+
+static int
+FlowRunning(
+    TtoObject *obj)
+{
+    int state;
+
+    if (obj->flow == NULL || !obj->flow->started) {
+	return 0;
+    }
+    state = TtoFlowState(obj->flow);
+    if (state >= 3) {
+	Harvest(obj);
+	return 0;
+    }
+    return 1;
+}
+
+static int
+CurrentState(
+    TtoObject *obj)
+{
+    if (obj->flow == NULL || !obj->flow->started) {
+	return 0;
+    }
+    Harvest(obj);
+    return TtoFlowState(obj->flow);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FlowDone --
+ *
+ *	Runs from the event loop when a flow of this object ends: harvests
+ *	and calls -command with the object's name and the final state.
+ *	Errors in the callback go to the interp's background error handler.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+FlowDone(
+    void *clientData)
+{
+    TtoObject *obj = clientData;
+    Tcl_Interp *interp = obj->interp;
+    Tcl_Obj *script;
+    int state, code;
+
+    if (obj->command == NULL) {
+	return;
+    }
+    Tcl_Preserve(obj);
+    Tcl_Preserve(interp);
+    state = CurrentState(obj);
+    if (Tcl_GetString(obj->options[OPT_COMMAND])[0] != '\0') {
+	Tcl_Obj *name = Tcl_NewObj();
+
+	script = Tcl_DuplicateObj(obj->options[OPT_COMMAND]);
+	Tcl_IncrRefCount(script);
+
+	Tcl_GetCommandFullName(interp, obj->command, name);
+	Tcl_ListObjAppendElement(NULL, script, name);
+	Tcl_ListObjAppendElement(NULL, script, Tcl_NewIntObj(state));
+	code = Tcl_EvalObjEx(interp, script, TCL_EVAL_GLOBAL);
+	if (code != TCL_OK) {
+	    Tcl_AddErrorInfo(interp, "\n    (ttoauth2 -command callback)");
+	    Tcl_BackgroundException(interp, code);
+	}
+	Tcl_DecrRefCount(script);
+    }
+    Tcl_Release(interp);
+    Tcl_Release(obj);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Option handling --
+ *
+ *	ValidateOption checks one value (and normalizes it); configure
+ *	checks every pair before changing anything.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+ValidateOption(
+    Tcl_Interp *interp,
+    int opt,
+    Tcl_Obj *value,
+    Tcl_Obj **normalizedPtr)
+{
+    const OptionSpec *spec = &optionSpecs[opt];
+    const char *s = Tcl_GetString(value);
+    int i, b;
+    Tcl_WideInt w;
+    Tcl_Size n;
+
+    *normalizedPtr = value;
+    switch (spec->type) {
+    case T_STRING:
+	return TCL_OK;
+    case T_PORT:
+	if (Tcl_GetWideIntFromObj(NULL, value, &w) != TCL_OK
+		|| w < 0 || w > 65535) {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
+		    " for %s: must be a port number from 0 to 65535", s,
+		    spec->name);
+	}
+	*normalizedPtr = Tcl_NewWideIntObj(w);
+	return TCL_OK;
+    case T_MS:
+	if (Tcl_GetWideIntFromObj(NULL, value, &w) != TCL_OK
+		|| w < 0 || w > 0x7fffffff) {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
+		    " for %s: must be a number of milliseconds, 0 or more", s,
+		    spec->name);
+	}
+	*normalizedPtr = Tcl_NewWideIntObj(w);
+	return TCL_OK;
+    case T_BOOL:
+    case T_TRISTATE:
+	if (spec->type == T_TRISTATE && *s == '\0') {
+	    return TCL_OK;
+	}
+	if (Tcl_GetBooleanFromObj(NULL, value, &b) != TCL_OK) {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
+		    " for %s: must be a boolean (1, 0, true, false, yes, no, "
+		    "on, off)%s", s, spec->name,
+		    spec->type == T_TRISTATE ? " or \"\" for the provider's "
+		    "default" : "");
+	}
+	*normalizedPtr = Tcl_NewBooleanObj(b);
+	return TCL_OK;
+    case T_CHOICE:
+	if (spec->choices == localhostChoices && strcmp(s, "::1") == 0) {
+	    *normalizedPtr = Tcl_NewStringObj("[::1]", -1);
+	    return TCL_OK;
+	}
+	for (i = 0; spec->choices[i]; i++) {
+	    if (strcmp(s, spec->choices[i]) == 0) {
+		return TCL_OK;
+	    }
+	}
+	{
+	    Tcl_DString list;
+
+	    Tcl_DStringInit(&list);
+	    for (i = 0; spec->choices[i]; i++) {
+		if (i > 0) {
+		    Tcl_DStringAppend(&list, spec->choices[i + 1] ? ", " : ", or ",
+			    -1);
+		}
+		Tcl_DStringAppend(&list, spec->choices[i], -1);
+	    }
+	    Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\" for "
+		    "%s: must be %s", s, spec->name, Tcl_DStringValue(&list));
+	    Tcl_DStringFree(&list);
+	    return TCL_ERROR;
+	}
+    case T_URL:
+	if (*s != '\0' && strncmp(s, "https://", 8) != 0
+		&& strncmp(s, "http://", 7) != 0) {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
+		    " for %s: must be an https:// or http:// URL, or \"\"", s,
+		    spec->name);
+	}
+	for (; *s; s++) {
+	    if ((unsigned char) *s <= ' ' || *s == 127) {
+		return Error(interp, "OPTION", spec->name, NULL, "bad value for "
+			"%s: a URL cannot contain spaces or control characters",
+			spec->name);
+	    }
+	}
+	return TCL_OK;
+    case T_PATH:
+	if (*s != '/') {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
+		    " for %s: must be a path starting with \"/\"", s, spec->name);
+	}
+	for (; *s; s++) {
+	    if ((unsigned char) *s <= ' ' || *s == 127 || *s == '?'
+		    || *s == '#' || *s == '%') {
+		return Error(interp, "OPTION", spec->name, NULL, "bad value for "
+			"%s: a redirect path cannot contain spaces, control "
+			"characters, \"?\", \"#\" or \"%%\"", spec->name);
+	    }
+	}
+	return TCL_OK;
+    case T_LIST:
+	if (Tcl_ListObjLength(NULL, value, &n) != TCL_OK) {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value for %s: "
+		    "must be a valid Tcl list (a command prefix)", spec->name);
+	}
+	return TCL_OK;
+    }
+    return TCL_OK;
+}
+
+static Tcl_Obj *
+OptionValue(
+    TtoObject *obj,
+    int opt)
+{
+    if (opt == OPT_CODECHALLENGE
+	    && Tcl_GetString(obj->options[opt])[0] == '\0') {
+	return Tcl_NewBooleanObj(UsePkce(obj, ResolveProvider(obj)));
+    }
+    return obj->options[opt];
+}
+
+static int
+GetOptionIndex(
+    Tcl_Interp *interp,
+    Tcl_Obj *nameObj,
+    int *optPtr)
+{
+    if (Tcl_GetIndexFromObjStruct(interp, nameObj, optionSpecs,
+	    sizeof(OptionSpec), "option", TCL_EXACT, optPtr) != TCL_OK) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
+		Tcl_GetString(nameObj), (char *) NULL);
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+static int
+Configure(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    int objc,
+    Tcl_Obj *const objv[])
+{
+    int i, opt, running;
+    int idx[OPT_COUNT * 2];
+    Tcl_Obj *values[OPT_COUNT * 2];
+    int count = 0;
+
+    if (objc == 0) {
+	Tcl_Obj *list = Tcl_NewListObj(0, NULL);
+
+	for (i = 0; i < OPT_COUNT; i++) {
+	    Tcl_ListObjAppendElement(NULL, list,
+		    Tcl_NewStringObj(optionSpecs[i].name, -1));
+	    Tcl_ListObjAppendElement(NULL, list, OptionValue(obj, i));
+	}
+	Tcl_SetObjResult(interp, list);
+	return TCL_OK;
+    }
+    if (objc == 1) {
+	if (GetOptionIndex(interp, objv[0], &opt) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	Tcl_SetObjResult(interp, OptionValue(obj, opt));
+	return TCL_OK;
+    }
+    if (objc % 2) {
+	if (GetOptionIndex(interp, objv[objc - 1], &opt) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	return Error(interp, "OPTION", optionSpecs[opt].name, NULL,
+		"value for \"%s\" missing", optionSpecs[opt].name);
+    }
+    if (objc > OPT_COUNT * 2) {
+	return Error(interp, "OPTION", NULL, NULL, "too many arguments");
+    }
+
+    /* Check everything first: an error must change nothing. */
+    running = FlowRunning(obj);
+    for (i = 0; i < objc; i += 2) {
+	Tcl_Obj *normalized;
+
+	if (GetOptionIndex(interp, objv[i], &opt) != TCL_OK) {
+	    goto fail;
+	}
+	if (running && optionSpecs[opt].flowLocked) {
+	    Error(interp, "BUSY", NULL, NULL, "cannot change %s while an "
+		    "authorization flow is running (cancel it or wait for it)",
+		    optionSpecs[opt].name);
+	    goto fail;
+	}
+	if (ValidateOption(interp, opt, objv[i + 1], &normalized) != TCL_OK) {
+	    goto fail;
+	}
+	Tcl_IncrRefCount(normalized);
+	idx[count] = opt;
+	values[count++] = normalized;
+    }
+    for (i = 0; i < count; i++) {
+	SetObjField(&obj->options[idx[i]], values[i]);
+	Tcl_DecrRefCount(values[i]);
+	if (idx[i] == OPT_ACCESSTOKEN || idx[i] == OPT_REFRESHTOKEN) {
+	    obj->tokenProvider = ResolveProvider(obj);
+	}
+    }
+    return TCL_OK;
+
+  fail:
+    for (i = 0; i < count; i++) {
+	Tcl_DecrRefCount(values[i]);
+    }
+    return TCL_ERROR;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * StartAuth --
+ *
+ *	The startAuth method: binds the listener, starts the flow thread,
+ *	returns the authorize URL.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+AuthorizeUrl(
+    TtoObject *obj,
+    TtoFlow *flow,
+    Tcl_DString *urlPtr)
+{
+    const char *endpoint = OptString(obj, OPT_AUTHORIZATIONENDPOINT);
+    size_t len = strlen(endpoint);
+    int first = 1, i;
+    Tcl_DString challenge;
+
+    Tcl_DStringAppend(urlPtr, endpoint, -1);
+    if (strchr(endpoint, '?') == NULL) {
+	Tcl_DStringAppend(urlPtr, "?", 1);
+    } else if (len > 0 && endpoint[len - 1] != '?'
+	    && endpoint[len - 1] != '&') {
+	first = 0;
+    }
+    if (flow->provider == TTO_PROVIDER_RFC6749) {
+	TtoQueryAppend(urlPtr, &first, "response_type", "code");
+	TtoQueryAppend(urlPtr, &first, "client_id",
+		OptString(obj, OPT_CLIENTID));
+	TtoQueryAppend(urlPtr, &first, "redirect_uri", flow->redirectUri);
+	if (*OptString(obj, OPT_SCOPE)) {
+	    TtoQueryAppend(urlPtr, &first, "scope", OptString(obj, OPT_SCOPE));
+	}
+	TtoQueryAppend(urlPtr, &first, "state", flow->stateParam);
+	if (flow->verifier) {
+	    const char *method = OptString(obj, OPT_CODECHALLENGEMETHOD);
+
+	    Tcl_DStringInit(&challenge);
+	    TtoPkceChallenge(&challenge, flow->verifier, method);
+	    TtoQueryAppend(urlPtr, &first, "code_challenge",
+		    Tcl_DStringValue(&challenge));
+	    TtoQueryAppend(urlPtr, &first, "code_challenge_method", method);
+	    Tcl_DStringFree(&challenge);
+	}
+	if (*OptString(obj, OPT_RESOURCE)) {
+	    TtoQueryAppend(urlPtr, &first, "resource",
+		    OptString(obj, OPT_RESOURCE));
+	}
+	for (i = 0; i < obj->authParams.count; i++) {
+	    TtoQueryAppend(urlPtr, &first, obj->authParams.items[i].name,
+		    obj->authParams.items[i].value);
+	}
+	return;
+    }
+
+    /* TikTok Shop: service_id & co. (added by the script), then state. */
+    for (i = 0; i < obj->authParams.count; i++) {
+	TtoQueryAppend(urlPtr, &first, obj->authParams.items[i].name,
+		obj->authParams.items[i].value);
+    }
+    if (flow->verifier) {
+	Tcl_DStringInit(&challenge);
+	TtoPkceChallenge(&challenge, flow->verifier,
+		OptString(obj, OPT_CODECHALLENGEMETHOD));
+	TtoQueryAppend(urlPtr, &first, "code_challenge",
+		Tcl_DStringValue(&challenge));
+	TtoQueryAppend(urlPtr, &first, "code_challenge_method",
+		OptString(obj, OPT_CODECHALLENGEMETHOD));
+	Tcl_DStringFree(&challenge);
+    }
+    TtoQueryAppend(urlPtr, &first, "state", flow->stateParam);
+}
+
+static int
+StartAuth(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    TtoFlow *flow;
+    Tcl_DString ds, url;
+    int err = 0, from, to;
+    Tcl_WideInt w;
+    char portText[16];
+
+    if (FlowRunning(obj)) {
+	return Error(interp, "BUSY", NULL, NULL, "an authorization flow is "
+		"already running (cancel it or wait for it)");
+    }
+    if (*OptString(obj, OPT_AUTHORIZATIONENDPOINT) == '\0') {
+	return Error(interp, "STATE", NULL, NULL,
+		"startAuth needs -authorizationendpoint");
+    }
+    if (*OptString(obj, OPT_TOKENENDPOINT) == '\0') {
+	return Error(interp, "STATE", NULL, NULL,
+		"startAuth needs -tokenendpoint");
+    }
+
+    flow = TtoFlowNew();
+    flow->provider = ResolveProvider(obj);
+    Tcl_DStringInit(&ds);
+    if (*OptString(obj, OPT_STATE)) {
+	Tcl_DStringAppend(&ds, OptString(obj, OPT_STATE), -1);
+    } else if (TtoRandomToken(&ds, 24) != 0) {
+	TtoFlowFree(flow);
+	Tcl_DStringFree(&ds);
+	return Error(interp, "STATE", "RANDOM", NULL, "the operating system's "
+		"random number generator failed");
+    }
+    flow->stateParam = DupString(Tcl_DStringValue(&ds));
+    Tcl_DStringFree(&ds);
+    if (UsePkce(obj, flow->provider)) {
+	Tcl_DStringInit(&ds);
+	if (TtoRandomToken(&ds, 32) != 0) {
+	    TtoFlowFree(flow);
+	    Tcl_DStringFree(&ds);
+	    return Error(interp, "STATE", "RANDOM", NULL, "the operating "
+		    "system's random number generator failed");
+	}
+	flow->verifier = DupString(Tcl_DStringValue(&ds));
+	Tcl_DStringFree(&ds);
+    }
+    flow->redirectPath = DupString(OptString(obj, OPT_REDIRECTPATH));
+    flow->allowHtml = DupString(OptString(obj, OPT_REDIRECTALLOWHTML));
+    flow->denyHtml = DupString(OptString(obj, OPT_REDIRECTDENYHTML));
+    flow->endpoint = DupString(OptString(obj, OPT_TOKENENDPOINT));
+    flow->clientId = DupString(OptString(obj, OPT_CLIENTID));
+    flow->clientSecret = DupString(OptString(obj, OPT_CLIENTSECRET));
+    flow->resource = DupOrNull(OptString(obj, OPT_RESOURCE));
+    flow->caFile = DupOrNull(OptString(obj, OPT_CAFILE));
+    flow->proxy = DupOrNull(OptString(obj, OPT_PROXY));
+    flow->userAgent = DupOrNull(OptString(obj, OPT_USERAGENT));
+    flow->tokenFile = DupOrNull(OptString(obj, OPT_TOKENFILE));
+    TtoPairsCopy(&flow->extra, &obj->tokenParams);
+    Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
+	    &flow->useBasicAuth);
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    flow->timeoutMs = (long) w;
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_AUTHTIMEOUT], &w);
+    flow->authTimeoutMs = (long) w;
+    flow->doneProc = FlowDone;
+    flow->doneData = obj;
+
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORT], &w);
+    from = (int) w;
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORTRANGEEND], &w);
+    to = (int) w;
+    if (TtoFlowBind(flow, from, to, &err) != 0) {
+	TtoFlowFree(flow);
+	snprintf(portText, sizeof(portText), "%d", from);
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot listen on %s %d%s%s "
+		"on the loopback interface: %s", (to > from) ? "ports" : "port",
+		from, (to > from) ? "-" : "", (to > from) ?
+		Tcl_GetString(obj->options[OPT_LISTENPORTRANGEEND]) : "",
+		Tcl_ErrnoMsg(err)));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "LISTEN", portText,
+		Tcl_ErrnoId(), Tcl_ErrnoMsg(err), (char *) NULL);
+	return TCL_ERROR;
+    }
+    Tcl_DStringInit(&ds);
+    Tcl_DStringAppend(&ds, "http://", -1);
+    Tcl_DStringAppend(&ds, OptString(obj, OPT_LOCALHOST), -1);
+    snprintf(portText, sizeof(portText), ":%d", flow->port);
+    Tcl_DStringAppend(&ds, portText, -1);
+    Tcl_DStringAppend(&ds, flow->redirectPath, -1);
+    flow->redirectUri = DupString(Tcl_DStringValue(&ds));
+    Tcl_DStringFree(&ds);
+
+    Tcl_DStringInit(&url);
+    AuthorizeUrl(obj, flow, &url);
+
+    if (TtoFlowStart(flow) != 0) {
+	TtoFlowFree(flow);
+	Tcl_DStringFree(&url);
+	return Error(interp, "STATE", "THREAD", NULL,
+		"cannot start the flow thread");
+    }
+
+    /* The new flow replaces the last one. */
+    if (obj->flow) {
+	TtoFlowFree(obj->flow);
+    }
+    obj->flow = flow;
+    obj->harvested = 0;
+    SetObjField(&obj->response, Tcl_NewObj());
+    SetObjField(&obj->failureInfo, Tcl_NewObj());
+    SetObjField(&obj->redirectUri, Tcl_NewStringObj(flow->redirectUri, -1));
+    TtoPairsFree(&obj->redirectParams);
+
+    Tcl_DStringResult(interp, &url);
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Token state helpers: apply a token result; snapshot for saving.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+ApplyTokens(
+    TtoObject *obj,
+    const TtoTokenResult *res,
+    TtoProvider provider,
+    const char *responseText,
+    int keepRefreshToken)
+{
+    SetObjField(&obj->options[OPT_ACCESSTOKEN],
+	    Tcl_NewStringObj(res->accessToken, -1));
+    if (res->refreshToken) {
+	SetObjField(&obj->options[OPT_REFRESHTOKEN],
+		Tcl_NewStringObj(res->refreshToken, -1));
+    } else if (!keepRefreshToken) {
+	SetObjField(&obj->options[OPT_REFRESHTOKEN], Tcl_NewObj());
+    }
+    SetObjField(&obj->tokenType,
+	    Tcl_NewStringObj(res->tokenType ? res->tokenType : "", -1));
+    obj->expiresAt = res->expiresAt;
+    if (res->refreshExpiresAt >= 0 || !keepRefreshToken || res->refreshToken) {
+	obj->refreshExpiresAt = res->refreshExpiresAt;
+    }
+    obj->tokenProvider = provider;
+    SetObjField(&obj->response, Tcl_NewStringObj(responseText, -1));
+}
+
+static void
+Snapshot(
+    TtoObject *obj,
+    TtoTokenSnapshot *snap)
+{
+    Tcl_Size len;
+
+    memset(snap, 0, sizeof(*snap));
+    snap->provider = obj->tokenProvider;
+    snap->body = Tcl_GetStringFromObj(obj->response, &len);
+    snap->bodyLen = (size_t) len;
+    snap->accessToken = OptString(obj, OPT_ACCESSTOKEN);
+    snap->refreshToken = OptString(obj, OPT_REFRESHTOKEN);
+    snap->tokenType = Tcl_GetString(obj->tokenType);
+    snap->expiresAt = obj->expiresAt;
+    snap->refreshExpiresAt = obj->refreshExpiresAt;
+}
+
+static int
+IoError(
+    Tcl_Interp *interp,
+    const char *what,
+    const char *path,
+    int err)
+{
+    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot %s \"%s\": %s", what,
+	    path, Tcl_ErrnoMsg(err)));
+    errno = err;
+    Tcl_SetErrorCode(interp, "TTOAUTH2", "IO", path, Tcl_ErrnoId(),
+	    (char *) NULL);
+    return TCL_ERROR;
+}
+
+/*
+ * Reads and parses a token file.  Returns TCL_OK with *res and *text
+ * (ckalloc'ed) filled, or a TTOAUTH2 IO / JSON error.
+ */
+
+static int
+ReadTokenFile(
+    Tcl_Interp *interp,
+    const char *path,
+    TtoTokenResult *res,
+    TtoProvider *providerPtr,
+    char **textPtr,
+    int *missingPtr)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int err = 0;
+    Tcl_StatBuf *statPtr;
+    Tcl_Obj *pathObj;
+    time_t mtime = time(NULL);
+
+    if (TtoFileRead(path, &text, &len, &err) != 0) {
+	if (missingPtr && err == ENOENT) {
+	    *missingPtr = 1;
+	    return TCL_OK;
+	}
+	return IoError(interp, "read token file", path, err);
+    }
+    pathObj = Tcl_NewStringObj(path, -1);
+    Tcl_IncrRefCount(pathObj);
+    statPtr = Tcl_AllocStatBuf();
+    if (Tcl_FSStat(pathObj, statPtr) == 0) {
+	mtime = (time_t) Tcl_GetModificationTimeFromStat(statPtr);
+    }
+    ckfree(statPtr);
+    Tcl_DecrRefCount(pathObj);
+
+    if (TtoStoreParse(text, len, mtime, providerPtr, res) != 0) {
+	const char *why = res->failureInfo ? res->failureInfo
+		: "not valid JSON";
+
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("\"%s\" is not a token file: "
+		"%s", path, (len == 0) ? "the file is empty" : why));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON", path, (char *) NULL);
+	TtoTokenResultFree(res);
+	memset(text, 0, len);
+	ckfree(text);
+	return TCL_ERROR;
+    }
+    *textPtr = text;
+    return TCL_OK;
+}
+
+static int
+SaveToken(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    const char *path,
+    int lock)
+{
+    TtoTokenSnapshot snap;
+    int err = 0;
+
+    Snapshot(obj, &snap);
+    if (TtoStoreSave(path, &snap, lock, &err) != 0) {
+	return IoError(interp, "write token file", path, err);
+    }
+    return TCL_OK;
+}
+
+static int
+LoadToken(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    const char *path)
+{
+    TtoTokenResult res;
+    TtoProvider provider;
+    char *text;
+
+    if (ReadTokenFile(interp, path, &res, &provider, &text, NULL)
+	    != TCL_OK) {
+	return TCL_ERROR;
+    }
+    ApplyTokens(obj, &res, provider, text, 0);
+    TtoTokenResultFree(&res);
+    memset(text, 0, strlen(text));
+    ckfree(text);
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Refresh --
+ *
+ *	The refresh method.  With -tokenfile, runs under the file's
+ *	cross-process lock and first re-reads the file: if another process
+ *	has refreshed meanwhile (its refresh token differs from ours), its
+ *	tokens are taken instead of spending our (rotated) refresh token.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+Refresh(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    TtoProvider provider = ResolveProvider(obj);
+    const char *tokenFile = OptString(obj, OPT_TOKENFILE);
+    void *lock = NULL;
+    int err = 0, code = TCL_ERROR;
+    TtoTokenRequest req;
+    TtoTokenResult res;
+    Tcl_DString endpoint;
+    Tcl_WideInt w;
+
+    if (FlowRunning(obj)) {
+	return BusyError(interp, "refresh");
+    }
+    Tcl_DStringInit(&endpoint);
+    RefreshEndpoint(obj, provider, &endpoint);
+    if (Tcl_DStringLength(&endpoint) == 0) {
+	Tcl_DStringFree(&endpoint);
+	return Error(interp, "STATE", NULL, NULL,
+		"refresh needs -tokenendpoint or -refreshendpoint");
+    }
+
+    if (*tokenFile) {
+	if (TtoFileLock(tokenFile, &lock, &err) != 0) {
+	    Tcl_DStringFree(&endpoint);
+	    return IoError(interp, "lock token file", tokenFile, err);
+	}
+	{
+	    TtoTokenResult fileRes;
+	    TtoProvider fileProvider;
+	    char *text = NULL;
+	    const char *ours = OptString(obj, OPT_REFRESHTOKEN);
+	    int missing = 0;
+
+	    if (ReadTokenFile(interp, tokenFile, &fileRes, &fileProvider,
+		    &text, &missing) != TCL_OK) {
+		goto done;
+	    }
+	    if (missing) {
+		goto request;
+	    }
+	    if (fileRes.refreshToken && (*ours == '\0'
+		    || strcmp(fileRes.refreshToken, ours) != 0)) {
+		if (*ours != '\0') {
+		    /* Another process refreshed: adopt its tokens. */
+		    ApplyTokens(obj, &fileRes, fileProvider, text, 0);
+		    SetObjField(&obj->failureInfo, Tcl_NewObj());
+		    Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
+		    code = TCL_OK;
+		    TtoTokenResultFree(&fileRes);
+		    memset(text, 0, strlen(text));
+		    ckfree(text);
+		    goto done;
+		}
+		/* We have none yet: start from the file's. */
+		ApplyTokens(obj, &fileRes, fileProvider, text, 0);
+	    }
+	    TtoTokenResultFree(&fileRes);
+	    memset(text, 0, strlen(text));
+	    ckfree(text);
+	}
+    }
+
+  request:
+    if (*OptString(obj, OPT_REFRESHTOKEN) == '\0') {
+	Error(interp, "STATE", NULL, NULL, "refresh needs a refresh token "
+		"(from a completed flow, loadToken or -refreshtoken)");
+	goto done;
+    }
+    if (obj->http == NULL && (obj->http = TtoHttpNew()) == NULL) {
+	Error(interp, "HTTP", "INIT", NULL, "cannot create a libcurl handle");
+	goto done;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.provider = provider;
+    req.grant = TTO_GRANT_REFRESH;
+    req.endpoint = Tcl_DStringValue(&endpoint);
+    req.clientId = OptString(obj, OPT_CLIENTID);
+    req.clientSecret = OptString(obj, OPT_CLIENTSECRET);
+    req.refreshToken = OptString(obj, OPT_REFRESHTOKEN);
+    req.resource = OptString(obj, OPT_RESOURCE);
+    req.extra = &obj->refreshParams;
+    Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
+	    &req.useBasicAuth);
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    req.timeoutMs = (long) w;
+    req.caFile = OptString(obj, OPT_CAFILE);
+    req.proxy = OptString(obj, OPT_PROXY);
+    req.userAgent = OptString(obj, OPT_USERAGENT);
+    TtoTokenRequestRun(obj->http, &req, &res);
+
+    if (!res.ok) {
+	const char *info = res.failureInfo ? res.failureInfo : "refresh failed";
+
+	SetObjField(&obj->failureInfo, Tcl_NewStringObj(info, -1));
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("refresh failed: %s", info));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", res.errorKind ? res.errorKind
+		: "HTTP", res.errorWords[0], res.errorWords[1], (char *) NULL);
+	TtoTokenResultFree(&res);
+	goto done;
+    }
+    ApplyTokens(obj, &res, provider, res.body ? res.body : "", 1);
+    SetObjField(&obj->failureInfo, Tcl_NewObj());
+    TtoTokenResultFree(&res);
+    if (*tokenFile && SaveToken(interp, obj, tokenFile, 0) != TCL_OK) {
+	Tcl_Obj *msg = Tcl_ObjPrintf("the token was refreshed, but %s",
+		Tcl_GetString(Tcl_GetObjResult(interp)));
+
+	SetObjField(&obj->failureInfo, msg);
+	Tcl_SetObjResult(interp, msg);
+	goto done;
+    }
+    Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
+    code = TCL_OK;
+
+  done:
+    if (lock) {
+	TtoFileUnlock(lock);
+    }
+    Tcl_DStringFree(&endpoint);
+    return code;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * LaunchBrowser --
+ *
+ *	Opens url with -browser (an argv prefix), else $BROWSER (entries
+ *	separated by ':', "%s" replaced by the URL), else the platform's
+ *	opener.  Returns at once: the browser runs detached.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+LaunchBrowser(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    Tcl_Obj *urlObj)
+{
+    const char *url = Tcl_GetString(urlObj);
+    Tcl_Obj *prefix = obj->options[OPT_BROWSER];
+    Tcl_Obj *cmd = NULL;
+    Tcl_Obj **words;
+    Tcl_Size n, i;
+    const char **argv;
+    int err = 0, rc, substituted = 0;
+    const char *env;
+
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+	return Error(interp, "BROWSER", "URL", NULL, "launchBrowser needs an "
+		"https:// or http:// URL");
+    }
+    if (Tcl_GetString(prefix)[0] != '\0') {
+	cmd = Tcl_DuplicateObj(prefix);
+    } else if ((env = Tcl_GetVar2(interp, "env", "BROWSER", TCL_GLOBAL_ONLY))
+	    != NULL && *env) {
+	const char *colon = strchr(env, ':');
+	Tcl_Obj *first = Tcl_NewStringObj(env,
+		colon ? (int) (colon - env) : -1);
+
+	Tcl_IncrRefCount(first);
+	cmd = Tcl_NewListObj(0, NULL);
+	if (Tcl_ListObjAppendList(NULL, cmd, first) != TCL_OK) {
+	    Tcl_DecrRefCount(cmd);
+	    cmd = Tcl_NewListObj(1, &first);
+	}
+	Tcl_DecrRefCount(first);
+    } else {
+	const char *const *opener = TtoDefaultOpener();
+
+	cmd = Tcl_NewListObj(0, NULL);
+	for (i = 0; opener[i]; i++) {
+	    Tcl_ListObjAppendElement(NULL, cmd, Tcl_NewStringObj(opener[i],
+		    -1));
+	}
+    }
+    Tcl_IncrRefCount(cmd);
+    Tcl_ListObjGetElements(NULL, cmd, &n, &words);
+    if (n == 0) {
+	Tcl_DecrRefCount(cmd);
+	return Error(interp, "BROWSER", "NONE", NULL,
+		"no browser to launch: set -browser or $BROWSER");
+    }
+    argv = (const char **) ckalloc((n + 2) * sizeof(char *));
+    for (i = 0; i < n; i++) {
+	if (strcmp(Tcl_GetString(words[i]), "%s") == 0) {
+	    argv[i] = url;
+	    substituted = 1;
+	} else {
+	    argv[i] = Tcl_GetString(words[i]);
+	}
+    }
+    argv[n] = substituted ? NULL : url;
+    argv[n + 1] = NULL;
+    rc = TtoLaunch(argv, &err);
+    ckfree(argv);
+    if (rc != 0) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot launch the browser "
+		"\"%s\": %s", Tcl_GetString(words[0]), Tcl_ErrnoMsg(err)));
+	errno = err;
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "BROWSER",
+		Tcl_GetString(words[0]), Tcl_ErrnoId(), (char *) NULL);
+	Tcl_DecrRefCount(cmd);
+	return TCL_ERROR;
+    }
+    Tcl_DecrRefCount(cmd);
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * ObjectCmd --
+ *
+ *	The object command: $o method ?arg ...?
+ *
+ *----------------------------------------------------------------------
+ */
+
+enum {
+    M_ACCESSTOKEN, M_ACCESSTOKENRESPONSE, M_ADDAUTHQUERYPARAM,
+    M_ADDREFRESHQUERYPARAM, M_ADDTOKENQUERYPARAM, M_AUTHFLOWSTATE, M_CANCEL,
+    M_CGET, M_CONFIGURE, M_DESTROY, M_EXPIRESAT, M_FAILUREINFO,
+    M_LAUNCHBROWSER, M_LOADTOKEN, M_REDIRECTPARAM, M_REDIRECTURI, M_REFRESH,
+    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_SAVETOKEN, M_SLEEPMS, M_STARTAUTH,
+    M_TOKENTYPE, M_WAIT
+};
+
+typedef struct {
+    const char *name;
+    int minArgs, maxArgs;	/* after the method name */
+    const char *usage;
+} MethodSpec;
+
+static const MethodSpec methodSpecs[] = {
+    {"accessToken", 0, 0, ""},
+    {"accessTokenResponse", 0, 0, ""},
+    {"addAuthQueryParam", 2, 2, "name value"},
+    {"addRefreshQueryParam", 2, 2, "name value"},
+    {"addTokenQueryParam", 2, 2, "name value"},
+    {"authFlowState", 0, 0, ""},
+    {"cancel", 0, 0, ""},
+    {"cget", 1, 1, "option"},
+    {"configure", 0, -1, "?-option? ?value -option value ...?"},
+    {"destroy", 0, 0, ""},
+    {"expiresAt", 0, 0, ""},
+    {"failureInfo", 0, 0, ""},
+    {"launchBrowser", 1, 1, "url"},
+    {"loadToken", 0, 1, "?file?"},
+    {"redirectParam", 0, 1, "?name?"},
+    {"redirectUri", 0, 0, ""},
+    {"refresh", 0, 0, ""},
+    {"refreshExpiresAt", 0, 0, ""},
+    {"refreshToken", 0, 0, ""},
+    {"saveToken", 0, 1, "?file?"},
+    {"sleepMs", 1, 1, "ms"},
+    {"startAuth", 0, 0, ""},
+    {"tokenType", 0, 0, ""},
+    {"wait", 0, 1, "?ms?"},
+    {NULL, 0, 0, NULL}
+};
+
+static Tcl_Obj *
+ExpiryObj(
+    long long t)
+{
+    return (t < 0) ? Tcl_NewObj() : Tcl_NewWideIntObj((Tcl_WideInt) t);
+}
+
+static int
+GetMs(
+    Tcl_Interp *interp,
+    Tcl_Obj *obj,
+    Tcl_WideInt *msPtr)
+{
+    if (Tcl_GetWideIntFromObj(NULL, obj, msPtr) != TCL_OK || *msPtr < 0) {
+	return Error(interp, "OPTION", "ms", NULL, "expected a number of "
+		"milliseconds (0 or more) but got \"%.100s\"",
+		Tcl_GetString(obj));
+    }
+    return TCL_OK;
+}
+
+static int
+AddParam(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    TtoPairs *pairs,
+    Tcl_Obj *const objv[],
+    int locked)
+{
+    const char *name = Tcl_GetString(objv[0]);
+
+    if (locked && FlowRunning(obj)) {
+	return BusyError(interp, "add a query parameter");
+    }
+    if (*name == '\0') {
+	return Error(interp, "OPTION", "name", NULL,
+		"a query parameter needs a non-empty name");
+    }
+    TtoPairsSet(pairs, name, Tcl_GetString(objv[1]));
+    return TCL_OK;
+}
+
+static const char *
+FilePathArg(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    int objc,
+    Tcl_Obj *const objv[])
+{
+    const char *path = (objc > 2) ? Tcl_GetString(objv[2])
+	    : OptString(obj, OPT_TOKENFILE);
+
+    if (*path == '\0') {
+	Error(interp, "STATE", NULL, NULL,
+		"no file given and -tokenfile is empty");
+	return NULL;
+    }
+    return path;
+}
+
+static int
+ObjectCmd(
+    ClientData clientData,
+    Tcl_Interp *interp,
+    int objc,
+    Tcl_Obj *const objv[])
+{
+    TtoObject *obj = clientData;
+    int method, code = TCL_OK;
+    const MethodSpec *spec;
+    Tcl_WideInt ms;
+    const char *path;
+
+    if (objc < 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	return TCL_ERROR;
+    }
+    if (Tcl_GetIndexFromObjStruct(interp, objv[1], methodSpecs,
+	    sizeof(MethodSpec), "method", 0, &method) != TCL_OK) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[1]),
+		(char *) NULL);
+	return TCL_ERROR;
+    }
+    spec = &methodSpecs[method];
+    if (objc - 2 < spec->minArgs
+	    || (spec->maxArgs >= 0 && objc - 2 > spec->maxArgs)) {
+	Tcl_WrongNumArgs(interp, 2, objv, spec->usage);
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", spec->name,
+		(char *) NULL);
+	return TCL_ERROR;
+    }
+
+    Tcl_Preserve(obj);
+    Harvest(obj);
+    switch (method) {
+    case M_ACCESSTOKEN:
+	Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
+	break;
+    case M_REFRESHTOKEN:
+	Tcl_SetObjResult(interp, obj->options[OPT_REFRESHTOKEN]);
+	break;
+    case M_TOKENTYPE:
+	Tcl_SetObjResult(interp, obj->tokenType);
+	break;
+    case M_ACCESSTOKENRESPONSE:
+	Tcl_SetObjResult(interp, obj->response);
+	break;
+    case M_FAILUREINFO:
+	Tcl_SetObjResult(interp, obj->failureInfo);
+	break;
+    case M_REDIRECTURI:
+	Tcl_SetObjResult(interp, obj->redirectUri);
+	break;
+    case M_REDIRECTPARAM:
+	if (objc == 3) {
+	    const char *v = TtoPairsGet(&obj->redirectParams,
+		    Tcl_GetString(objv[2]));
+
+	    Tcl_SetObjResult(interp, Tcl_NewStringObj(v ? v : "", -1));
+	} else {
+	    Tcl_Obj *dict = Tcl_NewDictObj();
+	    int i;
+
+	    for (i = 0; i < obj->redirectParams.count; i++) {
+		Tcl_Obj *key = Tcl_NewStringObj(
+			obj->redirectParams.items[i].name, -1);
+		Tcl_Obj *old;
+
+		Tcl_IncrRefCount(key);
+		if (Tcl_DictObjGet(NULL, dict, key, &old) == TCL_OK
+			&& old == NULL) {
+		    Tcl_DictObjPut(NULL, dict, key, Tcl_NewStringObj(
+			    obj->redirectParams.items[i].value, -1));
+		}
+		Tcl_DecrRefCount(key);
+	    }
+	    Tcl_SetObjResult(interp, dict);
+	}
+	break;
+    case M_EXPIRESAT:
+	Tcl_SetObjResult(interp, ExpiryObj(obj->expiresAt));
+	break;
+    case M_REFRESHEXPIRESAT:
+	Tcl_SetObjResult(interp, ExpiryObj(obj->refreshExpiresAt));
+	break;
+    case M_ADDAUTHQUERYPARAM:
+	code = AddParam(interp, obj, &obj->authParams, objv + 2, 1);
+	break;
+    case M_ADDTOKENQUERYPARAM:
+	code = AddParam(interp, obj, &obj->tokenParams, objv + 2, 1);
+	break;
+    case M_ADDREFRESHQUERYPARAM:
+	code = AddParam(interp, obj, &obj->refreshParams, objv + 2, 0);
+	break;
+    case M_AUTHFLOWSTATE:
+	Tcl_SetObjResult(interp, Tcl_NewIntObj(CurrentState(obj)));
+	break;
+    case M_WAIT:
+	ms = -1;
+	if (objc == 3 && GetMs(interp, objv[2], &ms) != TCL_OK) {
+	    code = TCL_ERROR;
+	    break;
+	}
+	if (obj->flow && obj->flow->started) {
+	    TtoFlowWait(obj->flow, ms);
+	}
+	Tcl_SetObjResult(interp, Tcl_NewIntObj(CurrentState(obj)));
+	break;
+    case M_SLEEPMS:
+	if (GetMs(interp, objv[2], &ms) != TCL_OK) {
+	    code = TCL_ERROR;
+	    break;
+	}
+	Tcl_Sleep((int) (ms > 0x7fffffff ? 0x7fffffff : ms));
+	break;
+    case M_CANCEL:
+	if (FlowRunning(obj)) {
+	    TtoFlowCancel(obj->flow);
+	    Harvest(obj);
+	}
+	break;
+    case M_CGET:
+	code = Configure(interp, obj, 1, objv + 2);
+	break;
+    case M_CONFIGURE:
+	code = Configure(interp, obj, objc - 2, objv + 2);
+	break;
+    case M_DESTROY:
+	Tcl_DeleteCommandFromToken(interp, obj->command);
+	break;
+    case M_STARTAUTH:
+	code = StartAuth(interp, obj);
+	break;
+    case M_LAUNCHBROWSER:
+	code = LaunchBrowser(interp, obj, objv[2]);
+	break;
+    case M_REFRESH:
+	code = Refresh(interp, obj);
+	break;
+    case M_SAVETOKEN:
+	if ((path = FilePathArg(interp, obj, objc, objv)) == NULL) {
+	    code = TCL_ERROR;
+	} else if (*OptString(obj, OPT_ACCESSTOKEN) == '\0') {
+	    code = Error(interp, "STATE", NULL, NULL, "no token to save");
+	} else {
+	    code = SaveToken(interp, obj, path, 1);
+	}
+	break;
+    case M_LOADTOKEN:
+	if (FlowRunning(obj)) {
+	    code = BusyError(interp, "load a token");
+	} else if ((path = FilePathArg(interp, obj, objc, objv)) == NULL) {
+	    code = TCL_ERROR;
+	} else {
+	    code = LoadToken(interp, obj, path);
+	}
+	break;
+    }
+    Tcl_Release(obj);
+    return code;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * ObjectDeleted, FreeObject --
+ *
+ *	The one teardown path: the command's delete proc (destroy, rename
+ *	to {}, namespace or interp deletion).  A running flow is cancelled
+ *	and joined at once; memory goes when no callback holds the object.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+FreeObject(
+    void *clientData)
+{
+    TtoObject *obj = clientData;
+    int i;
+
+    for (i = 0; i < OPT_COUNT; i++) {
+	Tcl_DecrRefCount(obj->options[i]);
+    }
+    Tcl_DecrRefCount(obj->response);
+    Tcl_DecrRefCount(obj->failureInfo);
+    Tcl_DecrRefCount(obj->tokenType);
+    Tcl_DecrRefCount(obj->redirectUri);
+    ckfree(obj);
+}
+
+static void
+ObjectDeleted(
+    ClientData clientData)
+{
+    TtoObject *obj = clientData;
+
+    obj->command = NULL;
+    if (obj->flow) {
+	TtoFlowFree(obj->flow);
+	obj->flow = NULL;
+    }
+    TtoPairsFree(&obj->authParams);
+    TtoPairsFree(&obj->tokenParams);
+    TtoPairsFree(&obj->refreshParams);
+    TtoPairsFree(&obj->redirectParams);
+    TtoHttpFree(obj->http);
+    obj->http = NULL;
+    Tcl_EventuallyFree(obj, (Tcl_FreeProc *) FreeObject);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * CreateObject --
+ *
+ *	ttoauth2 new / ttoauth2 create: makes the object command and applies
+ *	the options (an error in them creates nothing).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+CreateObject(
+    Tcl_Interp *interp,
+    const char *name,
+    int objc,
+    Tcl_Obj *const objv[])
+{
+    TtoObject *obj = ckalloc(sizeof(TtoObject));
+    Tcl_DString fullName;
+    Tcl_Namespace *ns;
+    int i;
+
+    memset(obj, 0, sizeof(TtoObject));
+    obj->interp = interp;
+    for (i = 0; i < OPT_COUNT; i++) {
+	obj->options[i] = Tcl_NewStringObj(optionSpecs[i].defaultValue, -1);
+	Tcl_IncrRefCount(obj->options[i]);
+    }
+    obj->response = Tcl_NewObj();
+    obj->failureInfo = Tcl_NewObj();
+    obj->tokenType = Tcl_NewObj();
+    obj->redirectUri = Tcl_NewObj();
+    Tcl_IncrRefCount(obj->response);
+    Tcl_IncrRefCount(obj->failureInfo);
+    Tcl_IncrRefCount(obj->tokenType);
+    Tcl_IncrRefCount(obj->redirectUri);
+    obj->expiresAt = obj->refreshExpiresAt = -1;
+    obj->tokenProvider = TTO_PROVIDER_RFC6749;
+
+    if (objc % 2) {
+	Configure(interp, obj, objc, objv);	/* sets the error */
+	FreeObject(obj);
+	return TCL_ERROR;
+    }
+    if (objc > 0 && Configure(interp, obj, objc, objv) != TCL_OK) {
+	FreeObject(obj);
+	return TCL_ERROR;
+    }
+
+    /* Fully qualify the name relative to the current namespace. */
+    Tcl_DStringInit(&fullName);
+    if (strncmp(name, "::", 2) != 0) {
+	ns = Tcl_GetCurrentNamespace(interp);
+	Tcl_DStringAppend(&fullName, ns->fullName, -1);
+	if (strcmp(ns->fullName, "::") != 0) {
+	    Tcl_DStringAppend(&fullName, "::", 2);
+	}
+    }
+    Tcl_DStringAppend(&fullName, name, -1);
+    if (Tcl_FindCommand(interp, Tcl_DStringValue(&fullName), NULL, 0)) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("command \"%s\" already exists",
+		Tcl_DStringValue(&fullName)));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "EXISTS",
+		Tcl_DStringValue(&fullName), (char *) NULL);
+	Tcl_DStringFree(&fullName);
+	FreeObject(obj);
+	return TCL_ERROR;
+    }
+    obj->command = Tcl_CreateObjCommand(interp, Tcl_DStringValue(&fullName),
+	    ObjectCmd, obj, ObjectDeleted);
+    if (obj->command == NULL) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot create command \"%s\"",
+		Tcl_DStringValue(&fullName)));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "EXISTS",
+		Tcl_DStringValue(&fullName), (char *) NULL);
+	Tcl_DStringFree(&fullName);
+	FreeObject(obj);
+	return TCL_ERROR;
+    }
+    Tcl_DStringResult(interp, &fullName);
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoauthCmd --
+ *
+ *	The `ttoauth2` command: new, create, version, json.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+TtoauthCmd(
+    ClientData clientData,
+    Tcl_Interp *interp,
+    int objc,
+    Tcl_Obj *const objv[])
+{
+    static const char *const subcommands[] = {
+	"create", "json", "new", "version", NULL
+    };
+    enum { SUB_CREATE, SUB_JSON, SUB_NEW, SUB_VERSION };
+    InterpData *data = clientData;
+    int sub;
+    char name[64];
+
+    if (objc < 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, "subcommand ?arg ...?");
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	return TCL_ERROR;
+    }
+    if (Tcl_GetIndexFromObj(interp, objv[1], subcommands, "subcommand", 0,
+	    &sub) != TCL_OK) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[1]),
+		(char *) NULL);
+	return TCL_ERROR;
+    }
+    switch (sub) {
+    case SUB_NEW:
+	do {
+	    snprintf(name, sizeof(name), "::ttoauth2::oauth%lu",
+		    ++data->counter);
+	} while (Tcl_FindCommand(interp, name, NULL, 0) != NULL);
+	return CreateObject(interp, name, objc - 2, objv + 2);
+    case SUB_CREATE:
+	if (objc < 3) {
+	    Tcl_WrongNumArgs(interp, 2, objv, "name ?-option value ...?");
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	    return TCL_ERROR;
+	}
+	return CreateObject(interp, Tcl_GetString(objv[2]), objc - 3,
+		objv + 3);
+    case SUB_VERSION: {
+	Tcl_Obj *dict = Tcl_NewDictObj();
+
+	if (objc != 2) {
+	    Tcl_WrongNumArgs(interp, 2, objv, NULL);
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	    return TCL_ERROR;
+	}
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("ttoauth2", -1),
+		Tcl_NewStringObj(PACKAGE_VERSION, -1));
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("tcl", -1),
+		Tcl_NewStringObj(Tcl_GetVar2(interp, "tcl_patchLevel", NULL,
+		TCL_GLOBAL_ONLY), -1));
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("libcurl", -1),
+		Tcl_NewStringObj(TtoCurlVersion(), -1));
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("cjson", -1),
+		Tcl_NewStringObj(cJSON_Version(), -1));
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("tls", -1),
+		Tcl_NewStringObj(TtoTlsBackend(), -1));
+	Tcl_SetObjResult(interp, dict);
+	return TCL_OK;
+    }
+    case SUB_JSON:
+	return TtoJsonSubcmd(interp, objc, objv);
+    }
+    return TCL_OK;
+}
+
+static void
+InterpDataFree(
+    ClientData clientData)
+{
+    ckfree(clientData);
+}
+
+static void
+ProcessExit(
+    ClientData clientData)
+{
+    TtoFlowExitAll();
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Ttoauth2_Init --
+ *
+ *	Package entry point.
+ *
+ *----------------------------------------------------------------------
+ */
+
+DLLEXPORT int
+Ttoauth2_Init(
+    Tcl_Interp *interp)
+{
+    InterpData *data;
+
+    if (Tcl_InitStubs(interp, "8.6-", 0) == NULL) {
+	return TCL_ERROR;
+    }
+    Tcl_MutexLock(&initMutex);
+    if (!processInitialized) {
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	    Tcl_MutexUnlock(&initMutex);
+	    return Error(interp, "HTTP", "INIT", NULL,
+		    "libcurl failed to initialise");
+	}
+	Tcl_CreateExitHandler(ProcessExit, NULL);
+	processInitialized = 1;
+    }
+    Tcl_MutexUnlock(&initMutex);
+
+    if (Tcl_FindNamespace(interp, "::ttoauth2", NULL, 0) == NULL
+	    && Tcl_CreateNamespace(interp, "::ttoauth2", NULL, NULL) == NULL) {
+	return TCL_ERROR;
+    }
+    data = ckalloc(sizeof(InterpData));
+    data->counter = 0;
+    Tcl_CreateObjCommand(interp, "::ttoauth2", TtoauthCmd, data,
+	    InterpDataFree);
+    return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);
+}

@@ -1,0 +1,324 @@
+/*
+ * ttoauth2Int.h --
+ *
+ *	Internal declarations shared by the files of the ttoauth2 extension.
+ *	Nothing here is public: Ttoauth2_Init is the only exported symbol.
+ *
+ *	Threading rule: the flow thread never touches a Tcl_Obj or an interp.
+ *	Everything that crosses threads is a plain C string allocated with
+ *	ckalloc (Tcl's allocator is thread-safe) or a fixed-size value, guarded
+ *	by the flow's Tcl_Mutex.
+ */
+
+#ifndef TTOAUTH2INT_H
+#define TTOAUTH2INT_H
+
+#include <stddef.h>
+#include <time.h>
+#include <tcl.h>
+
+#ifndef TCL_THREADS
+#   error "ttoauth2 must be compiled with -DTCL_THREADS=1 (its mutexes are no-ops otherwise)"
+#endif
+
+#ifndef MODULE_SCOPE
+#   define MODULE_SCOPE extern __attribute__((__visibility__("hidden")))
+#endif
+
+/* Tcl 8.6 / 9.0 compatibility. */
+#ifndef TCL_SIZE_MAX
+typedef int Tcl_Size;
+#   define TCL_SIZE_MAX INT_MAX
+#endif
+
+#ifndef PACKAGE_VERSION
+#   define PACKAGE_VERSION "1.0"
+#endif
+
+/* Limits of the loopback listener. */
+#define TTO_MAX_REQUEST_HEAD	16384	/* bytes of a request head */
+#define TTO_CONN_DEADLINE_MS	5000	/* per connection, from accept */
+#define TTO_MAX_CONNECTIONS	64	/* served at once; more wait in backlog */
+
+typedef struct TtoNet TtoNet;	/* listening sockets + connections */
+typedef struct TtoHttp TtoHttp;	/* a reusable libcurl handle */
+
+/*
+ * Provider profiles and grants.
+ */
+
+typedef enum {
+    TTO_PROVIDER_AUTO = 0,
+    TTO_PROVIDER_TIKTOKSHOP,
+    TTO_PROVIDER_RFC6749
+} TtoProvider;
+
+typedef enum {
+    TTO_GRANT_CODE = 0,		/* exchange an authorization code */
+    TTO_GRANT_REFRESH		/* use a refresh token */
+} TtoGrant;
+
+/*
+ * An ordered list of name/value pairs (query parameters, extra params).
+ * Strings are ckalloc'ed, NUL-terminated, owned by the list.
+ */
+
+typedef struct {
+    char *name;
+    char *value;
+} TtoPair;
+
+typedef struct {
+    TtoPair *items;
+    int count;
+    int capacity;
+} TtoPairs;
+
+/* ttoauth2Url.c */
+MODULE_SCOPE void	TtoPairsAdd(TtoPairs *pairs, const char *name,
+			    size_t nameLen, const char *value, size_t valueLen);
+MODULE_SCOPE void	TtoPairsSet(TtoPairs *pairs, const char *name,
+			    const char *value);
+MODULE_SCOPE const char *TtoPairsGet(const TtoPairs *pairs, const char *name);
+MODULE_SCOPE void	TtoPairsCopy(TtoPairs *dst, const TtoPairs *src);
+MODULE_SCOPE void	TtoPairsFree(TtoPairs *pairs);
+MODULE_SCOPE void	TtoUrlEncode(Tcl_DString *dsPtr, const char *s,
+			    size_t len);
+MODULE_SCOPE void	TtoUrlDecode(Tcl_DString *dsPtr, const char *s,
+			    size_t len, int plusIsSpace);
+MODULE_SCOPE void	TtoQueryParse(TtoPairs *pairs, const char *query,
+			    size_t len);
+MODULE_SCOPE void	TtoQueryAppend(Tcl_DString *dsPtr, int *firstPtr,
+			    const char *name, const char *value);
+MODULE_SCOPE void	TtoBase64Encode(Tcl_DString *dsPtr,
+			    const unsigned char *data, size_t len, int urlSafe);
+MODULE_SCOPE void	TtoScrub(char *text, const char *const *secrets,
+			    int count);
+
+/* ttoauth2Random.c */
+MODULE_SCOPE int	TtoRandomToken(Tcl_DString *dsPtr, size_t octets);
+MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
+			    const char *verifier, const char *method);
+
+/*
+ * ttoauth2Json.c: cJSON helpers.  The JSON text handed in may contain any
+ * bytes; none of these functions crash on malformed input.
+ */
+
+typedef struct cJSON cJSON;
+MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, int objc,
+			    Tcl_Obj *const objv[]);
+MODULE_SCOPE const cJSON *TtoJsonPath(const cJSON *root, const char *path);
+MODULE_SCOPE Tcl_Obj *	TtoJsonToTcl(const cJSON *item);
+MODULE_SCOPE char *	TtoJsonPretty(const char *text, size_t len);
+MODULE_SCOPE int	TtoJsonWide(const cJSON *item, long long *valuePtr);
+
+/*
+ * ttoauth2Token.c: token endpoint requests (libcurl) and the one place
+ * that knows each provider's wire format.
+ */
+
+typedef struct {
+    TtoProvider provider;
+    TtoGrant grant;
+    const char *endpoint;
+    const char *clientId;
+    const char *clientSecret;
+    const char *code;		/* TTO_GRANT_CODE */
+    const char *redirectUri;	/* TTO_GRANT_CODE, rfc6749 */
+    const char *codeVerifier;	/* TTO_GRANT_CODE, rfc6749, may be NULL */
+    const char *refreshToken;	/* TTO_GRANT_REFRESH */
+    const char *resource;	/* may be NULL or "" */
+    const char *scope;		/* refresh only, may be NULL or "" */
+    const TtoPairs *extra;	/* addTokenQueryParam/addRefreshQueryParam */
+    int useBasicAuth;
+    long timeoutMs;
+    const char *caFile;
+    const char *proxy;
+    const char *userAgent;
+    volatile int *cancelPtr;	/* non-zero aborts the transfer, or NULL */
+} TtoTokenRequest;
+
+typedef struct {
+    int ok;			/* 1: tokens below are valid */
+    long httpStatus;		/* 0 when no response came */
+    char *body;			/* response body as received, or NULL */
+    size_t bodyLen;
+    char *accessToken;
+    char *refreshToken;		/* NULL: the response carried none */
+    char *tokenType;
+    long long expiresAt;	/* Unix seconds, -1 unknown */
+    long long refreshExpiresAt;	/* Unix seconds, -1 unknown */
+    /* On failure: */
+    const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
+    char *errorWords[2];	/* further words of -errorcode, may be NULL */
+    char *failureInfo;		/* human readable, never a secret */
+} TtoTokenResult;
+
+MODULE_SCOPE TtoHttp *	TtoHttpNew(void);
+MODULE_SCOPE void	TtoHttpFree(TtoHttp *http);
+MODULE_SCOPE void	TtoHttpWake(TtoHttp *http);
+MODULE_SCOPE void	TtoTokenRequestRun(TtoHttp *http,
+			    const TtoTokenRequest *req, TtoTokenResult *res);
+MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
+			    const char *body, size_t len, time_t now,
+			    TtoTokenResult *res);
+MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
+MODULE_SCOPE const char *TtoCurlVersion(void);
+MODULE_SCOPE const char *TtoTlsBackend(void);
+
+/*
+ * ttoauth2Http.c: the redirect listener's HTTP side (parsing a request
+ * head and building replies), independent of sockets.
+ */
+
+typedef struct {
+    char method[16];
+    char *path;			/* decoded path, no query */
+    TtoPairs query;		/* decoded query parameters */
+    int complete;		/* 1: a whole head was parsed */
+} TtoHttpRequest;
+
+typedef enum {
+    TTO_HEAD_INCOMPLETE = 0,	/* need more bytes */
+    TTO_HEAD_OK,		/* parsed */
+    TTO_HEAD_BAD		/* not HTTP we accept */
+} TtoHeadStatus;
+
+MODULE_SCOPE TtoHeadStatus TtoHttpParseHead(const char *buf, size_t len,
+			    TtoHttpRequest *req);
+MODULE_SCOPE void	TtoHttpRequestFree(TtoHttpRequest *req);
+MODULE_SCOPE void	TtoHttpReply(Tcl_DString *dsPtr, int status,
+			    const char *reason, const char *html);
+
+/*
+ * ttoauth2Store.c: token files.  Plain C (the flow thread saves too).
+ */
+
+typedef struct {
+    TtoProvider provider;	/* the shape to write */
+    const char *body;		/* last token response, or NULL */
+    size_t bodyLen;
+    const char *accessToken;
+    const char *refreshToken;
+    const char *tokenType;
+    long long expiresAt;	/* -1 unknown */
+    long long refreshExpiresAt;
+} TtoTokenSnapshot;
+
+MODULE_SCOPE char *	TtoStoreFormat(const TtoTokenSnapshot *snap);
+MODULE_SCOPE int	TtoStoreSave(const char *path,
+			    const TtoTokenSnapshot *snap, int lock,
+			    int *errnoPtr);
+MODULE_SCOPE int	TtoStoreParse(const char *text, size_t len,
+			    time_t receivedAt, TtoProvider *providerPtr,
+			    TtoTokenResult *res);
+
+/*
+ * ttoauth2Flow.c: one authorization-code flow, run by a background
+ * thread.  The Tcl thread fills the configuration, binds, starts; then
+ * only reads the state (under the mutex) until the thread is done, after
+ * which the results are read without locking.
+ */
+
+typedef struct TtoFlow {
+    /* Configuration: written by the Tcl thread before TtoFlowStart. */
+    TtoProvider provider;
+    char *stateParam;
+    char *verifier;		/* PKCE verifier, NULL without PKCE */
+    char *redirectUri;
+    char *redirectPath;
+    char *allowHtml;
+    char *denyHtml;
+    char *endpoint;
+    char *clientId;
+    char *clientSecret;
+    char *resource;
+    char *caFile;
+    char *proxy;
+    char *userAgent;
+    char *tokenFile;		/* save here on success, or NULL */
+    TtoPairs extra;		/* addTokenQueryParam */
+    int useBasicAuth;
+    long timeoutMs;
+    long authTimeoutMs;		/* 0: no limit */
+    int port;			/* bound port */
+    Tcl_ThreadId owner;		/* the thread of the object's interp */
+    void (*doneProc)(void *clientData);	/* run in owner via its queue */
+    void *doneData;
+
+    /* Shared: guarded by mutex. */
+    Tcl_Mutex mutex;
+    Tcl_Condition cond;
+    int state;			/* 0..5, as authFlowState */
+    int threadDone;		/* the thread will touch nothing more */
+    volatile int cancel;
+    TtoNet *net;		/* NULL once closed */
+    TtoHttp *http;
+
+    /* Thread bookkeeping: Tcl thread only. */
+    Tcl_ThreadId thread;
+    int started;
+    int joining;		/* a thread is in Tcl_JoinThread (mutex) */
+    int joined;
+
+    /* Results: written by the flow thread, read after threadDone. */
+    TtoPairs redirectParams;
+    TtoTokenResult result;
+    char *response;		/* accessTokenResponse text */
+    char *failureInfo;
+    char *saveError;		/* the -tokenfile save failed: why */
+} TtoFlow;
+
+MODULE_SCOPE TtoFlow *	TtoFlowNew(void);
+MODULE_SCOPE int	TtoFlowBind(TtoFlow *flow, int portFrom, int portTo,
+			    int *errnoPtr);
+MODULE_SCOPE int	TtoFlowStart(TtoFlow *flow);
+MODULE_SCOPE int	TtoFlowState(TtoFlow *flow);
+MODULE_SCOPE int	TtoFlowWait(TtoFlow *flow, long long ms);
+MODULE_SCOPE void	TtoFlowCancel(TtoFlow *flow);
+MODULE_SCOPE void	TtoFlowJoin(TtoFlow *flow);
+MODULE_SCOPE void	TtoFlowFree(TtoFlow *flow);
+MODULE_SCOPE void	TtoFlowExitAll(void);
+
+/*
+ * Platform layer (unix/ttoauth2Unix*.c; win/ later).
+ */
+
+
+typedef enum {
+    TTO_CONN_REPLY = 0,		/* send *replyPtr, close, keep serving */
+    TTO_CONN_HOLD		/* this is the redirect: keep it, stop */
+} TtoConnAction;
+
+typedef TtoConnAction (TtoRequestProc)(void *clientData,
+			    const TtoHttpRequest *req, Tcl_DString *replyPtr);
+
+MODULE_SCOPE int	TtoNetOpen(int portFrom, int portTo, TtoNet **netPtr,
+			    int *portPtr, int *errnoPtr);
+MODULE_SCOPE void	TtoNetWake(TtoNet *net);
+MODULE_SCOPE int	TtoNetServe(TtoNet *net, long long deadlineMs,
+			    volatile int *cancelPtr, TtoRequestProc *proc,
+			    void *clientData);
+MODULE_SCOPE void	TtoNetSendHeld(TtoNet *net, const char *data,
+			    size_t len, long timeoutMs);
+MODULE_SCOPE void	TtoNetClose(TtoNet *net);
+MODULE_SCOPE long long	TtoNowMs(void);
+MODULE_SCOPE int	TtoOsRandom(unsigned char *buf, size_t len);
+MODULE_SCOPE const char *const *TtoDefaultOpener(void);
+MODULE_SCOPE int	TtoLaunch(const char *const *argv, int *errnoPtr);
+MODULE_SCOPE int	TtoFileWriteAtomic(const char *path, const char *data,
+			    size_t len, int *errnoPtr);
+MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,
+			    size_t *lenPtr, int *errnoPtr);
+MODULE_SCOPE int	TtoFileLock(const char *path, void **lockPtr,
+			    int *errnoPtr);
+MODULE_SCOPE void	TtoFileUnlock(void *lock);
+
+/* TtoNetServe results */
+#define TTO_SERVE_HELD		0	/* a connection was held */
+#define TTO_SERVE_TIMEOUT	1	/* deadline passed */
+#define TTO_SERVE_CANCELLED	2	/* *cancelPtr became non-zero */
+#define TTO_SERVE_ERROR		3	/* poll failed */
+
+#endif /* TTOAUTH2INT_H */

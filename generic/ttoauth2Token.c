@@ -1,0 +1,711 @@
+/*
+ * ttoauth2Token.c --
+ *
+ *	Requests to the token endpoint (code exchange and refresh) with
+ *	libcurl, and the one place that knows each provider's wire format:
+ *
+ *	tiktokshop  GET endpoint?app_key=&app_secret=&auth_code=
+ *			&grant_type=authorized_code		 (exchange)
+ *		    GET endpoint?app_key=&app_secret=&refresh_token=
+ *			&grant_type=refresh_token		 (refresh)
+ *		    success: HTTP 200 and "code": 0; tokens in "data";
+ *		    *_expire_in are absolute Unix times.
+ *	rfc6749	    POST application/x-www-form-urlencoded (section 4.1.3 /
+ *		    section 6), client credentials in the body or HTTP Basic
+ *		    (section 2.3.1); errors per section 5.2; expires_in is
+ *		    relative to receipt.
+ *
+ *	Runs in the flow thread and in the Tcl thread (refresh): plain C,
+ *	no Tcl_Obj.  Never follows redirects, always verifies TLS.
+ */
+
+#include "ttoauth2Int.h"
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <curl/curl.h>
+#include <cjson/cJSON.h>
+
+#define TTO_MAX_BODY	(1024 * 1024)	/* a token response is < 10 KB */
+
+struct TtoHttp {
+    CURL *curl;
+    CURLM *multi;		/* owns the connection cache; wakeable */
+};
+
+typedef struct {
+    Tcl_DString body;
+    int tooLarge;
+} BodyBuffer;
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoHttpNew, TtoHttpFree --
+ *
+ *	A libcurl easy handle kept between requests, so that refreshes of
+ *	one object reuse the connection to the token endpoint.
+ *
+ *----------------------------------------------------------------------
+ */
+
+TtoHttp *
+TtoHttpNew(void)
+{
+    TtoHttp *http = ckalloc(sizeof(TtoHttp));
+
+    http->curl = curl_easy_init();
+    http->multi = curl_multi_init();
+    if (http->curl == NULL || http->multi == NULL) {
+	TtoHttpFree(http);
+	return NULL;
+    }
+    return http;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoHttpWake --
+ *
+ *	Interrupts a request running in another thread so that it sees its
+ *	cancel flag at once instead of at libcurl's next progress tick.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoHttpWake(
+    TtoHttp *http)
+{
+    if (http && http->multi) {
+	curl_multi_wakeup(http->multi);
+    }
+}
+
+void
+TtoHttpFree(
+    TtoHttp *http)
+{
+    if (http) {
+	if (http->multi) {
+	    curl_multi_cleanup(http->multi);
+	}
+	if (http->curl) {
+	    curl_easy_cleanup(http->curl);
+	}
+	ckfree(http);
+    }
+}
+
+const char *
+TtoCurlVersion(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
+}
+
+const char *
+TtoTlsBackend(void)
+{
+    const char *ssl = curl_version_info(CURLVERSION_NOW)->ssl_version;
+
+    return ssl ? ssl : "none";
+}
+
+static size_t
+WriteBody(
+    char *data,
+    size_t size,
+    size_t nmemb,
+    void *userdata)
+{
+    BodyBuffer *buf = userdata;
+    size_t len = size * nmemb;
+
+    if ((size_t) Tcl_DStringLength(&buf->body) + len > TTO_MAX_BODY) {
+	buf->tooLarge = 1;
+	return 0;			/* makes libcurl fail the transfer */
+    }
+    Tcl_DStringAppend(&buf->body, data, (int) len);
+    return len;
+}
+
+static int
+Progress(
+    void *clientp,
+    curl_off_t dltotal,
+    curl_off_t dlnow,
+    curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+    volatile int *cancelPtr = clientp;
+
+    return (cancelPtr && *cancelPtr) ? 1 : 0;
+}
+
+static char *
+StrDup(
+    const char *s)
+{
+    size_t len;
+    char *copy;
+
+    if (s == NULL) {
+	return NULL;
+    }
+    len = strlen(s);
+    copy = ckalloc(len + 1);
+    memcpy(copy, s, len + 1);
+    return copy;
+}
+
+static void
+SetFailure(
+    TtoTokenResult *res,
+    const char *kind,
+    const char *word0,
+    const char *word1,
+    const char *info)
+{
+    res->ok = 0;
+    res->errorKind = kind;
+    res->errorWords[0] = StrDup(word0);
+    res->errorWords[1] = StrDup(word1);
+    res->failureInfo = StrDup(info);
+}
+
+/*
+ * The symbolic names of the libcurl errors a token request meets in
+ * practice, so that -errorcode can be matched without magic numbers.
+ */
+
+static const char *
+CurlErrorName(
+    CURLcode code)
+{
+    switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL:	return "UNSUPPORTED_PROTOCOL";
+    case CURLE_URL_MALFORMAT:		return "URL_MALFORMAT";
+    case CURLE_COULDNT_RESOLVE_PROXY:	return "COULDNT_RESOLVE_PROXY";
+    case CURLE_COULDNT_RESOLVE_HOST:	return "COULDNT_RESOLVE_HOST";
+    case CURLE_COULDNT_CONNECT:		return "COULDNT_CONNECT";
+    case CURLE_WEIRD_SERVER_REPLY:	return "WEIRD_SERVER_REPLY";
+    case CURLE_HTTP2:			return "HTTP2";
+    case CURLE_PARTIAL_FILE:		return "PARTIAL_FILE";
+    case CURLE_WRITE_ERROR:		return "WRITE_ERROR";
+    case CURLE_OPERATION_TIMEDOUT:	return "OPERATION_TIMEDOUT";
+    case CURLE_SSL_CONNECT_ERROR:	return "SSL_CONNECT_ERROR";
+    case CURLE_ABORTED_BY_CALLBACK:	return "ABORTED_BY_CALLBACK";
+    case CURLE_GOT_NOTHING:		return "GOT_NOTHING";
+    case CURLE_SEND_ERROR:		return "SEND_ERROR";
+    case CURLE_RECV_ERROR:		return "RECV_ERROR";
+    case CURLE_SSL_CERTPROBLEM:		return "SSL_CERTPROBLEM";
+    case CURLE_SSL_CIPHER:		return "SSL_CIPHER";
+    case CURLE_PEER_FAILED_VERIFICATION: return "PEER_FAILED_VERIFICATION";
+    case CURLE_SSL_CACERT_BADFILE:	return "SSL_CACERT_BADFILE";
+    case CURLE_TOO_MANY_REDIRECTS:	return "TOO_MANY_REDIRECTS";
+    default:				return NULL;
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Perform --
+ *
+ *	Runs the prepared easy handle through the handle's multi stack, so
+ *	that TtoHttpWake can interrupt the wait and a cancel is seen at
+ *	once.  Timeouts are libcurl's (CURLOPT_TIMEOUT_MS).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static CURLcode
+Perform(
+    TtoHttp *http,
+    volatile int *cancelPtr)
+{
+    CURLcode rc = CURLE_OK;
+    CURLMsg *msg;
+    int running = 1, left, done = 0;
+
+    if (curl_multi_add_handle(http->multi, http->curl) != CURLM_OK) {
+	return CURLE_FAILED_INIT;
+    }
+    while (!done) {
+	if (curl_multi_perform(http->multi, &running) != CURLM_OK) {
+	    rc = CURLE_OUT_OF_MEMORY;
+	    break;
+	}
+	while ((msg = curl_multi_info_read(http->multi, &left)) != NULL) {
+	    if (msg->msg == CURLMSG_DONE && msg->easy_handle == http->curl) {
+		rc = msg->data.result;
+		done = 1;
+	    }
+	}
+	if (done) {
+	    break;
+	}
+	if (cancelPtr && *cancelPtr) {
+	    rc = CURLE_ABORTED_BY_CALLBACK;
+	    break;
+	}
+	if (curl_multi_poll(http->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+	    rc = CURLE_OUT_OF_MEMORY;
+	    break;
+	}
+    }
+    curl_multi_remove_handle(http->multi, http->curl);
+    return rc;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * BuildRequest --
+ *
+ *	Writes the URL (and for rfc6749 the form body and Basic header
+ *	credentials) of a token request.  This is where the provider
+ *	profiles' wire formats live.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+BuildRequest(
+    const TtoTokenRequest *req,
+    Tcl_DString *urlPtr,
+    Tcl_DString *formPtr,
+    Tcl_DString *basicPtr)
+{
+    int first = 1, i;
+    const char *id = req->clientId ? req->clientId : "";
+    const char *secret = req->clientSecret ? req->clientSecret : "";
+
+    Tcl_DStringAppend(urlPtr, req->endpoint, -1);
+    if (req->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	size_t endLen = strlen(req->endpoint);
+
+	if (strchr(req->endpoint, '?') == NULL) {
+	    Tcl_DStringAppend(urlPtr, "?", 1);
+	} else if (endLen > 0 && req->endpoint[endLen - 1] != '?'
+		&& req->endpoint[endLen - 1] != '&') {
+	    first = 0;			/* endpoint has parameters already */
+	}
+	TtoQueryAppend(urlPtr, &first, "app_key", id);
+	TtoQueryAppend(urlPtr, &first, "app_secret", secret);
+	if (req->grant == TTO_GRANT_CODE) {
+	    TtoQueryAppend(urlPtr, &first, "auth_code", req->code);
+	    TtoQueryAppend(urlPtr, &first, "grant_type", "authorized_code");
+	} else {
+	    TtoQueryAppend(urlPtr, &first, "refresh_token", req->refreshToken);
+	    TtoQueryAppend(urlPtr, &first, "grant_type", "refresh_token");
+	}
+	for (i = 0; req->extra && i < req->extra->count; i++) {
+	    TtoQueryAppend(urlPtr, &first, req->extra->items[i].name,
+		    req->extra->items[i].value);
+	}
+	return;
+    }
+
+    if (req->grant == TTO_GRANT_CODE) {
+	TtoQueryAppend(formPtr, &first, "grant_type", "authorization_code");
+	TtoQueryAppend(formPtr, &first, "code", req->code);
+	TtoQueryAppend(formPtr, &first, "redirect_uri", req->redirectUri);
+	if (req->codeVerifier && *req->codeVerifier) {
+	    TtoQueryAppend(formPtr, &first, "code_verifier", req->codeVerifier);
+	}
+    } else {
+	TtoQueryAppend(formPtr, &first, "grant_type", "refresh_token");
+	TtoQueryAppend(formPtr, &first, "refresh_token", req->refreshToken);
+	if (req->scope && *req->scope) {
+	    TtoQueryAppend(formPtr, &first, "scope", req->scope);
+	}
+    }
+    if (req->resource && *req->resource) {
+	TtoQueryAppend(formPtr, &first, "resource", req->resource);
+    }
+    if (req->useBasicAuth && *secret) {
+	/* RFC 6749 2.3.1: form-encode id and secret, then Basic. */
+	Tcl_DString pair;
+
+	Tcl_DStringInit(&pair);
+	TtoUrlEncode(&pair, id, strlen(id));
+	Tcl_DStringAppend(&pair, ":", 1);
+	TtoUrlEncode(&pair, secret, strlen(secret));
+	Tcl_DStringAppend(basicPtr, "Authorization: Basic ", -1);
+	TtoBase64Encode(basicPtr, (unsigned char *) Tcl_DStringValue(&pair),
+		(size_t) Tcl_DStringLength(&pair), 0);
+	memset(Tcl_DStringValue(&pair), 0, (size_t) Tcl_DStringLength(&pair));
+	Tcl_DStringFree(&pair);
+    } else {
+	/* Public clients (no secret) identify themselves with client_id. */
+	TtoQueryAppend(formPtr, &first, "client_id", id);
+	if (*secret) {
+	    TtoQueryAppend(formPtr, &first, "client_secret", secret);
+	}
+    }
+    for (i = 0; req->extra && i < req->extra->count; i++) {
+	TtoQueryAppend(formPtr, &first, req->extra->items[i].name,
+		req->extra->items[i].value);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTokenRequestRun --
+ *
+ *	Performs one token request and classifies the answer.
+ *
+ * Results:
+ *	*res is filled (free with TtoTokenResultFree): res->ok with the
+ *	tokens, or the error kind, -errorcode words and failureInfo.  The
+ *	failure text is scrubbed of every secret of the request.
+ *
+ * Side effects:
+ *	Network traffic; the handle keeps the connection for reuse.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoTokenRequestRun(
+    TtoHttp *http,
+    const TtoTokenRequest *req,
+    TtoTokenResult *res)
+{
+    CURL *curl = http->curl;
+    Tcl_DString url, form, basic;
+    struct curl_slist *headers = NULL;
+    BodyBuffer buf;
+    CURLcode rc;
+    char errbuf[CURL_ERROR_SIZE];
+    long status = 0;
+    const char *secrets[5];
+
+    memset(res, 0, sizeof(*res));
+    res->expiresAt = res->refreshExpiresAt = -1;
+    Tcl_DStringInit(&url);
+    Tcl_DStringInit(&form);
+    Tcl_DStringInit(&basic);
+    Tcl_DStringInit(&buf.body);
+    buf.tooLarge = 0;
+    errbuf[0] = '\0';
+
+    BuildRequest(req, &url, &form, &basic);
+
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&url));
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
+	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *) req->cancelPtr);
+    if (req->timeoutMs > 0) {
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);
+    }
+    if (req->caFile && *req->caFile) {
+	curl_easy_setopt(curl, CURLOPT_CAINFO, req->caFile);
+    }
+    if (req->proxy && *req->proxy) {
+	curl_easy_setopt(curl, CURLOPT_PROXY, req->proxy);
+    }
+    curl_easy_setopt(curl, CURLOPT_USERAGENT,
+	    (req->userAgent && *req->userAgent) ? req->userAgent
+	    : "ttoauth2/" PACKAGE_VERSION);
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (Tcl_DStringLength(&basic) > 0) {
+	headers = curl_slist_append(headers, Tcl_DStringValue(&basic));
+    }
+    if (req->provider == TTO_PROVIDER_RFC6749) {
+	headers = curl_slist_append(headers,
+		"Content-Type: application/x-www-form-urlencoded");
+	curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, Tcl_DStringValue(&form));
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
+		(long) Tcl_DStringLength(&form));
+    } else {
+	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+    rc = Perform(http, req->cancelPtr);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+
+    if (rc != CURLE_OK) {
+	char info[CURL_ERROR_SIZE + 200];
+	const char *name = CurlErrorName(rc);
+	char numName[32];
+
+	if (name == NULL) {
+	    snprintf(numName, sizeof(numName), "CURLE_%d", (int) rc);
+	    name = numName;
+	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK && req->cancelPtr
+		&& *req->cancelPtr) {
+	    SetFailure(res, "CANCELLED", NULL, NULL,
+		    "cancelled during the token request");
+	} else if (buf.tooLarge) {
+	    SetFailure(res, "HTTP", "TOO_LARGE", NULL,
+		    "token endpoint sent more than 1 MiB; not a token response");
+	} else {
+	    snprintf(info, sizeof(info), "token request failed: %s%s%s",
+		    curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
+	    SetFailure(res, "HTTP", name, curl_easy_strerror(rc), info);
+	}
+	res->httpStatus = status;
+    } else {
+	res->body = ckalloc((size_t) Tcl_DStringLength(&buf.body) + 1);
+	memcpy(res->body, Tcl_DStringValue(&buf.body),
+		(size_t) Tcl_DStringLength(&buf.body) + 1);
+	res->bodyLen = (size_t) Tcl_DStringLength(&buf.body);
+	TtoTokenClassify(req->provider, status, res->body, res->bodyLen,
+		time(NULL), res);
+    }
+
+    /* Nothing the server or libcurl said may carry a secret onwards. */
+    secrets[0] = req->clientSecret;
+    secrets[1] = req->code;
+    secrets[2] = req->refreshToken;
+    secrets[3] = req->codeVerifier;
+    secrets[4] = res->accessToken;
+    TtoScrub(res->failureInfo, secrets, 5);
+    TtoScrub(res->errorWords[0], secrets, 5);
+    TtoScrub(res->errorWords[1], secrets, 5);
+
+    /* Don't leave credentials in libcurl's handle or our buffers. */
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(headers);
+    memset(Tcl_DStringValue(&url), 0, (size_t) Tcl_DStringLength(&url));
+    memset(Tcl_DStringValue(&form), 0, (size_t) Tcl_DStringLength(&form));
+    memset(Tcl_DStringValue(&basic), 0, (size_t) Tcl_DStringLength(&basic));
+    Tcl_DStringFree(&url);
+    Tcl_DStringFree(&form);
+    Tcl_DStringFree(&basic);
+    Tcl_DStringFree(&buf.body);
+}
+
+static const char *
+StringMember(
+    const cJSON *obj,
+    const char *name)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return (cJSON_IsString(item) && item->valuestring) ? item->valuestring
+	    : NULL;
+}
+
+/*
+ * A short printable excerpt of a server-sent string for failureInfo:
+ * bounded, control characters replaced.
+ */
+
+static void
+Excerpt(
+    char *dst,
+    size_t dstLen,
+    const char *src)
+{
+    size_t i;
+
+    for (i = 0; src && src[i] && i + 1 < dstLen; i++) {
+	unsigned char c = (unsigned char) src[i];
+	dst[i] = (c < 32 || c == 127) ? ' ' : (char) c;
+    }
+    dst[i] = '\0';
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTokenClassify --
+ *
+ *	Decides what a token endpoint's answer means.  Pure function of
+ *	its inputs (the time is passed in), so it can be fuzzed.
+ *
+ * Results:
+ *	Fills res: on success ok=1 and the tokens and expiries; otherwise
+ *	errorKind "HTTP" (status), "TOKEN" (the provider said no) or
+ *	"JSON" (an answer we cannot read), with failureInfo.  res->body is
+ *	left alone.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoTokenClassify(
+    TtoProvider provider,
+    long status,
+    const char *body,
+    size_t len,
+    time_t now,
+    TtoTokenResult *res)
+{
+    cJSON *root = NULL;
+    const cJSON *data, *code;
+    const char *access, *refresh, *tokenType, *message;
+    char info[600], statusWord[32], msg[300], err[120];
+    long long value;
+
+    res->ok = 0;
+    res->httpStatus = status;
+    res->expiresAt = res->refreshExpiresAt = -1;
+    snprintf(statusWord, sizeof(statusWord), "%ld", status);
+
+    if (body && len > 0) {
+	root = cJSON_ParseWithLength(body, len);
+    }
+    if (status >= 300 && status < 400) {
+	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld, a "
+		"redirect; token requests never follow redirects", status);
+	SetFailure(res, "HTTP", statusWord, NULL, info);
+	goto done;
+    }
+
+    if (provider == TTO_PROVIDER_TIKTOKSHOP) {
+	if (status != 200) {
+	    snprintf(info, sizeof(info), "token endpoint answered HTTP %ld%s",
+		    status, root ? "" : " with a body that is not JSON");
+	    SetFailure(res, "HTTP", statusWord, NULL, info);
+	    goto done;
+	}
+	if (!cJSON_IsObject(root)) {
+	    SetFailure(res, "JSON", NULL, NULL, "token endpoint answered "
+		    "HTTP 200 with a body that is not a JSON object");
+	    goto done;
+	}
+	code = cJSON_GetObjectItemCaseSensitive(root, "code");
+	if (!TtoJsonWide(code, &value)) {
+	    SetFailure(res, "JSON", NULL, NULL, "token endpoint answered "
+		    "JSON without a numeric \"code\" member");
+	    goto done;
+	}
+	if (value != 0) {
+	    char codeWord[32];
+
+	    message = StringMember(root, "message");
+	    Excerpt(msg, sizeof(msg), message ? message : "");
+	    snprintf(codeWord, sizeof(codeWord), "%lld", value);
+	    snprintf(info, sizeof(info), "TikTok Shop error %lld: %s", value,
+		    message ? msg : "(no message)");
+	    SetFailure(res, "TOKEN", codeWord, msg, info);
+	    goto done;
+	}
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	access = StringMember(data, "access_token");
+	if (access == NULL || *access == '\0') {
+	    SetFailure(res, "JSON", NULL, NULL, "token endpoint answered "
+		    "\"code\": 0 without data.access_token");
+	    goto done;
+	}
+	res->accessToken = StrDup(access);
+	refresh = StringMember(data, "refresh_token");
+	res->refreshToken = (refresh && *refresh) ? StrDup(refresh) : NULL;
+	res->tokenType = StrDup("");
+	if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(data,
+		"access_token_expire_in"), &value)) {
+	    res->expiresAt = value;
+	}
+	if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(data,
+		"refresh_token_expire_in"), &value)) {
+	    res->refreshExpiresAt = value;
+	}
+	res->ok = 1;
+	goto done;
+    }
+
+    /* RFC 6749 */
+    if (cJSON_IsObject(root) && StringMember(root, "error")) {
+	const char *desc = StringMember(root, "error_description");
+
+	Excerpt(err, sizeof(err), StringMember(root, "error"));
+	Excerpt(msg, sizeof(msg), desc ? desc : "");
+	snprintf(info, sizeof(info), "token endpoint error %s (HTTP %ld)%s%s",
+		err, status, desc ? ": " : "", msg);
+	SetFailure(res, "TOKEN", err, msg, info);
+	goto done;
+    }
+    if (status < 200 || status >= 300) {
+	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld%s",
+		status, root ? "" : " with a body that is not JSON");
+	SetFailure(res, "HTTP", statusWord, NULL, info);
+	goto done;
+    }
+    if (!cJSON_IsObject(root)) {
+	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld with "
+		"a body that is not a JSON object", status);
+	SetFailure(res, "JSON", NULL, NULL, info);
+	goto done;
+    }
+    access = StringMember(root, "access_token");
+    if (access == NULL || *access == '\0') {
+	SetFailure(res, "JSON", NULL, NULL,
+		"token response has no access_token");
+	goto done;
+    }
+    res->accessToken = StrDup(access);
+    refresh = StringMember(root, "refresh_token");
+    res->refreshToken = (refresh && *refresh) ? StrDup(refresh) : NULL;
+    tokenType = StringMember(root, "token_type");
+    res->tokenType = StrDup(tokenType ? tokenType : "");
+    if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root, "expires_at"),
+	    &value)) {
+	res->expiresAt = value;		/* our own saved files */
+    } else if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
+	    "expires_in"), &value) && value >= 0 && value < (1LL << 40)) {
+	res->expiresAt = (long long) now + value;
+    }
+    if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
+	    "refresh_expires_at"), &value)) {
+	res->refreshExpiresAt = value;
+    } else if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
+	    "refresh_token_expires_in"), &value) && value >= 0
+	    && value < (1LL << 40)) {
+	res->refreshExpiresAt = (long long) now + value;
+    } else if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
+	    "refresh_expires_in"), &value) && value >= 0
+	    && value < (1LL << 40)) {
+	res->refreshExpiresAt = (long long) now + value;
+    }
+    res->ok = 1;
+
+  done:
+    cJSON_Delete(root);
+}
+
+void
+TtoTokenResultFree(
+    TtoTokenResult *res)
+{
+    char **strings[] = {
+	&res->body, &res->accessToken, &res->refreshToken, &res->tokenType,
+	&res->errorWords[0], &res->errorWords[1], &res->failureInfo
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+	if (*strings[i]) {
+	    memset(*strings[i], 0, strlen(*strings[i]));
+	    ckfree(*strings[i]);
+	    *strings[i] = NULL;
+	}
+    }
+    res->bodyLen = 0;
+    res->ok = 0;
+}

@@ -1,0 +1,395 @@
+/*
+ * ttoauth2Url.c --
+ *
+ *	URL and query codec: percent-encoding (RFC 3986), query strings,
+ *	ordered name/value lists, base64, and scrubbing secrets out of text.
+ *	Everything here is plain C over ckalloc memory, so both the Tcl
+ *	thread and the flow thread use it.
+ */
+
+#include "ttoauth2Int.h"
+#include <string.h>
+
+static char *
+DupN(
+    const char *s,
+    size_t len)
+{
+    char *copy = ckalloc(len + 1);
+
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoPairsAdd, TtoPairsSet, TtoPairsGet, TtoPairsCopy, TtoPairsFree --
+ *
+ *	An ordered list of name/value pairs.  Order matters: providers and
+ *	tests compare query strings, and users expect parameters in the
+ *	order they added them.
+ *
+ * Results:
+ *	TtoPairsGet returns the first value for a name, or NULL.
+ *
+ * Side effects:
+ *	Memory is allocated and freed.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoPairsAdd(
+    TtoPairs *pairs,
+    const char *name,
+    size_t nameLen,
+    const char *value,
+    size_t valueLen)
+{
+    if (pairs->count == pairs->capacity) {
+	pairs->capacity = pairs->capacity ? 2 * pairs->capacity : 8;
+	pairs->items = ckrealloc(pairs->items,
+		pairs->capacity * sizeof(TtoPair));
+    }
+    pairs->items[pairs->count].name = DupN(name, nameLen);
+    pairs->items[pairs->count].value = DupN(value, valueLen);
+    pairs->count++;
+}
+
+void
+TtoPairsSet(
+    TtoPairs *pairs,
+    const char *name,
+    const char *value)
+{
+    int i;
+
+    for (i = 0; i < pairs->count; i++) {
+	if (strcmp(pairs->items[i].name, name) == 0) {
+	    ckfree(pairs->items[i].value);
+	    pairs->items[i].value = DupN(value, strlen(value));
+	    return;
+	}
+    }
+    TtoPairsAdd(pairs, name, strlen(name), value, strlen(value));
+}
+
+const char *
+TtoPairsGet(
+    const TtoPairs *pairs,
+    const char *name)
+{
+    int i;
+
+    for (i = 0; i < pairs->count; i++) {
+	if (strcmp(pairs->items[i].name, name) == 0) {
+	    return pairs->items[i].value;
+	}
+    }
+    return NULL;
+}
+
+void
+TtoPairsCopy(
+    TtoPairs *dst,
+    const TtoPairs *src)
+{
+    int i;
+
+    for (i = 0; i < src->count; i++) {
+	TtoPairsAdd(dst, src->items[i].name, strlen(src->items[i].name),
+		src->items[i].value, strlen(src->items[i].value));
+    }
+}
+
+void
+TtoPairsFree(
+    TtoPairs *pairs)
+{
+    int i;
+
+    for (i = 0; i < pairs->count; i++) {
+	ckfree(pairs->items[i].name);
+	ckfree(pairs->items[i].value);
+    }
+    if (pairs->items) {
+	ckfree(pairs->items);
+    }
+    pairs->items = NULL;
+    pairs->count = pairs->capacity = 0;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoUrlEncode --
+ *
+ *	Appends s percent-encoded: everything but RFC 3986's unreserved
+ *	characters becomes %XX.  This is valid both in a URL query and in an
+ *	application/x-www-form-urlencoded body, and is the encoding RFC 6749
+ *	section 2.3.1 asks for before Basic authentication.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoUrlEncode(
+    Tcl_DString *dsPtr,
+    const char *s,
+    size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+    char esc[3];
+
+    for (i = 0; i < len; i++) {
+	unsigned char c = (unsigned char) s[i];
+
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+		|| (c >= '0' && c <= '9') || c == '-' || c == '.'
+		|| c == '_' || c == '~') {
+	    Tcl_DStringAppend(dsPtr, (const char *) &s[i], 1);
+	} else {
+	    esc[0] = '%';
+	    esc[1] = hex[c >> 4];
+	    esc[2] = hex[c & 15];
+	    Tcl_DStringAppend(dsPtr, esc, 3);
+	}
+    }
+}
+
+static int
+HexValue(
+    int c)
+{
+    if (c >= '0' && c <= '9') {
+	return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+	return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+	return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoUrlDecode --
+ *
+ *	Appends the percent-decoded form of s.  A '%' not followed by two
+ *	hex digits is kept as it is (browsers send such URLs; rejecting
+ *	them would only make a junk request look different from a wrong
+ *	one).  With plusIsSpace, '+' decodes to a space, as in query
+ *	strings.  The result may contain any byte, NUL included: callers
+ *	treat it as counted bytes.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoUrlDecode(
+    Tcl_DString *dsPtr,
+    const char *s,
+    size_t len,
+    int plusIsSpace)
+{
+    size_t i, start = 0;
+
+    for (i = 0; i < len; i++) {
+	char c = s[i];
+	int hi, lo;
+
+	if (c == '%' && len - i >= 3
+		&& (hi = HexValue((unsigned char) s[i+1])) >= 0
+		&& (lo = HexValue((unsigned char) s[i+2])) >= 0) {
+	    char byte = (char) (hi * 16 + lo);
+
+	    Tcl_DStringAppend(dsPtr, s + start, (int) (i - start));
+	    Tcl_DStringAppend(dsPtr, &byte, 1);
+	    i += 2;
+	    start = i + 1;
+	} else if (c == '+' && plusIsSpace) {
+	    Tcl_DStringAppend(dsPtr, s + start, (int) (i - start));
+	    Tcl_DStringAppend(dsPtr, " ", 1);
+	    start = i + 1;
+	}
+    }
+    Tcl_DStringAppend(dsPtr, s + start, (int) (len - start));
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoQueryParse --
+ *
+ *	Splits a query string (no leading '?', may be empty) into decoded
+ *	name/value pairs appended to pairs.  A field without '=' has the
+ *	value "".  Empty fields ("a=1&&b=2") are skipped.  A decoded NUL
+ *	ends the name or value there: no OAuth parameter legitimately
+ *	contains one, and C strings cannot carry it further.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoQueryParse(
+    TtoPairs *pairs,
+    const char *query,
+    size_t len)
+{
+    size_t pos = 0;
+
+    while (pos < len) {
+	const char *field = query + pos;
+	const char *amp = memchr(field, '&', len - pos);
+	size_t fieldLen = amp ? (size_t) (amp - field) : len - pos;
+	const char *eq = memchr(field, '=', fieldLen);
+	size_t nameLen = eq ? (size_t) (eq - field) : fieldLen;
+	Tcl_DString name, value;
+
+	pos += fieldLen + 1;
+	if (fieldLen == 0) {
+	    continue;
+	}
+	Tcl_DStringInit(&name);
+	Tcl_DStringInit(&value);
+	TtoUrlDecode(&name, field, nameLen, 1);
+	if (eq) {
+	    TtoUrlDecode(&value, eq + 1, fieldLen - nameLen - 1, 1);
+	}
+	TtoPairsAdd(pairs, Tcl_DStringValue(&name),
+		strlen(Tcl_DStringValue(&name)), Tcl_DStringValue(&value),
+		strlen(Tcl_DStringValue(&value)));
+	Tcl_DStringFree(&name);
+	Tcl_DStringFree(&value);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoQueryAppend --
+ *
+ *	Appends "name=value" (both encoded) to a query string or form body,
+ *	preceded by '&' unless *firstPtr is set (which it then clears).
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoQueryAppend(
+    Tcl_DString *dsPtr,
+    int *firstPtr,
+    const char *name,
+    const char *value)
+{
+    if (!*firstPtr) {
+	Tcl_DStringAppend(dsPtr, "&", 1);
+    }
+    *firstPtr = 0;
+    TtoUrlEncode(dsPtr, name, strlen(name));
+    Tcl_DStringAppend(dsPtr, "=", 1);
+    TtoUrlEncode(dsPtr, value, strlen(value));
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoBase64Encode --
+ *
+ *	Appends base64 (RFC 4648 section 4) or, with urlSafe, base64url
+ *	without padding (section 5, as PKCE and our state strings use).
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoBase64Encode(
+    Tcl_DString *dsPtr,
+    const unsigned char *data,
+    size_t len,
+    int urlSafe)
+{
+    const char *alphabet = urlSafe
+	    ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	    : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i;
+    char out[4];
+
+    for (i = 0; i + 2 < len; i += 3) {
+	unsigned long v = ((unsigned long) data[i] << 16)
+		| ((unsigned long) data[i+1] << 8) | data[i+2];
+
+	out[0] = alphabet[(v >> 18) & 63];
+	out[1] = alphabet[(v >> 12) & 63];
+	out[2] = alphabet[(v >> 6) & 63];
+	out[3] = alphabet[v & 63];
+	Tcl_DStringAppend(dsPtr, out, 4);
+    }
+    if (i < len) {
+	unsigned long v = (unsigned long) data[i] << 16;
+	int n = 2;
+
+	if (i + 1 < len) {
+	    v |= (unsigned long) data[i+1] << 8;
+	    n = 3;
+	}
+	out[0] = alphabet[(v >> 18) & 63];
+	out[1] = alphabet[(v >> 12) & 63];
+	out[2] = alphabet[(v >> 6) & 63];
+	out[3] = '=';
+	if (n == 2) {
+	    out[2] = '=';
+	}
+	Tcl_DStringAppend(dsPtr, out, urlSafe ? n : 4);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoScrub --
+ *
+ *	Overwrites, in place, every occurrence of each of the count strings
+ *	of secrets (NULL entries are skipped) in text with '*'.  A defence in
+ *	depth for text that came from a server (an error description that
+ *	echoes a parameter) before it reaches failureInfo or an error.
+ *	Secrets shorter than 4 bytes are skipped: masking "a" everywhere
+ *	would destroy the message and protect nothing.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoScrub(
+    char *text,
+    const char *const *secrets,
+    int count)
+{
+    int i;
+
+    if (text == NULL) {
+	return;
+    }
+    for (i = 0; i < count; i++) {
+	const char *secret = secrets[i];
+	size_t len;
+	char *hit;
+
+	if (secret == NULL) {
+	    continue;
+	}
+	len = strlen(secret);
+	if (len < 4) {
+	    continue;
+	}
+	while ((hit = strstr(text, secret)) != NULL) {
+	    memset(hit, '*', len);
+	}
+    }
+}
