@@ -1658,7 +1658,12 @@ CreateObject(
     obj->tokenProvider = TTO_PROVIDER_RFC6749;
 
     if (objc % 2) {
-	Configure(interp, obj, objc, objv);	/* sets the error */
+	int opt;
+
+	if (GetOptionIndex(interp, objv[objc - 1], &opt) == TCL_OK) {
+	    Error(interp, "OPTION", optionSpecs[opt].name, NULL,
+		    "value for \"%s\" missing", optionSpecs[opt].name);
+	}
 	FreeObject(obj);
 	return TCL_ERROR;
     }

@@ -1,0 +1,181 @@
+# common.tcl --
+#
+#	Shared setup for the ttoauth2 test files: loads tcltest and the
+#	package, defines constraints for optional capabilities, and helpers
+#	for temporary folders, the TikTok-shaped sandbox (a child process on
+#	127.0.0.1), the scripted browser, and checking that no secret leaks.
+#
+#	Every server a test needs is started here on loopback and stopped by
+#	the test file; every wait is bounded.
+
+package require Tcl 8.6
+package require tcltest 2.5
+namespace import -force ::tcltest::*
+
+set ::testsDir [file dirname [file normalize [info script]]]
+set ::srcDir [file dirname $::testsDir]
+if {[info exists env(TTOAUTH2_SRCDIR)]} {
+    set ::srcDir [file normalize $env(TTOAUTH2_SRCDIR)]
+}
+::tcltest::configure -testdir $::testsDir
+::tcltest::configure {*}$argv
+
+package require ttoauth2
+foreach f {sandbox.tcl browser.tcl} {
+    if {[file exists [file join $::testsDir $f]]} {source [file join $::testsDir $f]}
+}
+
+# The tclsh that child processes (sandbox, browser, other clients) run.
+set ::tclsh [info nameofexecutable]
+
+# Under LD_PRELOAD'ed sanitizers, children that are not our code need not
+# be sanitized (and a leak report from tclsh itself is not ours).
+proc childEnv {} {
+    return {}
+}
+
+#----------------------------------------------------------------------
+# Capabilities
+#----------------------------------------------------------------------
+
+proc canListen {host} {
+    if {[catch {socket -server {apply {{c a p} {close $c}}} -myaddr $host 0} s]} {
+	return 0
+    }
+    close $s
+    return 1
+}
+testConstraint ipv6 [canListen ::1]
+testConstraint unix [expr {$tcl_platform(platform) eq "unix"}]
+testConstraint notRoot [expr {![info exists env(USER)] || $env(USER) ne "root"}]
+testConstraint procfs [file isdirectory /proc/self/fd]
+testConstraint chromium [expr {[auto_execok chromium] ne ""}]
+testConstraint valgrind [info exists env(TTOAUTH2_VALGRIND)]
+testConstraint notValgrind [expr {![info exists env(TTOAUTH2_VALGRIND)]}]
+
+#----------------------------------------------------------------------
+# Temporary files
+#----------------------------------------------------------------------
+
+proc tmpDir {} {
+    set dir [file join [temporaryDirectory] tmp-[pid]-[incr ::tmpCounter]]
+    file delete -force $dir
+    file mkdir $dir
+    lappend ::tmpDirs $dir
+    return $dir
+}
+
+proc cleanTmp {} {
+    if {[info exists ::tmpDirs]} {
+	foreach d $::tmpDirs {
+	    catch {file attributes $d -permissions 0755}
+	    file delete -force $d
+	}
+	set ::tmpDirs {}
+    }
+}
+
+proc readFile {path} {
+    set f [open $path r]
+    fconfigure $f -encoding utf-8
+    set data [read $f]
+    close $f
+    return $data
+}
+
+proc writeFile {path data} {
+    set f [open $path w]
+    fconfigure $f -encoding utf-8
+    puts -nonewline $f $data
+    close $f
+}
+
+#----------------------------------------------------------------------
+# Errors: [errorOf script] -> {errorcode message}, evaluated in caller.
+#----------------------------------------------------------------------
+
+proc errorOf {script} {
+    if {![catch {uplevel 1 $script} msg opts]} {
+	return [list NOERROR $msg]
+    }
+    return [list [dict get $opts -errorcode] $msg]
+}
+
+proc errorCodeOf {script} {
+    return [lindex [uplevel 1 [list errorOf $script]] 0]
+}
+
+#----------------------------------------------------------------------
+# Polling with a bound (for things that have no event to wait on)
+#----------------------------------------------------------------------
+
+proc waitUntil {condition {ms 5000}} {
+    set deadline [expr {[clock milliseconds] + $ms}]
+    while {![uplevel 1 [list expr $condition]]} {
+	if {[clock milliseconds] > $deadline} {
+	    return 0
+	}
+	after 10
+	update
+    }
+    return 1
+}
+
+# vwait with a bound: returns 1 if the variable was set in time.
+proc vwaitFor {varName ms} {
+    set timer [after $ms [list set $varName __timeout__]]
+    vwait $varName
+    after cancel $timer
+    return [expr {[set $varName] ne "__timeout__"}]
+}
+
+#----------------------------------------------------------------------
+# Raw HTTP to the loopback listener (a browser or an attacker).
+#----------------------------------------------------------------------
+
+# Sends raw bytes to host:port, returns what came back (bounded).
+proc rawRequest {host port data {ms 3000}} {
+    set s [socket $host $port]
+    fconfigure $s -translation binary -buffering none
+    puts -nonewline $s $data
+    flush $s
+    set ::rawDone($s) 0
+    set ::rawData($s) ""
+    fconfigure $s -blocking 0
+    fileevent $s readable [list apply {{s} {
+	append ::rawData($s) [read $s]
+	if {[eof $s]} {set ::rawDone($s) 1}
+    }} $s]
+    set timer [after $ms [list set ::rawDone($s) timeout]]
+    vwait ::rawDone($s)
+    after cancel $timer
+    close $s
+    set result $::rawData($s)
+    unset ::rawDone($s) ::rawData($s)
+    return $result
+}
+
+proc httpStatus {response} {
+    if {[regexp {^HTTP/1\.[01] (\d{3})} $response -> code]} {
+	return $code
+    }
+    return ""
+}
+
+#----------------------------------------------------------------------
+# Secrets: each test that handles secrets uses recognisable ones, and
+# assertLeakFree checks a text for any of them.
+#----------------------------------------------------------------------
+
+set ::appKey K-app-key-0001
+set ::appSecret SECRET-s3cr3t-app-secret-value
+
+proc leaks {text {extra {}}} {
+    set found {}
+    foreach secret [list $::appSecret {*}$extra] {
+	if {$secret ne "" && [string first $secret $text] >= 0} {
+	    lappend found $secret
+	}
+    }
+    return $found
+}
