@@ -1,0 +1,1030 @@
+# chilkat.tcl --
+#
+#	ttoauth2::chilkat: the Chilkat Tcl binding's procedure names over
+#	ttoauth2, so that a script written for Chilkat's CkOAuth2 (such as
+#	Chilkat's "TikTok Shop OAuth2" samples) runs unchanged.
+#
+# Porting a Chilkat script
+#
+#	Replace the line
+#
+#	    load ./chilkat.dll            (or chilkat.so, package require chilkat)
+#
+#	with
+#
+#	    package require ttoauth2::chilkat
+#
+#	and leave the rest alone.  The global commands below have the names,
+#	argument order and return values of Chilkat's SWIG binding:
+#	new_CkOAuth2 / delete_CkOAuth2, CkOAuth2_put_X / CkOAuth2_get_X for
+#	properties, CkOAuth2_x (lower-case first letter) for string
+#	properties, and the methods (CkOAuth2_startAuth, _LaunchBrowser,
+#	_SleepMs, _Cancel, _Monitor, _RefreshAccessToken, _AddAuthQueryParam,
+#	...).  As in Chilkat, a method that fails does not raise: it returns
+#	0 or "" and sets LastMethodSuccess to 0 and lastErrorText to the
+#	reason (ttoauth2's message and its -errorcode); a method that succeeds
+#	sets LastMethodSuccess to 1.  Programming errors do raise a Tcl
+#	error: an unknown or deleted handle ({TTOAUTH2 HANDLE type handle}),
+#	a wrong number of arguments, and a property value ttoauth2 rejects
+#	(a port outside 0..65535, a non-boolean: {TTOAUTH2 OPTION ...}), much
+#	as SWIG raises on an argument of the wrong type.
+#
+#	The handle new_CkOAuth2 returns is the name of the native ttoauth2
+#	object command, so its extra options are at hand when needed, e.g.
+#	    $oauth2 configure -browser {firefox} -tokenfile tokens.json
+#
+#	Also provided, as far as the TikTok Shop samples need them:
+#	CkJsonObject (Load, LoadFile, LoadSb, emit, EmitSb, EmitCompact,
+#	IntOf, stringOf, BoolOf, HasMember, SizeOfArray, I/J/K with "[i]",
+#	"[j]", "[k]" in paths, Size), CkFileAccess (WriteEntireTextFile,
+#	ReadEntireTextFile, FileExists, DirAutoCreate) and CkStringBuilder
+#	(Append, GetAsString, WriteFile, LoadFile, Clear, Length).  Their
+#	handles are plain unique strings ("CkJsonObject:1", ...), as Chilkat's
+#	SWIG pointers are.
+#
+# Not supported (the commands do not exist, so a script using one fails
+# loudly rather than doing something else):
+#
+#	- The CkString out-argument forms (CkOAuth2_StartAuth h outStr,
+#	  CkJsonObject_StringOf j path outStr, ...): use the lower-case
+#	  forms that return the string.  Exceptions, as the two names are
+#	  common in samples: CkOAuth2_GetRedirectRequestParam h name,
+#	  CkStringBuilder_GetAsString sb and CkFileAccess_ReadEntireTextFile
+#	  return their string.
+#	- Async methods (*Async, CkTask), event callbacks, AbortCheck,
+#	  HeartbeatMs, DebugLogFilePath, VerboseLogging (accepted, ignored),
+#	  LastErrorHtml/LastErrorXml, AppCallbackUrl, IncludeNonce/NonceLength,
+#	  UseConnection, SetRefreshHeader, global unlock (not needed).
+#	- JSON editing (UpdateString, AddObjectAt, Delete, ...) and JSON
+#	  arrays as documents (CkJsonArray): a CkJsonObject here is a read-only
+#	  view of the text it loaded.
+#
+# Behaviour worth knowing
+#
+#	- CkFileAccess_WriteEntireTextFile and CkStringBuilder_WriteFile write
+#	  the file whole (temporary file in the same folder, then rename), so
+#	  a crash leaves the old token file or the new one, never half of it.
+#	  A new file is created owner-only (0600 on Unix) because the samples
+#	  use these to store tokens; an existing file keeps its permissions.
+#	  Neither creates missing folders (as Chilkat); DirAutoCreate does.
+#	- CkJsonObject_emit is compact (EmitCompact 1, Chilkat's default) or
+#	  indented with two spaces (EmitCompact 0); numbers and strings are
+#	  emitted exactly as they were loaded, so 4841467787 stays intact.
+#	- CkJsonObject_stringOf gives numbers as written, booleans as
+#	  "true"/"false", null as "null"; an object or array, or a missing
+#	  path, gives "" and LastMethodSuccess 0.
+
+package require Tcl 8.6
+package require ttoauth2 1.0
+
+namespace eval ::ttoauth2::chilkat {
+    # Per-handle state, keyed "handle,field".
+    #   oauth: lms (LastMethodSuccess), err (LastErrorText), verbose
+    #   json:  text, tree, compact, I, J, K, lms, err
+    #   fac:   lms, err
+    #   sb:    text, lms, err
+    variable oauth
+    variable json
+    variable fac
+    variable sb
+    array set oauth {}
+    array set json {}
+    array set fac {}
+    array set sb {}
+    variable counter 0
+}
+
+#----------------------------------------------------------------------
+# Shared helpers
+#----------------------------------------------------------------------
+
+# Raises the error for a handle that is not (or no longer) one of ours.
+proc ::ttoauth2::chilkat::BadHandle {type handle} {
+    return -code error -level 2 -errorcode [list TTOAUTH2 HANDLE $type $handle] \
+	"invalid $type handle \"$handle\""
+}
+
+proc ::ttoauth2::chilkat::NewHandle {type} {
+    variable counter
+    return "$type:[incr counter]"
+}
+
+# Records the outcome of a method on a handle of the given kind.
+proc ::ttoauth2::chilkat::Ok {kind handle} {
+    variable $kind
+    set ${kind}($handle,lms) 1
+    set ${kind}($handle,err) ""
+}
+
+proc ::ttoauth2::chilkat::Fail {kind handle method message {errorCode NONE}} {
+    variable $kind
+    set ${kind}($handle,lms) 0
+    set text "$method: $message"
+    if {$errorCode ne "" && $errorCode ne "NONE"} {
+	append text "\nerrorCode: $errorCode"
+    }
+    set ${kind}($handle,err) $text
+}
+
+# Maps a Chilkat charset name to a Tcl encoding, "" if unknown.
+proc ::ttoauth2::chilkat::Encoding {charset} {
+    set cs [string tolower [string trim $charset]]
+    switch -- $cs {
+	"" - utf-8 - utf8 {return utf-8}
+	ansi {return [encoding system]}
+	ascii - us-ascii {return ascii}
+	iso-8859-1 - latin1 - latin-1 {return iso8859-1}
+	windows-1252 {return cp1252}
+	utf-16 - utf-16le - unicode {
+	    return [expr {$::tcl_platform(byteOrder) eq "littleEndian" ? "unicode" : ""}]
+	}
+    }
+    foreach candidate [list $cs [string map {- ""} $cs] \
+	    [string map {iso-8859- iso8859- windows- cp} $cs]] {
+	if {$candidate in [encoding names]} {
+	    return $candidate
+	}
+    }
+    return ""
+}
+
+proc ::ttoauth2::chilkat::Bom {enc} {
+    switch -- $enc {
+	utf-8 {return "\xEF\xBB\xBF"}
+	unicode {return "\xFF\xFE"}
+    }
+    return ""
+}
+
+# Writes text to path in the charset, whole or not at all.  Returns ""
+# on success, else {message errorCode}.
+proc ::ttoauth2::chilkat::WriteText {path text charset withBom} {
+    set enc [Encoding $charset]
+    if {$enc eq ""} {
+	return [list "unknown charset \"$charset\"" [list TTOAUTH2 IO CHARSET $charset]]
+    }
+    if {![string is boolean -strict $withBom]} {
+	return -code error "expected boolean value but got \"$withBom\""
+    }
+    set data [encoding convertto $enc $text]
+    if {$withBom} {
+	set data [Bom $enc]$data
+    }
+    set exists [file exists $path]
+    if {$exists && [file type $path] eq "link"} {
+	# Write through the link, as a plain open would.
+	set direct 1
+    } else {
+	set direct 0
+    }
+    set tmp ""
+    if {!$direct && [catch {
+	set dir [file dirname $path]
+	set f [file tempfile tmp [file join $dir .[file tail $path].tmp]]
+    }]} {
+	# No temporary file in that folder (missing folder, no rights):
+	# let the plain open report why.
+	set direct 1
+	set tmp ""
+    }
+    if {$direct} {
+	if {[catch {
+	    if {!$exists && $::tcl_platform(platform) eq "unix"} {
+		set f [open $path {WRONLY CREAT TRUNC} 0600]
+	    } else {
+		set f [open $path {WRONLY CREAT TRUNC}]
+	    }
+	    fconfigure $f -translation binary
+	    puts -nonewline $f $data
+	    close $f
+	} msg opts]} {
+	    catch {close $f}
+	    return [list $msg [list TTOAUTH2 IO $path]]
+	}
+	return ""
+    }
+    if {[catch {
+	fconfigure $f -translation binary
+	puts -nonewline $f $data
+	flush $f
+	close $f
+	if {$exists && $::tcl_platform(platform) eq "unix"} {
+	    file attributes $tmp -permissions [file attributes $path -permissions]
+	}
+	file rename -force -- $tmp $path
+    } msg]} {
+	catch {close $f}
+	catch {file delete -- $tmp}
+	return [list "cannot write \"$path\": $msg" [list TTOAUTH2 IO $path]]
+    }
+    return ""
+}
+
+# Reads a text file: {1 text} or {0 message errorCode}.  A byte-order
+# mark, if any, decides the encoding and is dropped.
+proc ::ttoauth2::chilkat::ReadText {path charset} {
+    set enc [Encoding $charset]
+    if {$enc eq ""} {
+	return [list 0 "unknown charset \"$charset\"" [list TTOAUTH2 IO CHARSET $charset]]
+    }
+    if {[catch {
+	set f [open $path rb]
+	set data [read $f]
+	close $f
+    } msg]} {
+	catch {close $f}
+	return [list 0 $msg [list TTOAUTH2 IO $path]]
+    }
+    if {[string range $data 0 2] eq "\xEF\xBB\xBF"} {
+	set enc utf-8
+	set data [string range $data 3 end]
+    } elseif {[string range $data 0 1] eq "\xFF\xFE" && "unicode" eq [Encoding utf-16]} {
+	set enc unicode
+	set data [string range $data 2 end]
+    }
+    return [list 1 [encoding convertfrom $enc $data]]
+}
+
+#----------------------------------------------------------------------
+# CkOAuth2
+#----------------------------------------------------------------------
+
+proc ::ttoauth2::chilkat::OAuth {h} {
+    variable oauth
+    if {![info exists oauth($h,lms)] || [info commands $h] eq ""} {
+	BadHandle CkOAuth2 $h
+    }
+    return $h
+}
+
+# Runs a native method; on success records it and returns {1 result},
+# on failure records the error and returns {0 ""}.
+proc ::ttoauth2::chilkat::Call {h method args} {
+    if {[catch {$h {*}$args} result opts]} {
+	Fail oauth $h $method $result [dict get $opts -errorcode]
+	return [list 0 ""]
+    }
+    Ok oauth $h
+    return [list 1 $result]
+}
+
+proc ::new_CkOAuth2 {} {
+    variable ::ttoauth2::chilkat::oauth
+    set h [ttoauth2 new]
+    set oauth($h,lms) 1
+    set oauth($h,err) ""
+    set oauth($h,verbose) 0
+    return $h
+}
+
+proc ::delete_CkOAuth2 {h} {
+    variable ::ttoauth2::chilkat::oauth
+    if {![info exists oauth($h,lms)]} {
+	::ttoauth2::chilkat::BadHandle CkOAuth2 $h
+    }
+    array unset oauth [string map {* \\* ? \\? [ \\[ ] \\] \\ \\\\} $h],*
+    if {[info commands $h] ne ""} {
+	$h destroy
+    }
+    return
+}
+
+# Read/write properties: Chilkat name, ttoauth2 option, kind.  Kind
+# "bool" getters give 1/0, "string" ones also get the lower-case getter.
+namespace eval ::ttoauth2::chilkat {
+    variable properties {
+	ListenPort            -listenport            int
+	ListenPortRangeEnd    -listenportrangeend    int
+	LocalHost             -localhost             string
+	AuthorizationEndpoint -authorizationendpoint string
+	TokenEndpoint         -tokenendpoint         string
+	ClientId              -clientid              string
+	ClientSecret          -clientsecret          string
+	Scope                 -scope                 string
+	StateParam            -state                 string
+	CodeChallenge         -codechallenge         bool
+	CodeChallengeMethod   -codechallengemethod   string
+	UseBasicAuth          -usebasicauth          bool
+	Resource              -resource              string
+	RedirectAllowHtml     -redirectallowhtml     string
+	RedirectDenyHtml      -redirectdenyhtml      string
+	AccessToken           -accesstoken           token
+	RefreshToken          -refreshtoken          token
+    }
+}
+
+# Sets a property.  A value ttoauth2 rejects raises (programming error);
+# a property that cannot change now (a flow is running) is recorded as a
+# failure, as Chilkat never raises from a property.
+proc ::ttoauth2::chilkat::Put {h name option value} {
+    OAuth $h
+    if {[catch {$h configure $option $value} msg opts]} {
+	set code [dict get $opts -errorcode]
+	if {[lindex $code 1] eq "OPTION"} {
+	    return -code error -errorcode $code $msg
+	}
+	Fail oauth $h put_$name $msg $code
+    }
+    return
+}
+
+proc ::ttoauth2::chilkat::Get {h option kind} {
+    OAuth $h
+    switch -- $option {
+	-accesstoken {return [$h accessToken]}
+	-refreshtoken {return [$h refreshToken]}
+    }
+    set v [$h cget $option]
+    if {$kind eq "bool"} {
+	return [expr {$v ? 1 : 0}]
+    }
+    return $v
+}
+
+foreach {name option kind} $::ttoauth2::chilkat::properties {
+    proc ::CkOAuth2_put_$name {h value} [list ::ttoauth2::chilkat::Put \
+	    {*}[string map [list NAME $name OPT $option] {$h NAME OPT $value}]]
+    proc ::CkOAuth2_get_$name {h} \
+	    [list ::ttoauth2::chilkat::Get {$h} $option $kind]
+    if {$kind ne "bool" && $kind ne "int"} {
+	set lower [string tolower [string index $name 0]][string range $name 1 end]
+	proc ::CkOAuth2_$lower {h} \
+		[list ::ttoauth2::chilkat::Get {$h} $option $kind]
+    }
+}
+unset -nocomplain name option kind lower
+
+# Read-only properties that ttoauth2 has as methods.
+foreach {name method} {
+    AccessTokenResponse accessTokenResponse
+    FailureInfo         failureInfo
+    TokenType           tokenType
+    RedirectUri         redirectUri
+} {
+    set body [string map [list METHOD $method] {
+	::ttoauth2::chilkat::OAuth $h
+	return [$h METHOD]
+    }]
+    proc ::CkOAuth2_get_$name {h} $body
+    proc ::CkOAuth2_[string tolower [string index $name 0]][string range $name 1 end] {h} $body
+}
+unset -nocomplain name method body
+
+proc ::CkOAuth2_get_AuthFlowState {h} {
+    ::ttoauth2::chilkat::OAuth $h
+    return [$h authFlowState]
+}
+
+proc ::CkOAuth2_get_LastMethodSuccess {h} {
+    variable ::ttoauth2::chilkat::oauth
+    ::ttoauth2::chilkat::OAuth $h
+    return $oauth($h,lms)
+}
+
+proc ::CkOAuth2_put_LastMethodSuccess {h value} {
+    variable ::ttoauth2::chilkat::oauth
+    ::ttoauth2::chilkat::OAuth $h
+    set oauth($h,lms) [expr {$value ? 1 : 0}]
+    return
+}
+
+proc ::CkOAuth2_get_LastErrorText {h} {
+    variable ::ttoauth2::chilkat::oauth
+    ::ttoauth2::chilkat::OAuth $h
+    return $oauth($h,err)
+}
+
+proc ::CkOAuth2_lastErrorText {h} {
+    tailcall ::CkOAuth2_get_LastErrorText $h
+}
+
+proc ::CkOAuth2_get_VerboseLogging {h} {
+    variable ::ttoauth2::chilkat::oauth
+    ::ttoauth2::chilkat::OAuth $h
+    return $oauth($h,verbose)
+}
+
+proc ::CkOAuth2_put_VerboseLogging {h value} {
+    variable ::ttoauth2::chilkat::oauth
+    ::ttoauth2::chilkat::OAuth $h
+    set oauth($h,verbose) [expr {$value ? 1 : 0}]
+    return
+}
+
+proc ::CkOAuth2_get_Version {h} {
+    ::ttoauth2::chilkat::OAuth $h
+    return [package present ttoauth2]
+}
+
+proc ::CkOAuth2_version {h} {
+    tailcall ::CkOAuth2_get_Version $h
+}
+
+# Methods
+
+proc ::CkOAuth2_startAuth {h} {
+    ::ttoauth2::chilkat::OAuth $h
+    return [lindex [::ttoauth2::chilkat::Call $h startAuth startAuth] 1]
+}
+
+proc ::CkOAuth2_LaunchBrowser {h url} {
+    ::ttoauth2::chilkat::OAuth $h
+    return [lindex [::ttoauth2::chilkat::Call $h LaunchBrowser launchBrowser $url] 0]
+}
+
+proc ::CkOAuth2_SleepMs {h ms} {
+    ::ttoauth2::chilkat::OAuth $h
+    $h sleepMs $ms
+    return
+}
+
+proc ::CkOAuth2_Cancel {h} {
+    ::ttoauth2::chilkat::OAuth $h
+    return [lindex [::ttoauth2::chilkat::Call $h Cancel cancel] 0]
+}
+
+proc ::CkOAuth2_RefreshAccessToken {h} {
+    ::ttoauth2::chilkat::OAuth $h
+    return [lindex [::ttoauth2::chilkat::Call $h RefreshAccessToken refresh] 0]
+}
+
+foreach {name method} {
+    AddAuthQueryParam    addAuthQueryParam
+    AddTokenQueryParam   addTokenQueryParam
+    AddRefreshQueryParam addRefreshQueryParam
+} {
+    proc ::CkOAuth2_$name {h name value} [string map [list NAME $name METHOD $method] {
+	::ttoauth2::chilkat::OAuth $h
+	return [lindex [::ttoauth2::chilkat::Call $h NAME METHOD $name $value] 0]
+    }]
+}
+unset -nocomplain name method
+
+# Monitor: waits until the flow started by startAuth ends.  1 when it
+# ended with success (state 3), else 0 with the reason.
+proc ::CkOAuth2_Monitor {h} {
+    ::ttoauth2::chilkat::OAuth $h
+    lassign [::ttoauth2::chilkat::Call $h Monitor wait] ok state
+    if {!$ok} {
+	return 0
+    }
+    switch -- $state {
+	3 {return 1}
+	0 {
+	    ::ttoauth2::chilkat::Fail oauth $h Monitor \
+		"no OAuth2 flow has been started (call startAuth first)" \
+		{TTOAUTH2 STATE}
+	}
+	4 {
+	    ::ttoauth2::chilkat::Fail oauth $h Monitor \
+		"authorization was denied (AuthFlowState 4)" {TTOAUTH2 TOKEN}
+	}
+	default {
+	    ::ttoauth2::chilkat::Fail oauth $h Monitor \
+		"the OAuth2 flow failed (AuthFlowState $state): [$h failureInfo]"
+	}
+    }
+    return 0
+}
+
+# A parameter of the redirect the browser sent; "" and LastMethodSuccess
+# 0 when the redirect did not carry it.
+proc ::CkOAuth2_getRedirectRequestParam {h name} {
+    ::ttoauth2::chilkat::OAuth $h
+    lassign [::ttoauth2::chilkat::Call $h getRedirectRequestParam redirectParam] ok params
+    if {!$ok} {
+	return ""
+    }
+    if {![dict exists $params $name]} {
+	::ttoauth2::chilkat::Fail oauth $h getRedirectRequestParam \
+	    "the redirect has no parameter \"$name\""
+	return ""
+    }
+    return [dict get $params $name]
+}
+
+proc ::CkOAuth2_GetRedirectRequestParam {h name} {
+    tailcall ::CkOAuth2_getRedirectRequestParam $h $name
+}
+
+#----------------------------------------------------------------------
+# CkJsonObject: a read-only view of a JSON object's text.  Values come
+# from [ttoauth2 json get] (exact strings, integers of any size); a small
+# type tree built at load time answers what [json get] cannot say (is
+# this an array? a string or a number? present but empty?).
+#----------------------------------------------------------------------
+
+proc ::ttoauth2::chilkat::Json {j} {
+    variable json
+    if {![info exists json($j,lms)]} {
+	BadHandle CkJsonObject $j
+    }
+    return $j
+}
+
+# Builds the type tree of a JSON text that [ttoauth2 json pretty] has
+# already validated: {o dict-of-subtrees}, {a list-of-subtrees}, or one
+# of s (string), n (number), b (boolean), z (null).  Iterative, so deep
+# nesting needs no deep recursion.
+proc ::ttoauth2::chilkat::TypeTree {text} {
+    set tokens [regexp -all -inline \
+	{"(?:[^"\\]|\\.)*"|[\{\}\[\]:,]|[^\s\{\}\[\]:,"]+} $text]
+    set depth 0
+    set kinds {}
+    set items {}
+    set keys {}
+    set result z
+    set n [llength $tokens]
+    for {set i 0} {$i < $n} {incr i} {
+	set tok [lindex $tokens $i]
+	switch -- $tok {
+	    "\{" - "\[" {
+		lappend kinds [expr {$tok eq "\{" ? "o" : "a"}]
+		lappend items {}
+		lappend keys {}
+		continue
+	    }
+	    ":" - "," {
+		continue
+	    }
+	    "\}" - "\]" {
+		set value [list [lindex $kinds end] [lindex $items end]]
+		set kinds [lrange $kinds 0 end-1]
+		set items [lrange $items 0 end-1]
+		set keys [lrange $keys 0 end-1]
+	    }
+	    default {
+		set c [string index $tok 0]
+		if {$c eq "\"" && [lindex $kinds end] eq "o"
+			&& [lindex $tokens [expr {$i + 1}]] eq ":"} {
+		    lset keys end [subst -nocommands -novariables \
+			    [string range $tok 1 end-1]]
+		    continue
+		}
+		switch -- $c {
+		    "\"" {set value s}
+		    t - f {set value b}
+		    n {set value z}
+		    default {set value n}
+		}
+	    }
+	}
+	if {[llength $kinds] == 0} {
+	    set result $value
+	} elseif {[lindex $kinds end] eq "o"} {
+	    set d [lindex $items end]
+	    lset items end {}
+	    dict set d [lindex $keys end] $value
+	    lset items end $d
+	} else {
+	    set l [lindex $items end]
+	    lset items end {}
+	    lappend l $value
+	    lset items end $l
+	}
+    }
+    return $result
+}
+
+# The path with [i], [j], [k] replaced by the handle's I, J, K.
+proc ::ttoauth2::chilkat::JsonPath {j path} {
+    variable json
+    return [string map [list {[i]} "\[$json($j,I)\]" {[j]} "\[$json($j,J)\]" \
+	    {[k]} "\[$json($j,K)\]"] $path]
+}
+
+# The type tree at a (substituted) path, "" if there is none.
+proc ::ttoauth2::chilkat::TypeAt {j path} {
+    variable json
+    set node $json($j,tree)
+    set rest $path
+    set first 1
+    while {$rest ne ""} {
+	if {[regexp {^\[(\d+)\](.*)$} $rest -> index rest]} {
+	    if {[lindex $node 0] ne "a"} {return ""}
+	    set list [lindex $node 1]
+	    scan $index %d index
+	    if {$index >= [llength $list]} {return ""}
+	    set node [lindex $list $index]
+	} elseif {[regexp {^(\.?)([^.\[]+)(.*)$} $rest -> dot key rest]
+		&& ($dot eq "" ? $first : 1)} {
+	    if {[lindex $node 0] ne "o"} {return ""}
+	    set d [lindex $node 1]
+	    if {![dict exists $d $key]} {return ""}
+	    set node [dict get $d $key]
+	} else {
+	    return ""
+	}
+	set first 0
+    }
+    return $node
+}
+
+# {type value} at path, or {} when there is nothing there.
+proc ::ttoauth2::chilkat::JsonValue {j path} {
+    variable json
+    set path [JsonPath $j $path]
+    set node [TypeAt $j $path]
+    if {$node eq ""} {
+	return {}
+    }
+    if {[catch {ttoauth2 json get $json($j,text) $path} value]} {
+	return {}
+    }
+    return [list [lindex $node 0] $value]
+}
+
+proc ::ttoauth2::chilkat::JsonMissing {j method path} {
+    Fail json $j $method "no value at \"$path\"" \
+	[list TTOAUTH2 JSON NOPATH [JsonPath $j $path]]
+}
+
+# Emits compact JSON: whitespace outside strings removed.
+proc ::ttoauth2::chilkat::Compact {text} {
+    regsub -all {("(?:[^"\\]|\\.)*")|\s+} $text {\1} out
+    return $out
+}
+
+proc ::new_CkJsonObject {} {
+    variable ::ttoauth2::chilkat::json
+    set j [::ttoauth2::chilkat::NewHandle CkJsonObject]
+    array set json [list $j,text "{}" $j,tree {o {}} $j,compact 1 \
+	    $j,I 0 $j,J 0 $j,K 0 $j,lms 1 $j,err ""]
+    return $j
+}
+
+proc ::delete_CkJsonObject {j} {
+    variable ::ttoauth2::chilkat::json
+    ::ttoauth2::chilkat::Json $j
+    array unset json $j,*
+    return
+}
+
+proc ::CkJsonObject_Load {j text} {
+    variable ::ttoauth2::chilkat::json
+    ::ttoauth2::chilkat::Json $j
+    if {[catch {ttoauth2 json pretty $text} msg opts]} {
+	::ttoauth2::chilkat::Fail json $j Load $msg [dict get $opts -errorcode]
+	return 0
+    }
+    set tree [::ttoauth2::chilkat::TypeTree $text]
+    if {[lindex $tree 0] ne "o"} {
+	::ttoauth2::chilkat::Fail json $j Load \
+	    "the JSON is not an object" {TTOAUTH2 JSON NOTOBJECT}
+	return 0
+    }
+    set json($j,text) [string trim $text]
+    set json($j,tree) $tree
+    ::ttoauth2::chilkat::Ok json $j
+    return 1
+}
+
+proc ::CkJsonObject_LoadFile {j path} {
+    ::ttoauth2::chilkat::Json $j
+    set r [::ttoauth2::chilkat::ReadText $path utf-8]
+    if {![lindex $r 0]} {
+	::ttoauth2::chilkat::Fail json $j LoadFile [lindex $r 1] [lindex $r 2]
+	return 0
+    }
+    return [::CkJsonObject_Load $j [lindex $r 1]]
+}
+
+proc ::CkJsonObject_LoadSb {j sb} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Json $j
+    ::ttoauth2::chilkat::Sb $sb
+    return [::CkJsonObject_Load $j $sb($sb,text)]
+}
+
+proc ::CkJsonObject_emit {j} {
+    variable ::ttoauth2::chilkat::json
+    ::ttoauth2::chilkat::Json $j
+    ::ttoauth2::chilkat::Ok json $j
+    if {$json($j,compact)} {
+	return [::ttoauth2::chilkat::Compact $json($j,text)]
+    }
+    return [ttoauth2 json pretty $json($j,text)]
+}
+
+proc ::CkJsonObject_Emit {j} {
+    tailcall ::CkJsonObject_emit $j
+}
+
+# Appends the emitted JSON to a string builder.
+proc ::CkJsonObject_EmitSb {j sb} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Json $j
+    ::ttoauth2::chilkat::Sb $sb
+    append sb($sb,text) [::CkJsonObject_emit $j]
+    return 1
+}
+
+foreach {name field} {EmitCompact compact I I J J K K} {
+    set conv [expr {$name eq "EmitCompact" ? {[expr {$value ? 1 : 0}]}
+			: {[expr {int($value)}]}}]
+    proc ::CkJsonObject_put_$name {j value} [string map [list FIELD $field CONV $conv] {
+	variable ::ttoauth2::chilkat::json
+	::ttoauth2::chilkat::Json $j
+	set json($j,FIELD) CONV
+	return
+    }]
+    proc ::CkJsonObject_get_$name {j} [string map [list FIELD $field] {
+	variable ::ttoauth2::chilkat::json
+	::ttoauth2::chilkat::Json $j
+	return $json($j,FIELD)
+    }]
+}
+unset -nocomplain name field conv
+
+proc ::CkJsonObject_get_LastMethodSuccess {j} {
+    variable ::ttoauth2::chilkat::json
+    ::ttoauth2::chilkat::Json $j
+    return $json($j,lms)
+}
+
+proc ::CkJsonObject_lastErrorText {j} {
+    variable ::ttoauth2::chilkat::json
+    ::ttoauth2::chilkat::Json $j
+    return $json($j,err)
+}
+
+proc ::CkJsonObject_get_LastErrorText {j} {
+    tailcall ::CkJsonObject_lastErrorText $j
+}
+
+# Number of members of the top-level object.
+proc ::CkJsonObject_get_Size {j} {
+    variable ::ttoauth2::chilkat::json
+    ::ttoauth2::chilkat::Json $j
+    return [dict size [lindex $json($j,tree) 1]]
+}
+
+proc ::CkJsonObject_IntOf {j path} {
+    ::ttoauth2::chilkat::Json $j
+    set tv [::ttoauth2::chilkat::JsonValue $j $path]
+    if {$tv eq ""} {
+	::ttoauth2::chilkat::JsonMissing $j IntOf $path
+	return 0
+    }
+    lassign $tv type value
+    ::ttoauth2::chilkat::Ok json $j
+    switch -- $type {
+	n {
+	    if {[string is entier -strict $value]} {
+		return [expr {$value + 0}]
+	    }
+	    return [expr {entier(double($value))}]
+	}
+	s {
+	    set value [string trim $value]
+	    if {[regexp {^[-+]?\d+} $value digits]} {
+		return [expr {$digits + 0}]
+	    }
+	    return 0
+	}
+	b {return $value}
+    }
+    return 0
+}
+
+proc ::CkJsonObject_stringOf {j path} {
+    ::ttoauth2::chilkat::Json $j
+    set tv [::ttoauth2::chilkat::JsonValue $j $path]
+    if {$tv eq ""} {
+	::ttoauth2::chilkat::JsonMissing $j stringOf $path
+	return ""
+    }
+    lassign $tv type value
+    switch -- $type {
+	o - a {
+	    ::ttoauth2::chilkat::Fail json $j stringOf \
+		"the value at \"$path\" is an [expr {$type eq "o" ? "object" : "array"}]"
+	    return ""
+	}
+	b {set value [expr {$value ? "true" : "false"}]}
+	z {set value null}
+    }
+    ::ttoauth2::chilkat::Ok json $j
+    return $value
+}
+
+proc ::CkJsonObject_BoolOf {j path} {
+    ::ttoauth2::chilkat::Json $j
+    set tv [::ttoauth2::chilkat::JsonValue $j $path]
+    if {$tv eq ""} {
+	::ttoauth2::chilkat::JsonMissing $j BoolOf $path
+	return 0
+    }
+    lassign $tv type value
+    ::ttoauth2::chilkat::Ok json $j
+    switch -- $type {
+	b {return $value}
+	s {return [expr {[string tolower $value] eq "true"}]}
+    }
+    return 0
+}
+
+proc ::CkJsonObject_HasMember {j path} {
+    ::ttoauth2::chilkat::Json $j
+    ::ttoauth2::chilkat::Ok json $j
+    set path [::ttoauth2::chilkat::JsonPath $j $path]
+    return [expr {[::ttoauth2::chilkat::TypeAt $j $path] ne ""}]
+}
+
+# Number of elements of the array at path; -1 if there is no array there.
+proc ::CkJsonObject_SizeOfArray {j path} {
+    ::ttoauth2::chilkat::Json $j
+    set node [::ttoauth2::chilkat::TypeAt $j [::ttoauth2::chilkat::JsonPath $j $path]]
+    if {[lindex $node 0] ne "a"} {
+	::ttoauth2::chilkat::Fail json $j SizeOfArray "no array at \"$path\""
+	return -1
+    }
+    ::ttoauth2::chilkat::Ok json $j
+    return [llength [lindex $node 1]]
+}
+
+#----------------------------------------------------------------------
+# CkFileAccess
+#----------------------------------------------------------------------
+
+proc ::ttoauth2::chilkat::Fac {h} {
+    variable fac
+    if {![info exists fac($h,lms)]} {
+	BadHandle CkFileAccess $h
+    }
+    return $h
+}
+
+proc ::new_CkFileAccess {} {
+    variable ::ttoauth2::chilkat::fac
+    set h [::ttoauth2::chilkat::NewHandle CkFileAccess]
+    array set fac [list $h,lms 1 $h,err ""]
+    return $h
+}
+
+proc ::delete_CkFileAccess {h} {
+    variable ::ttoauth2::chilkat::fac
+    ::ttoauth2::chilkat::Fac $h
+    array unset fac $h,*
+    return
+}
+
+proc ::CkFileAccess_WriteEntireTextFile {h path text charset includeBom} {
+    ::ttoauth2::chilkat::Fac $h
+    set err [::ttoauth2::chilkat::WriteText $path $text $charset $includeBom]
+    if {$err ne ""} {
+	::ttoauth2::chilkat::Fail fac $h WriteEntireTextFile {*}$err
+	return 0
+    }
+    ::ttoauth2::chilkat::Ok fac $h
+    return 1
+}
+
+proc ::CkFileAccess_readEntireTextFile {h path charset} {
+    ::ttoauth2::chilkat::Fac $h
+    set r [::ttoauth2::chilkat::ReadText $path $charset]
+    if {![lindex $r 0]} {
+	::ttoauth2::chilkat::Fail fac $h ReadEntireTextFile [lindex $r 1] [lindex $r 2]
+	return ""
+    }
+    ::ttoauth2::chilkat::Ok fac $h
+    return [lindex $r 1]
+}
+
+proc ::CkFileAccess_ReadEntireTextFile {h path charset} {
+    tailcall ::CkFileAccess_readEntireTextFile $h $path $charset
+}
+
+proc ::CkFileAccess_FileExists {h path} {
+    ::ttoauth2::chilkat::Fac $h
+    ::ttoauth2::chilkat::Ok fac $h
+    return [file exists $path]
+}
+
+# Creates a folder and any missing parents.
+proc ::CkFileAccess_DirAutoCreate {h path} {
+    ::ttoauth2::chilkat::Fac $h
+    if {[catch {file mkdir $path} msg]} {
+	::ttoauth2::chilkat::Fail fac $h DirAutoCreate $msg [list TTOAUTH2 IO $path]
+	return 0
+    }
+    ::ttoauth2::chilkat::Ok fac $h
+    return 1
+}
+
+proc ::CkFileAccess_get_LastMethodSuccess {h} {
+    variable ::ttoauth2::chilkat::fac
+    ::ttoauth2::chilkat::Fac $h
+    return $fac($h,lms)
+}
+
+proc ::CkFileAccess_lastErrorText {h} {
+    variable ::ttoauth2::chilkat::fac
+    ::ttoauth2::chilkat::Fac $h
+    return $fac($h,err)
+}
+
+proc ::CkFileAccess_get_LastErrorText {h} {
+    tailcall ::CkFileAccess_lastErrorText $h
+}
+
+#----------------------------------------------------------------------
+# CkStringBuilder
+#----------------------------------------------------------------------
+
+proc ::ttoauth2::chilkat::Sb {h} {
+    variable sb
+    if {![info exists sb($h,lms)]} {
+	BadHandle CkStringBuilder $h
+    }
+    return $h
+}
+
+proc ::new_CkStringBuilder {} {
+    variable ::ttoauth2::chilkat::sb
+    set h [::ttoauth2::chilkat::NewHandle CkStringBuilder]
+    array set sb [list $h,text "" $h,lms 1 $h,err ""]
+    return $h
+}
+
+proc ::delete_CkStringBuilder {h} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    array unset sb $h,*
+    return
+}
+
+proc ::CkStringBuilder_Append {h text} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    append sb($h,text) $text
+    ::ttoauth2::chilkat::Ok sb $h
+    return 1
+}
+
+proc ::CkStringBuilder_getAsString {h} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    return $sb($h,text)
+}
+
+proc ::CkStringBuilder_GetAsString {h} {
+    tailcall ::CkStringBuilder_getAsString $h
+}
+
+proc ::CkStringBuilder_Clear {h} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    set sb($h,text) ""
+    return
+}
+
+proc ::CkStringBuilder_get_Length {h} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    return [string length $sb($h,text)]
+}
+
+proc ::CkStringBuilder_WriteFile {h path charset emitBom} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    set err [::ttoauth2::chilkat::WriteText $path $sb($h,text) $charset $emitBom]
+    if {$err ne ""} {
+	::ttoauth2::chilkat::Fail sb $h WriteFile {*}$err
+	return 0
+    }
+    ::ttoauth2::chilkat::Ok sb $h
+    return 1
+}
+
+# Replaces the contents with a file's text.
+proc ::CkStringBuilder_LoadFile {h path charset} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    set r [::ttoauth2::chilkat::ReadText $path $charset]
+    if {![lindex $r 0]} {
+	::ttoauth2::chilkat::Fail sb $h LoadFile [lindex $r 1] [lindex $r 2]
+	return 0
+    }
+    set sb($h,text) [lindex $r 1]
+    ::ttoauth2::chilkat::Ok sb $h
+    return 1
+}
+
+proc ::CkStringBuilder_get_LastMethodSuccess {h} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    return $sb($h,lms)
+}
+
+proc ::CkStringBuilder_lastErrorText {h} {
+    variable ::ttoauth2::chilkat::sb
+    ::ttoauth2::chilkat::Sb $h
+    return $sb($h,err)
+}
+
+proc ::CkStringBuilder_get_LastErrorText {h} {
+    tailcall ::CkStringBuilder_lastErrorText $h
+}
+
+package provide ttoauth2::chilkat 1.0
