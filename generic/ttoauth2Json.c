@@ -1240,13 +1240,23 @@ StringSpanToObj(
  *
  * NumberSpanToObj --
  *
- *	Makes the Tcl value of a scanned JSON number.  A literal without
- *	fraction or exponent is an integer and stays exact: a wide integer
- *	when it fits 64 bits (-0 gives 0), otherwise its digits as written
- *	(which Tcl reads as a bignum).  Any other literal is a double
- *	(parsed by Tcl, so locale-independent and correctly rounded) shown
- *	in Tcl's shortest round-trip form: 1.50 -> 1.5, 1e3 -> 1000.0.  A
- *	literal too large for a double (1e400) keeps its text.
+ *	Makes the Tcl value of a scanned JSON number, exact in every case:
+ *
+ *	- A literal without fraction or exponent is an integer: a wide
+ *	  integer when it fits 64 bits (-0 gives 0), otherwise its digits as
+ *	  written (which Tcl reads as a bignum).
+ *	- Any other literal whose digits (leading zeros aside) form an
+ *	  integer M <= 2^53 and whose decimal exponent E is within +-22 is
+ *	  a double, computed as M * 10^E or M / 10^-E: both operands are
+ *	  exact doubles, so the one IEEE operation rounds correctly
+ *	  (Clinger's fast path), with no strtod and so no locale.  Tcl shows
+ *	  it in its shortest round-trip form: 1.50 -> 1.5, 1e3 -> 1000.0.
+ *	  This covers the numbers APIs send (prices, rates, coordinates).
+ *	- Any other literal (more than 15-16 significant digits, or a large
+ *	  exponent such as 1e400) keeps its text as written: Tcl reads it as
+ *	  a double when it is used as one, correctly rounded, and nothing is
+ *	  lost in the meantime.  Serializers print doubles in their shortest
+ *	  round-trip form, so this text is normally what Tcl would show.
  *
  * Results:
  *	A new Tcl_Obj (refcount 0).
@@ -1257,23 +1267,21 @@ StringSpanToObj(
  *----------------------------------------------------------------------
  */
 
+#define TWO_POW_53	9007199254740992ULL
+
 static Tcl_Obj *
 NumberSpanToObj(
     const JsonSpan *span)
 {
     const unsigned char *p = span->start, *end = span->end;
-    Tcl_Size len = (Tcl_Size) (end - p);
-    Tcl_Obj *objPtr;
-    double d;
+    unsigned long long v = 0;
+    int negative = 0;
 
+    if (*p == '-') {
+	negative = 1;
+	p++;
+    }
     if (span->flags) {
-	unsigned long long v = 0;
-	int negative = 0;
-
-	if (*p == '-') {
-	    negative = 1;
-	    p++;
-	}
 	for (; p < end; p++) {
 	    unsigned digit = (unsigned) (*p - '0');
 
@@ -1297,15 +1305,64 @@ NumberSpanToObj(
 	return Tcl_NewWideIntObj(-(Tcl_WideInt) v);
     }
 
-    objPtr = Tcl_NewStringObj((const char *) span->start, len);
-    if (Tcl_GetDoubleFromObj(NULL, objPtr, &d) == TCL_OK
-	    && d <= DBL_MAX && d >= -DBL_MAX) {
-	Tcl_SetDoubleObj(objPtr, d);
+#if defined(FLT_EVAL_METHOD) && (FLT_EVAL_METHOD == 0)
+    {
+	/* Powers of ten that are exact doubles. */
+	static const double exact10[] = {
+	    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+	};
+	int exp10 = 0, expValue = 0, expNegative = 0;
+	double d;
+
+	for (; p < end && IS_DIGIT(*p); p++) {
+	    unsigned digit = (unsigned) (*p - '0');
+
+	    if (v > (TWO_POW_53 - digit) / 10) {
+		goto literal;
+	    }
+	    v = v * 10 + digit;
+	}
+	if (p < end && *p == '.') {
+	    for (p++; p < end && IS_DIGIT(*p); p++) {
+		unsigned digit = (unsigned) (*p - '0');
+
+		if (v > (TWO_POW_53 - digit) / 10) {
+		    goto literal;
+		}
+		v = v * 10 + digit;
+		exp10--;
+	    }
+	}
+	if (p < end) {			/* 'e' or 'E' */
+	    p++;
+	    if (*p == '+' || *p == '-') {
+		expNegative = (*p == '-');
+		p++;
+	    }
+	    for (; p < end; p++) {
+		if (expValue < 100000) {
+		    expValue = expValue * 10 + (*p - '0');
+		}
+	    }
+	    exp10 += expNegative ? -expValue : expValue;
+	}
+	if (v == 0) {
+	    d = 0.0;
+	} else if (exp10 >= 0 && exp10 <= 22) {
+	    d = (double) v * exact10[exp10];
+	} else if (exp10 < 0 && exp10 >= -22) {
+	    d = (double) v / exact10[-exp10];
+	} else {
+	    goto literal;
+	}
+	return Tcl_NewDoubleObj(negative ? -d : d);
     }
-    return objPtr;
+#endif
 
   literal:
-    return Tcl_NewStringObj((const char *) span->start, len);
+    return Tcl_NewStringObj((const char *) span->start,
+	    (Tcl_Size) (span->end - span->start));
 }
 
 /*

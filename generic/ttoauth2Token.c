@@ -571,6 +571,16 @@ TtoTokenClassify(
     if (body && len > 0) {
 	root = cJSON_ParseWithLength(body, len);
     }
+    if (root && memmem(body, len, "\\u0000", 6) != NULL) {
+	/*
+	 * A string with a NUL in it: cJSON's C strings would cut a token
+	 * there without a word.  No genuine token response has one.
+	 */
+	cJSON_Delete(root);
+	SetFailure(res, "JSON", NULL, NULL, "token response contains a NUL "
+		"character (\\u0000) in a string");
+	return;
+    }
     if (status >= 300 && status < 400) {
 	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld, a "
 		"redirect; token requests never follow redirects", status);

@@ -342,17 +342,20 @@ proc ::ttoauth2::chilkat::Get {h option kind} {
 }
 
 foreach {name option kind} $::ttoauth2::chilkat::properties {
-    proc ::CkOAuth2_put_$name {h value} [list ::ttoauth2::chilkat::Put \
-	    {*}[string map [list NAME $name OPT $option] {$h NAME OPT $value}]]
-    proc ::CkOAuth2_get_$name {h} \
-	    [list ::ttoauth2::chilkat::Get {$h} $option $kind]
+    set map [list NAME $name OPTION $option KIND $kind]
+    proc ::CkOAuth2_put_$name {h value} [string map $map {
+	::ttoauth2::chilkat::Put $h NAME OPTION $value
+    }]
+    set getter [string map $map {
+	return [::ttoauth2::chilkat::Get $h OPTION KIND]
+    }]
+    proc ::CkOAuth2_get_$name {h} $getter
     if {$kind ne "bool" && $kind ne "int"} {
-	set lower [string tolower [string index $name 0]][string range $name 1 end]
-	proc ::CkOAuth2_$lower {h} \
-		[list ::ttoauth2::chilkat::Get {$h} $option $kind]
+	proc ::CkOAuth2_[string tolower [string index $name 0]][string range $name 1 end] \
+		{h} $getter
     }
 }
-unset -nocomplain name option kind lower
+unset -nocomplain name option kind map getter
 
 # Read-only properties that ttoauth2 has as methods.
 foreach {name method} {
@@ -607,7 +610,7 @@ proc ::ttoauth2::chilkat::TypeAt {j path} {
 	    if {$index >= [llength $list]} {return ""}
 	    set node [lindex $list $index]
 	} elseif {[regexp {^(\.?)([^.\[]+)(.*)$} $rest -> dot key rest]
-		&& ($dot eq "" ? $first : 1)} {
+		&& ($first ? $dot eq "" : $dot ne "")} {
 	    if {[lindex $node 0] ne "o"} {return ""}
 	    set d [lindex $node 1]
 	    if {![dict exists $d $key]} {return ""}
@@ -689,11 +692,11 @@ proc ::CkJsonObject_LoadFile {j path} {
     return [::CkJsonObject_Load $j [lindex $r 1]]
 }
 
-proc ::CkJsonObject_LoadSb {j sb} {
+proc ::CkJsonObject_LoadSb {j sbh} {
     variable ::ttoauth2::chilkat::sb
     ::ttoauth2::chilkat::Json $j
-    ::ttoauth2::chilkat::Sb $sb
-    return [::CkJsonObject_Load $j $sb($sb,text)]
+    ::ttoauth2::chilkat::Sb $sbh
+    return [::CkJsonObject_Load $j $sb($sbh,text)]
 }
 
 proc ::CkJsonObject_emit {j} {
@@ -711,11 +714,11 @@ proc ::CkJsonObject_Emit {j} {
 }
 
 # Appends the emitted JSON to a string builder.
-proc ::CkJsonObject_EmitSb {j sb} {
+proc ::CkJsonObject_EmitSb {j sbh} {
     variable ::ttoauth2::chilkat::sb
     ::ttoauth2::chilkat::Json $j
-    ::ttoauth2::chilkat::Sb $sb
-    append sb($sb,text) [::CkJsonObject_emit $j]
+    ::ttoauth2::chilkat::Sb $sbh
+    append sb($sbh,text) [::CkJsonObject_emit $j]
     return 1
 }
 
