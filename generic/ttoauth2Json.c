@@ -50,6 +50,8 @@
 #define JSON_MAX_DEPTH	1000	/* containers nested at most this deep */
 #define JSON_BUF_LIMIT	((size_t) INT_MAX - 1)	/* largest JsonBuf */
 #define JSON_INDENT	2	/* spaces per level in pretty output */
+#define KEY_CACHE_SIZE	64	/* slots of the parser's key cache */
+#define KEY_CACHE_MAXLEN 64	/* longer keys are not cached */
 
 /*
  * A growable byte buffer that only uses attemptckalloc, so the pretty
@@ -117,6 +119,7 @@ typedef struct {
     Tcl_Obj *trueObj;		/* shared values, created when needed */
     Tcl_Obj *falseObj;
     Tcl_Obj *nullObj;
+    Tcl_Obj *keys[KEY_CACHE_SIZE];	/* recent plain object keys */
 } JsonParser;
 
 /*
@@ -148,6 +151,7 @@ static Tcl_Obj *	StringSpanToObj(JsonParser *jp,
 			    const JsonSpan *span);
 static Tcl_Obj *	NumberSpanToObj(const JsonSpan *span);
 static Tcl_Obj *	SharedLiteral(Tcl_Obj **slotPtr, const char *text);
+static Tcl_Obj *	KeySpanToObj(JsonParser *jp, const JsonSpan *span);
 static int		KeyMatches(JsonParser *jp, const JsonSpan *key,
 			    const PathStep *step);
 static void		DropObj(Tcl_Obj **objPtrPtr);
@@ -1397,6 +1401,57 @@ SharedLiteral(
 /*
  *----------------------------------------------------------------------
  *
+ * KeySpanToObj --
+ *
+ *	Makes the Tcl value of an object key.  An array of records repeats
+ *	the same keys, so short plain-ASCII keys are looked up in a small
+ *	cache first and the dicts share one Tcl_Obj per key: fewer
+ *	allocations, less memory, faster parsing.
+ *
+ * Results:
+ *	A Tcl_Obj (refcount 0 when new, else held by the cache), or NULL
+ *	when memory for decoding could not be had.
+ *
+ * Side effects:
+ *	May replace a cache slot.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static Tcl_Obj *
+KeySpanToObj(
+    JsonParser *jp,
+    const JsonSpan *span)
+{
+    const unsigned char *p;
+    size_t len = (size_t) (span->end - span->start);
+    unsigned hash = 2166136261U;	/* FNV-1a */
+    Tcl_Obj **slotPtr;
+    const char *cached;
+    Tcl_Size cachedLen;
+
+    if (span->flags != 0 || len > KEY_CACHE_MAXLEN) {
+	return StringSpanToObj(jp, span);
+    }
+    for (p = span->start; p < span->end; p++) {
+	hash = (hash ^ *p) * 16777619U;
+    }
+    slotPtr = &jp->keys[(hash ^ (hash >> 16)) % KEY_CACHE_SIZE];
+    if (*slotPtr != NULL) {
+	cached = Tcl_GetStringFromObj(*slotPtr, &cachedLen);
+	if ((size_t) cachedLen == len && memcmp(cached, span->start, len) == 0) {
+	    return *slotPtr;
+	}
+	Tcl_DecrRefCount(*slotPtr);
+    }
+    *slotPtr = Tcl_NewStringObj((const char *) span->start, (Tcl_Size) len);
+    Tcl_IncrRefCount(*slotPtr);
+    return *slotPtr;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * DropObj --
  *
  *	Releases a value the parser made (refcount 0, or shared) and clears
@@ -1635,7 +1690,7 @@ ParseContainer(
 		goto error;
 	    }
 	    if (isObject) {
-		Tcl_Obj *keyObj = StringSpanToObj(jp, &key);
+		Tcl_Obj *keyObj = KeySpanToObj(jp, &key);
 
 		if (keyObj == NULL) {
 		    DropObj(&value);
@@ -1731,10 +1786,28 @@ ParseDocument(
     return 1;
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * ParserFree --
+ *
+ *	Releases what a parser holds (not the values it returned).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Drops references, frees memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
 static void
 ParserFree(
     JsonParser *jp)
 {
+    int i;
+
     if (jp->trueObj != NULL) {
 	Tcl_DecrRefCount(jp->trueObj);
     }
@@ -1743,6 +1816,11 @@ ParserFree(
     }
     if (jp->nullObj != NULL) {
 	Tcl_DecrRefCount(jp->nullObj);
+    }
+    for (i = 0; i < KEY_CACHE_SIZE; i++) {
+	if (jp->keys[i] != NULL) {
+	    Tcl_DecrRefCount(jp->keys[i]);
+	}
     }
     if (jp->utf8 != NULL) {
 	Tcl_FreeEncoding(jp->utf8);

@@ -62,8 +62,10 @@
 //	    error	status (400), error (invalid_grant), description
 //	    html500	HTTP 500 with an HTML page
 //	    nonjson	HTTP 200, text/plain, a form-encoded "token" (not JSON)
-//	    redirect	HTTP 302 to location (default /token-moved) with a body
-//			that would be a valid token response
+//	    redirect	HTTP status (302) to location (default /token-moved) with
+//			a body that would be a valid token response
+//	    body	HTTP status (200), content_type (application/json), text:
+//			any body at all
 //	    Any kind also takes delay MS: the answer is sent that much later.
 //	    count N queues it N times.
 //	authorize kind deny ?error E? ?description D?
@@ -342,7 +344,8 @@ function shapeTokenResponse(response, req, body, entry) {
     case 'redirect': {
         const location = answer.location ?? '/token-moved';
         sendInstead(res, delay, (r) => {
-            r.status(302).set('Location', location).type('application/json')
+            r.status(Number(answer.status ?? 302)).set('Location', location)
+                .type('application/json')
                 .send(JSON.stringify({
                     access_token: 'redirected-access-token', token_type: 'Bearer',
                     expires_in: 3600, refresh_token: 'redirected-refresh-token',
@@ -350,6 +353,13 @@ function shapeTokenResponse(response, req, body, entry) {
         });
         return 'redirect';
     }
+    case 'body':
+        sendInstead(res, delay, (r) => {
+            r.status(Number(answer.status ?? 200))
+                .type(answer.content_type ?? 'application/json')
+                .send(String(answer.text ?? ''));
+        });
+        return 'body';
     case 'ok':
         break;
     default:
@@ -429,9 +439,12 @@ function onBeforeResponse(response, req) {
         entry.outcome = 'server_error';
         tokenError(response, 500, 'server_error', `rfc6749-server: ${e.message}`);
     }
-    entry.status = entry.outcome === 'html500' ? 500
-        : entry.outcome === 'nonjson' ? 200
-        : entry.outcome === 'redirect' ? 302 : response.statusCode;
+    // What actually went out (a raw or delayed answer is sent later).
+    entry.status = response.statusCode;
+    req.res.once('finish', () => {
+        entry.status = req.res.statusCode;
+    });
+
 }
 
 function onBeforeAuthorizeRedirect(redirect, req) {
@@ -509,7 +522,7 @@ function truthy(v) {
     return v === true || v === 1 || v === '1' || v === 'true' || v === 'yes';
 }
 
-const ANSWER_KINDS = ['ok', 'error', 'html500', 'nonjson', 'redirect'];
+const ANSWER_KINDS = ['ok', 'error', 'html500', 'nonjson', 'redirect', 'body'];
 const GRANTS = ['authorization_code', 'refresh_token', 'any'];
 
 function runCommand(c, shutdown) {

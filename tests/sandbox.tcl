@@ -960,11 +960,39 @@ proc ::sandbox::Respond {id status headers body {close 0}} {
 	return
     }
     if {$close} {
-	# The channel is non-blocking: close hands unsent data to Tcl, which
-	# writes it in the background before it really closes the socket.
-	CloseConn $id
+	FinishConn $id
     } else {
 	Touch $id
+    }
+}
+
+# sandbox::FinishConn --
+#
+#	Ends a connection after its last answer. Closing outright while the client
+#	is still sending (a rejected oversized request, say) would make the kernel
+#	reset the connection, and a reset can destroy the answer before the client
+#	reads it. So only our sending side closes; whatever still arrives is read
+#	and dropped until the client closes too, for at most 2 s.
+
+proc ::sandbox::FinishConn {id} {
+    variable C
+    set sock $C($id,sock)
+    after cancel $C($id,idle)
+    after cancel $C($id,pending)
+    # busy stops Process from taking further requests off this connection.
+    set C($id,busy) 1
+    if {[catch {close $sock write}]} {
+	CloseConn $id
+	return
+    }
+    fileevent $sock readable [list [namespace current]::Drain $id]
+    set C($id,idle) [after 2000 [list [namespace current]::CloseConn $id]]
+}
+
+proc ::sandbox::Drain {id} {
+    variable C
+    if {[catch {read $C($id,sock)}] || [eof $C($id,sock)]} {
+	CloseConn $id
     }
 }
 
@@ -1440,11 +1468,11 @@ proc ::sandbox::spawn {args} {
     variable childHost
     variable childPort
     variable childEvent
+    set opts [ParseOptions $args {-port -host -portfile -lifetime}]
     if {$child ne ""} {
 	return -code error -errorcode {SANDBOX BUSY} \
 	    "a sandbox child is already running (port $childPort): sandbox::kill it first"
     }
-    set opts [ParseOptions $args {-port -host -portfile -lifetime}]
     set command [list [info nameofexecutable] $script -watchstdin 1 {*}$args]
     set chan [open |[concat $command [list 2>@stderr]] r+]
     fconfigure $chan -blocking 0 -buffering line -translation auto
