@@ -57,21 +57,24 @@ testConstraint notValgrind [expr {![info exists env(TTOAUTH2_VALGRIND)]}]
 # Temporary files
 #----------------------------------------------------------------------
 
+# Temporary folders live outside the source tree, one parent per test
+# process, removed by cleanTmp (each file's last line calls it).
+set ::tmpRoot [file join [expr {[info exists env(TMPDIR)] ? $env(TMPDIR) : "/tmp"}] \
+    ttoauth2-tests-[pid]]
+
 proc tmpDir {} {
-    set dir [file join [temporaryDirectory] tmp-[pid]-[incr ::tmpCounter]]
+    set dir [file join $::tmpRoot [incr ::tmpCounter]]
     file delete -force $dir
     file mkdir $dir
-    lappend ::tmpDirs $dir
     return $dir
 }
 
 proc cleanTmp {} {
-    if {[info exists ::tmpDirs]} {
-	foreach d $::tmpDirs {
+    if {[file exists $::tmpRoot]} {
+	foreach d [glob -nocomplain -directory $::tmpRoot *] {
 	    catch {file attributes $d -permissions 0755}
-	    file delete -force $d
 	}
-	set ::tmpDirs {}
+	file delete -force $::tmpRoot
     }
 }
 
