@@ -137,6 +137,7 @@ static int processInitialized = 0;
 static int ObjectCmd(ClientData clientData, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[]);
 static void ObjectDeleted(ClientData clientData);
+static int PkceSubcmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]);
 
 /*
  *----------------------------------------------------------------------
@@ -1724,9 +1725,9 @@ TtoauthCmd(
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
-	"create", "json", "new", "version", NULL
+	"create", "json", "new", "pkce", "version", NULL
     };
-    enum { SUB_CREATE, SUB_JSON, SUB_NEW, SUB_VERSION };
+    enum { SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_VERSION };
     InterpData *data = clientData;
     int sub;
     char name[64];
@@ -1781,7 +1782,92 @@ TtoauthCmd(
     }
     case SUB_JSON:
 	return TtoJsonSubcmd(interp, objc, objv);
+    case SUB_PKCE:
+	return PkceSubcmd(interp, objc, objv);
     }
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * PkceSubcmd --
+ *
+ *	ttoauth2 pkce verifier		-> a fresh RFC 7636 code verifier
+ *	ttoauth2 pkce challenge verifier ?S256|plain?
+ *					-> its code_challenge
+ *
+ *	The same code the flows use, for scripts that run other flows
+ *	(a web server's, a device's) themselves.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+PkceSubcmd(
+    Tcl_Interp *interp,
+    int objc,
+    Tcl_Obj *const objv[])
+{
+    static const char *const forms[] = {"challenge", "verifier", NULL};
+    Tcl_DString ds;
+    int form;
+    const char *verifier, *method = "S256";
+    Tcl_Size len, i;
+
+    if (objc < 3) {
+	Tcl_WrongNumArgs(interp, 2, objv, "verifier | challenge verifier ?method?");
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	return TCL_ERROR;
+    }
+    if (Tcl_GetIndexFromObj(interp, objv[2], forms, "form", 0, &form)
+	    != TCL_OK) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	return TCL_ERROR;
+    }
+    Tcl_DStringInit(&ds);
+    if (form == 1) {
+	if (objc != 3) {
+	    Tcl_WrongNumArgs(interp, 3, objv, NULL);
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	    return TCL_ERROR;
+	}
+	if (TtoRandomToken(&ds, 32) != 0) {
+	    return Error(interp, "STATE", "RANDOM", NULL, "the operating "
+		    "system's random number generator failed");
+	}
+	Tcl_DStringResult(interp, &ds);
+	return TCL_OK;
+    }
+    if (objc < 4 || objc > 5) {
+	Tcl_WrongNumArgs(interp, 3, objv, "verifier ?method?");
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
+	return TCL_ERROR;
+    }
+    verifier = Tcl_GetStringFromObj(objv[3], &len);
+    if (objc == 5) {
+	method = Tcl_GetString(objv[4]);
+    }
+    /* RFC 7636 4.1: 43..128 characters of [A-Za-z0-9-._~]. */
+    for (i = 0; i < len; i++) {
+	if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789-._~", verifier[i]) || verifier[i] == '\0') {
+	    break;
+	}
+    }
+    if (len < 43 || len > 128 || i < len) {
+	return Error(interp, "OPTION", "verifier", NULL, "a code verifier is "
+		"43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 4.1)");
+    }
+    if (strcmp(method, "S256") != 0 && strcmp(method, "plain") != 0) {
+	return Error(interp, "OPTION", "method", NULL, "bad method \"%.50s\": "
+		"must be S256 or plain", method);
+    }
+    if (TtoPkceChallenge(&ds, verifier, method) != 0) {
+	Tcl_DStringFree(&ds);
+	return Error(interp, "STATE", "CRYPTO", NULL, "SHA-256 failed");
+    }
+    Tcl_DStringResult(interp, &ds);
     return TCL_OK;
 }
 

@@ -35,6 +35,20 @@
  *	- Containers may nest at most JSON_MAX_DEPTH (1000) levels, the same
  *	  limit as cJSON's parser, so the recursion here is bounded.
  *
+ *	Values from [json parse] and [json get]: object -> dict (key order
+ *	kept), array -> list, string -> string (any character, NUL included),
+ *	true/false -> 1/0, null -> "", numbers as NumberSpanToObj explains
+ *	(integers exact at any size, doubles correctly rounded).
+ *
+ *	[json pretty] and TtoJsonPretty: two spaces per level, one member or
+ *	element per line, "key": value, {} and [] when empty, no trailing
+ *	newline; strings, numbers and duplicate keys exactly as written.
+ *
+ *	Text from Tcl is handed to the scanner as UTF-8 (Tcl's internal form
+ *	differs for NUL and characters beyond U+FFFF), and strings come back
+ *	through Tcl's utf-8 encoding unless they are already in Tcl's form.
+ *	Error offsets count bytes of that UTF-8 text.
+ *
  *	Nothing in this file puts the JSON text (which may contain secrets)
  *	into an error message.
  */
@@ -138,6 +152,7 @@ static int		ScanString(JsonScan *s, JsonSpan *span);
 static int		ScanNumber(JsonScan *s, JsonSpan *span);
 static int		ScanLiteral(JsonScan *s, const char *word,
 			    size_t len);
+static unsigned		Hex4(const unsigned char *p);
 static size_t		DecodeString(const JsonSpan *span, char *out);
 static int		Utf8IsTclNative(const unsigned char *p, size_t len);
 static int		PathNext(const char **pPtr, const char *end,
@@ -576,19 +591,15 @@ ScanLiteral(
 /*
  *----------------------------------------------------------------------
  *
- * DecodeString --
+ * Hex4 --
  *
- *	Decodes the contents of a string validated by ScanString into
- *	UTF-8.  \u0000 becomes a NUL byte; a surrogate pair becomes one
- *	4-byte character; a lone surrogate, which no UTF-8 text can hold,
- *	becomes U+FFFD.  Raw bytes are copied unchanged.
+ *	Value of four hex digits that ScanString has checked.
  *
  * Results:
- *	The number of bytes written to out, which needs room for
- *	span->end - span->start bytes (decoding never grows the text).
+ *	0..0xFFFF.
  *
  * Side effects:
- *	Writes to out.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -614,6 +625,26 @@ Hex4(
     }
     return v;
 }
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * DecodeString --
+ *
+ *	Decodes the contents of a string validated by ScanString into
+ *	UTF-8.  \u0000 becomes a NUL byte; a surrogate pair becomes one
+ *	4-byte character; a lone surrogate, which no UTF-8 text can hold,
+ *	becomes U+FFFD.  Raw bytes are copied unchanged.
+ *
+ * Results:
+ *	The number of bytes written to out, which needs room for
+ *	span->end - span->start bytes (decoding never grows the text).
+ *
+ * Side effects:
+ *	Writes to out.
+ *
+ *----------------------------------------------------------------------
+ */
 
 static size_t
 DecodeString(
