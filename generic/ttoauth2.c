@@ -1089,12 +1089,14 @@ Refresh(
     int err = 0, code = TCL_ERROR;
     TtoTokenRequest req;
     TtoTokenResult res;
-    Tcl_DString endpoint;
+    Tcl_DString endpoint, fileRefresh;
     Tcl_WideInt w;
+    const char *refreshToken;
 
     if (FlowRunning(obj)) {
 	return BusyError(interp, "refresh");
     }
+    Tcl_DStringInit(&fileRefresh);
     Tcl_DStringInit(&endpoint);
     RefreshEndpoint(obj, provider, &endpoint);
     if (Tcl_DStringLength(&endpoint) == 0) {
@@ -1135,8 +1137,8 @@ Refresh(
 		    ckfree(text);
 		    goto done;
 		}
-		/* We have none yet: start from the file's. */
-		ApplyTokens(obj, &fileRes, fileProvider, text, 0);
+		/* We have none yet: refresh with the file's. */
+		Tcl_DStringAppend(&fileRefresh, fileRes.refreshToken, -1);
 	    }
 	    TtoTokenResultFree(&fileRes);
 	    memset(text, 0, strlen(text));
@@ -1145,7 +1147,9 @@ Refresh(
     }
 
   request:
-    if (*OptString(obj, OPT_REFRESHTOKEN) == '\0') {
+    refreshToken = Tcl_DStringLength(&fileRefresh) > 0
+	    ? Tcl_DStringValue(&fileRefresh) : OptString(obj, OPT_REFRESHTOKEN);
+    if (*refreshToken == '\0') {
 	Error(interp, "STATE", NULL, NULL, "refresh needs a refresh token "
 		"(from a completed flow, loadToken or -refreshtoken)");
 	goto done;
@@ -1161,8 +1165,9 @@ Refresh(
     req.endpoint = Tcl_DStringValue(&endpoint);
     req.clientId = OptString(obj, OPT_CLIENTID);
     req.clientSecret = OptString(obj, OPT_CLIENTSECRET);
-    req.refreshToken = OptString(obj, OPT_REFRESHTOKEN);
+    req.refreshToken = refreshToken;
     req.resource = OptString(obj, OPT_RESOURCE);
+    req.scope = OptString(obj, OPT_SCOPE);
     req.extra = &obj->refreshParams;
     Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
 	    &req.useBasicAuth);
@@ -1183,6 +1188,11 @@ Refresh(
 	TtoTokenResultFree(&res);
 	goto done;
     }
+    if (res.refreshToken == NULL) {
+	/* RFC 6749 6: no new refresh token means keep the one used. */
+	SetObjField(&obj->options[OPT_REFRESHTOKEN],
+		Tcl_NewStringObj(refreshToken, -1));
+    }
     ApplyTokens(obj, &res, provider, res.body ? res.body : "", 1);
     SetObjField(&obj->failureInfo, Tcl_NewObj());
     TtoTokenResultFree(&res);
@@ -1202,6 +1212,11 @@ Refresh(
 	TtoFileUnlock(lock);
     }
     Tcl_DStringFree(&endpoint);
+    if (Tcl_DStringLength(&fileRefresh) > 0) {
+	memset(Tcl_DStringValue(&fileRefresh), 0,
+		(size_t) Tcl_DStringLength(&fileRefresh));
+    }
+    Tcl_DStringFree(&fileRefresh);
     return code;
 }
 
@@ -1433,7 +1448,7 @@ ObjectCmd(
     spec = &methodSpecs[method];
     if (objc - 2 < spec->minArgs
 	    || (spec->maxArgs >= 0 && objc - 2 > spec->maxArgs)) {
-	Tcl_WrongNumArgs(interp, 2, objv, spec->usage);
+	Tcl_WrongNumArgs(interp, 2, objv, *spec->usage ? spec->usage : NULL);
 	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", spec->name,
 		(char *) NULL);
 	return TCL_ERROR;

@@ -436,7 +436,8 @@ ScanString(
     const unsigned char *p = s->p + 1, *end = s->end;
     int flags = 0, i;
 
-    span->start = p;
+    span->start = span->end = p;
+    span->flags = 0;
     for (;;) {
 	unsigned c;
 
@@ -516,7 +517,8 @@ ScanNumber(
     const unsigned char *p = s->p, *end = s->end;
     int integral = 1;
 
-    span->start = p;
+    span->start = span->end = p;
+    span->flags = 0;
     if (p < end && *p == '-') {
 	p++;
     }
@@ -1978,10 +1980,10 @@ CJsonToTcl(
 	return Tcl_NewObj();
     }
     if (cJSON_IsTrue(item)) {
-	return Tcl_NewIntObj(1);
+	return Tcl_NewWideIntObj(1);
     }
     if (cJSON_IsFalse(item)) {
-	return Tcl_NewIntObj(0);
+	return Tcl_NewWideIntObj(0);
     }
     if (cJSON_IsNumber(item)) {
 	double d = item->valuedouble;

@@ -13,7 +13,8 @@
  *					response did not rotate it (RFC 6749 6)
  *
  *	TikTok Shop responses carry absolute expiries already and always
- *	carry a refresh token; they are written as received.
+ *	carry a refresh token; they are written as received.  In both shapes
+ *	the tokens written are the object's current ones.
  *
  *	Writes are atomic (TtoFileWriteAtomic: temp file, fsync, rename)
  *	and optionally under the cross-process lock of the file.
@@ -72,13 +73,24 @@ TtoStoreFormat(
 
     if (root && cJSON_IsObject(data)
 	    && cJSON_GetObjectItemCaseSensitive(data, "access_token")) {
-	/* TikTok Shop shape: as received, refresh token never dropped. */
-	if (snap->refreshToken && *snap->refreshToken
-		&& !cJSON_GetObjectItemCaseSensitive(data, "refresh_token")) {
-	    cJSON_AddStringToObject(data, "refresh_token", snap->refreshToken);
+	/*
+	 * TikTok Shop shape: as received, but with the object's current
+	 * tokens (a script may have set them by hand since).
+	 */
+	if (snap->accessToken && *snap->accessToken) {
+	    ReplaceMember(data, "access_token",
+		    cJSON_CreateString(snap->accessToken));
+	}
+	if (snap->refreshToken && *snap->refreshToken) {
+	    ReplaceMember(data, "refresh_token",
+		    cJSON_CreateString(snap->refreshToken));
 	}
     } else if (root && cJSON_GetObjectItemCaseSensitive(root,
 	    "access_token")) {
+	if (snap->accessToken && *snap->accessToken) {
+	    ReplaceMember(root, "access_token",
+		    cJSON_CreateString(snap->accessToken));
+	}
 	if (snap->refreshToken && *snap->refreshToken) {
 	    ReplaceMember(root, "refresh_token",
 		    cJSON_CreateString(snap->refreshToken));
