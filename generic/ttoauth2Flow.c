@@ -350,7 +350,14 @@ FlowThread(
     flow->threadDone = 1;
     Tcl_ConditionNotify(&flow->cond);
     Tcl_MutexUnlock(&flow->mutex);
-    Tcl_ExitThread(0);
+
+    /*
+     * Release this thread's Tcl allocator cache and thread data, then
+     * return normally.  Tcl_ExitThread would end the thread with
+     * pthread_exit from inside this frame, which unwinds without
+     * unpoisoning its locals (AddressSanitizer then trips over them).
+     */
+    Tcl_FinalizeThread();
     TCL_THREAD_CREATE_RETURN;
 }
 

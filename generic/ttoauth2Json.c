@@ -2255,28 +2255,34 @@ TtoJsonSubcmd(
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "subcommand ?arg ...?");
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObjStruct(interp, objv[2], subcmds,
 	    sizeof(char *), "subcommand", 0, &index) != TCL_OK) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[2]),
+		(char *) NULL);
 	return TCL_ERROR;
     }
     switch (index) {
     case JSON_GET:
 	if (objc != 5 && objc != 6) {
 	    Tcl_WrongNumArgs(interp, 3, objv, "text path ?default?");
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	return JsonGetCmd(interp, objv[3], objv[4], objc == 6 ? objv[5] : NULL);
     case JSON_PARSE:
 	if (objc != 4) {
 	    Tcl_WrongNumArgs(interp, 3, objv, "text");
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	return JsonParseCmd(interp, objv[3]);
     default:
 	if (objc != 4) {
 	    Tcl_WrongNumArgs(interp, 3, objv, "text");
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	return JsonPrettyCmd(interp, objv[3]);

@@ -526,9 +526,9 @@ proc ::ttoauth2::chilkat::Json {j} {
 }
 
 # Builds the type tree of a JSON text that [ttoauth2 json pretty] has
-# already validated: {o dict-of-subtrees}, {a list-of-subtrees}, or one
-# of s (string), n (number), b (boolean), z (null).  Iterative, so deep
-# nesting needs no deep recursion.
+# already validated: {o dict-of-subtrees}, {a list-of-subtrees},
+# {n text-of-the-number}, or one of s (string), b (boolean), z (null).
+# Iterative, so deep nesting needs no deep recursion.
 proc ::ttoauth2::chilkat::TypeTree {text} {
     set tokens [regexp -all -inline \
 	{"(?:[^"\\]|\\.)*"|[\{\}\[\]:,]|[^\s\{\}\[\]:,"]+} $text]
@@ -568,7 +568,7 @@ proc ::ttoauth2::chilkat::TypeTree {text} {
 		    "\"" {set value s}
 		    t - f {set value b}
 		    n {set value z}
-		    default {set value n}
+		    default {set value [list n $tok]}
 		}
 	    }
 	}
@@ -630,6 +630,10 @@ proc ::ttoauth2::chilkat::JsonValue {j path} {
     set node [TypeAt $j $path]
     if {$node eq ""} {
 	return {}
+    }
+    if {[lindex $node 0] eq "n"} {
+	# as written: [json get] gives 12.50 as the double 12.5
+	return $node
     }
     if {[catch {ttoauth2 json get $json($j,text) $path} value]} {
 	return {}

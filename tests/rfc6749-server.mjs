@@ -45,9 +45,10 @@
 //	ping				-> {"pong": true}
 //	reset				forget codes, refresh tokens, the log, queued
 //					answers; defaults and clients back to the start
-//	client id ID ?secret S?		register (or re-register) a client; without a
+//	client client_id ID ?client_secret S?
+//					register (or re-register) a client; without a
 //					secret it is a public client. Initially one:
-//					id "rfc-client", secret "rfc-secret-0001"
+//					"rfc-client", secret "rfc-secret-0001"
 //	defaults ?rotate 0|1? ?expires_in N|omit? ?refresh_expires_in N|omit?
 //					how successful answers look (rotate 1,
 //					expires_in 3600, no refresh expiry)
@@ -59,7 +60,10 @@
 //	    ok		success; optional expires_in (N or omit), refresh (rotate:
 //			a new refresh token, omit: none, the old one stays valid),
 //			refresh_expires_in, token_type, scope
-//	    error	status (400), error (invalid_grant), description
+//	    error	status (400), error (invalid_grant), description; in the
+//			description {code} {refresh_token} {code_verifier} and
+//			{client_secret} become what the request carried (a
+//			careless server echoing secrets)
 //	    html500	HTTP 500 with an HTML page
 //	    nonjson	HTTP 200, text/plain, a form-encoded "token" (not JSON)
 //	    redirect	HTTP status (302) to location (default /token-moved) with
@@ -258,6 +262,21 @@ function tokenError(response, status, error, description) {
     return error;
 }
 
+// Careless servers echo what they were sent in error_description: the
+// placeholders {code} {refresh_token} {code_verifier} {client_secret} are
+// replaced by what this request carried, to check the client scrubs them.
+function echoSecrets(text, body, creds) {
+    if (typeof text !== 'string') {
+        return text;
+    }
+    const values = {
+        code: body.code, refresh_token: body.refresh_token,
+        code_verifier: body.code_verifier, client_secret: creds.secret,
+    };
+    return text.replace(/\{(code|refresh_token|code_verifier|client_secret)\}/g,
+        (all, name) => (typeof values[name] === 'string' ? values[name] : all));
+}
+
 // The token endpoint's extra behaviour; returns the log's outcome word.
 function shapeTokenResponse(response, req, body, entry) {
     const grant = body.grant_type;
@@ -325,7 +344,8 @@ function shapeTokenResponse(response, req, body, entry) {
     switch (answer.kind) {
     case 'error':
         tokenError(response, Number(answer.status ?? 400),
-            answer.error ?? 'invalid_grant', answer.description);
+            answer.error ?? 'invalid_grant',
+            echoSecrets(answer.description, body, creds));
         delayJson(res, delay, response);
         return response.body.error;
     case 'html500':
@@ -533,10 +553,11 @@ function runCommand(c, shutdown) {
         reset();
         return {};
     case 'client':
-        if (typeof c.id !== 'string' || c.id === '') {
-            throw new Error('client needs id');
+        if (typeof c.client_id !== 'string' || c.client_id === '') {
+            throw new Error('client needs client_id');
         }
-        state.clients.set(c.id, c.secret === undefined ? '' : String(c.secret));
+        state.clients.set(c.client_id,
+            c.client_secret === undefined ? '' : String(c.client_secret));
         return {};
     case 'defaults':
         if (c.rotate !== undefined) {
@@ -605,6 +626,11 @@ async function main() {
     await server.issuer.keys.generate('RS256');
     server.service.on('beforeResponse', onBeforeResponse);
     server.service.on('beforeAuthorizeRedirect', onBeforeAuthorizeRedirect);
+    // The mock's JWTs are a function of the second they are made in: a
+    // unique jti makes every access token differ, as real ones do.
+    server.service.on('beforeTokenSigning', (token) => {
+        token.payload.jti = randomUUID();
+    });
     await server.start(opts.port, opts.host);
 
     let stopping = false;

@@ -113,12 +113,13 @@ static void	ConnReplyStatus(TtoNet *net, Conn *conn, int status,
 		    const char *reason, const char *html);
 static void	DrainWake(TtoNet *net);
 static void	ExpireConns(TtoNet *net, long long now);
-static void	LingerClose(int fd, long long untilMs);
+static void	LingerClose(int fd, long long untilMs, int wakeFd);
 static void	ListenerAccept(TtoNet *net, int listenFd, long long now);
 static int	MakeWakePipe(TtoNet *net, int *errnoPtr);
 static int	OpenListener(int family, int port, int *errnoPtr);
 static int	SetDescriptorFlags(int fd);
-static int	WaitFd(int fd, short events, long long untilMs);
+static int	WaitFd(int fd, short events, long long untilMs,
+			    int wakeFd);
 
 /*
  *----------------------------------------------------------------------
@@ -1164,11 +1165,13 @@ TtoNetServe(
  *
  * WaitFd --
  *
- *      Waits until fd is ready for events or the time untilMs comes.
+ *      Waits until fd is ready for events or the time untilMs comes, or
+ *      until wakeFd (the wake pipe, or -1) becomes readable: a cancel
+ *      must not wait for a slow browser to take its page.
  *
  * Results:
  *      1 ready (or in error: the next call says which), 0 timed out, -1
- *      poll() failed.
+ *      poll() failed, -2 woken.
  *
  * Side effects:
  *      None.
@@ -1180,9 +1183,10 @@ static int
 WaitFd(
     int fd,
     short events,
-    long long untilMs)
+    long long untilMs,
+    int wakeFd)
 {
-    struct pollfd pfd;
+    struct pollfd pfd[2];
     long long wait;
     int rc;
 
@@ -1194,10 +1198,16 @@ WaitFd(
         if (wait > POLL_CAP_MS) {
             wait = POLL_CAP_MS;
         }
-        pfd.fd = fd;
-        pfd.events = events;
-        pfd.revents = 0;
-        rc = poll(&pfd, 1, (int) wait);
+        pfd[0].fd = fd;
+        pfd[0].events = events;
+        pfd[0].revents = 0;
+        pfd[1].fd = wakeFd;		/* a negative fd is ignored by poll */
+        pfd[1].events = POLLIN;
+        pfd[1].revents = 0;
+        rc = poll(pfd, 2, (int) wait);
+        if (rc > 0 && pfd[1].revents) {
+            return -2;			/* woken: a cancel or an exit */
+        }
         if (rc > 0) {
             return 1;
         }
@@ -1232,7 +1242,8 @@ WaitFd(
 static void
 LingerClose(
     int fd,
-    long long untilMs)
+    long long untilMs,
+    int wakeFd)
 {
     char scratch[DRAIN_CHUNK];
     ssize_t n;
@@ -1246,7 +1257,7 @@ LingerClose(
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
             break;			/* EOF or error */
         }
-        if (WaitFd(fd, POLLIN, untilMs) <= 0) {
+        if (WaitFd(fd, POLLIN, untilMs, wakeFd) <= 0) {
             break;
         }
     }
@@ -1298,7 +1309,7 @@ TtoNetSendHeld(
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (WaitFd(fd, POLLOUT, until) <= 0) {
+            if (WaitFd(fd, POLLOUT, until, net->wakeRead) <= 0) {
                 break;
             }
         } else {
@@ -1310,7 +1321,7 @@ TtoNetSendHeld(
         return;
     }
     now = TtoNowMs();
-    LingerClose(fd, now + LINGER_MS);
+    LingerClose(fd, now + LINGER_MS, net->wakeRead);
 }
 
 /*
