@@ -121,7 +121,6 @@ typedef struct TtoObject {
     long long expiresAt;		/* -1 unknown */
     long long refreshExpiresAt;
     TtoProvider tokenProvider;		/* shape of the current tokens */
-    TtoHttp *http;			/* for refresh; keeps connections */
 } TtoObject;
 
 /* Per-interp data: the counter behind ::ttoauth2::oauthN names. */
@@ -1068,6 +1067,49 @@ LoadToken(
 /*
  *----------------------------------------------------------------------
  *
+ * ThreadHttp --
+ *
+ *	The libcurl handle that every object of this thread refreshes with.
+ *	One per thread, so that refreshes of all objects (a tool managing
+ *	many shops) reuse the connection to the token endpoint instead of a
+ *	TCP and TLS handshake each.  Freed when the thread exits.
+ *
+ *----------------------------------------------------------------------
+ */
+
+typedef struct {
+    TtoHttp *http;
+} ThreadData;
+
+static Tcl_ThreadDataKey threadDataKey;
+
+static void
+ThreadHttpFree(
+    ClientData clientData)
+{
+    ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
+
+    TtoHttpFree(tsd->http);
+    tsd->http = NULL;
+}
+
+static TtoHttp *
+ThreadHttp(void)
+{
+    ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
+
+    if (tsd->http == NULL) {
+	tsd->http = TtoHttpNew();
+	if (tsd->http != NULL) {
+	    Tcl_CreateThreadExitHandler(ThreadHttpFree, NULL);
+	}
+    }
+    return tsd->http;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * Refresh --
  *
  *	The refresh method.  With -tokenfile, runs under the file's
@@ -1092,6 +1134,7 @@ Refresh(
     Tcl_DString endpoint, fileRefresh;
     Tcl_WideInt w;
     const char *refreshToken;
+    TtoHttp *http;
 
     if (FlowRunning(obj)) {
 	return BusyError(interp, "refresh");
@@ -1154,7 +1197,7 @@ Refresh(
 		"(from a completed flow, loadToken or -refreshtoken)");
 	goto done;
     }
-    if (obj->http == NULL && (obj->http = TtoHttpNew()) == NULL) {
+    if ((http = ThreadHttp()) == NULL) {
 	Error(interp, "HTTP", "INIT", NULL, "cannot create a libcurl handle");
 	goto done;
     }
@@ -1176,7 +1219,7 @@ Refresh(
     req.caFile = OptString(obj, OPT_CAFILE);
     req.proxy = OptString(obj, OPT_PROXY);
     req.userAgent = OptString(obj, OPT_USERAGENT);
-    TtoTokenRequestRun(obj->http, &req, &res);
+    TtoTokenRequestRun(http, &req, &res);
 
     if (!res.ok) {
 	const char *info = res.failureInfo ? res.failureInfo : "refresh failed";
@@ -1628,8 +1671,6 @@ ObjectDeleted(
     TtoPairsFree(&obj->tokenParams);
     TtoPairsFree(&obj->refreshParams);
     TtoPairsFree(&obj->redirectParams);
-    TtoHttpFree(obj->http);
-    obj->http = NULL;
     Tcl_EventuallyFree(obj, (Tcl_FreeProc *) FreeObject);
 }
 
