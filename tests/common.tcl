@@ -109,6 +109,20 @@ proc errorCodeOf {script} {
 }
 
 #----------------------------------------------------------------------
+# Time bounds.  Under valgrind (make valgrind) or the sanitizers
+# everything runs many times slower; TTOAUTH2_SLOW scales every bound a
+# test waits for, so a slow build fails only on real hangs.
+#----------------------------------------------------------------------
+
+set ::slowFactor 1
+if {[info exists env(TTOAUTH2_SLOW)] && [string is double -strict $env(TTOAUTH2_SLOW)]} {
+    set ::slowFactor $env(TTOAUTH2_SLOW)
+}
+proc bound {ms} {
+    return [expr {int($ms * $::slowFactor)}]
+}
+
+#----------------------------------------------------------------------
 # Polling with a bound (for things that have no event to wait on)
 #----------------------------------------------------------------------
 
