@@ -185,21 +185,10 @@ OptString(
 }
 
 static char *
-DupString(
-    const char *s)
-{
-    size_t len = strlen(s);
-    char *copy = ckalloc(len + 1);
-
-    memcpy(copy, s, len + 1);
-    return copy;
-}
-
-static char *
 DupOrNull(
     const char *s)
 {
-    return (s && *s) ? DupString(s) : NULL;
+    return (s && *s) ? TtoStrDup(s) : NULL;
 }
 
 static void
@@ -509,23 +498,19 @@ ValidateOption(
     case T_STRING:
 	return TCL_OK;
     case T_PORT:
+    case T_MS: {
+	Tcl_WideInt max = (spec->type == T_PORT) ? 65535 : 0x7fffffff;
+
 	if (Tcl_GetWideIntFromObj(NULL, value, &w) != TCL_OK
-		|| w < 0 || w > 65535) {
+		|| w < 0 || w > max) {
 	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
-		    " for %s: must be a port number from 0 to 65535", s,
-		    spec->name);
+		    " for %s: must be %s", s, spec->name,
+		    (spec->type == T_PORT) ? "a port number from 0 to 65535"
+		    : "a number of milliseconds, 0 or more");
 	}
 	*normalizedPtr = Tcl_NewWideIntObj(w);
 	return TCL_OK;
-    case T_MS:
-	if (Tcl_GetWideIntFromObj(NULL, value, &w) != TCL_OK
-		|| w < 0 || w > 0x7fffffff) {
-	    return Error(interp, "OPTION", spec->name, NULL, "bad value \"%.100s\""
-		    " for %s: must be a number of milliseconds, 0 or more", s,
-		    spec->name);
-	}
-	*normalizedPtr = Tcl_NewWideIntObj(w);
-	return TCL_OK;
+    }
     case T_BOOL:
     case T_TRISTATE:
 	if (spec->type == T_TRISTATE && *s == '\0') {
@@ -822,7 +807,7 @@ StartAuth(
 	return Error(interp, "STATE", "RANDOM", NULL, "the operating system's "
 		"random number generator failed");
     }
-    flow->stateParam = DupString(Tcl_DStringValue(&ds));
+    flow->stateParam = TtoStrDup(Tcl_DStringValue(&ds));
     Tcl_DStringFree(&ds);
     if (UsePkce(obj, flow->provider)) {
 	Tcl_DStringInit(&ds);
@@ -832,15 +817,15 @@ StartAuth(
 	    return Error(interp, "STATE", "RANDOM", NULL, "the operating "
 		    "system's random number generator failed");
 	}
-	flow->verifier = DupString(Tcl_DStringValue(&ds));
+	flow->verifier = TtoStrDup(Tcl_DStringValue(&ds));
 	Tcl_DStringFree(&ds);
     }
-    flow->redirectPath = DupString(OptString(obj, OPT_REDIRECTPATH));
-    flow->allowHtml = DupString(OptString(obj, OPT_REDIRECTALLOWHTML));
-    flow->denyHtml = DupString(OptString(obj, OPT_REDIRECTDENYHTML));
-    flow->endpoint = DupString(OptString(obj, OPT_TOKENENDPOINT));
-    flow->clientId = DupString(OptString(obj, OPT_CLIENTID));
-    flow->clientSecret = DupString(OptString(obj, OPT_CLIENTSECRET));
+    flow->redirectPath = TtoStrDup(OptString(obj, OPT_REDIRECTPATH));
+    flow->allowHtml = TtoStrDup(OptString(obj, OPT_REDIRECTALLOWHTML));
+    flow->denyHtml = TtoStrDup(OptString(obj, OPT_REDIRECTDENYHTML));
+    flow->endpoint = TtoStrDup(OptString(obj, OPT_TOKENENDPOINT));
+    flow->clientId = TtoStrDup(OptString(obj, OPT_CLIENTID));
+    flow->clientSecret = TtoStrDup(OptString(obj, OPT_CLIENTSECRET));
     flow->resource = DupOrNull(OptString(obj, OPT_RESOURCE));
     flow->caFile = DupOrNull(OptString(obj, OPT_CAFILE));
     flow->proxy = DupOrNull(OptString(obj, OPT_PROXY));
@@ -878,7 +863,7 @@ StartAuth(
     snprintf(portText, sizeof(portText), ":%d", flow->port);
     Tcl_DStringAppend(&ds, portText, -1);
     Tcl_DStringAppend(&ds, flow->redirectPath, -1);
-    flow->redirectUri = DupString(Tcl_DStringValue(&ds));
+    flow->redirectUri = TtoStrDup(Tcl_DStringValue(&ds));
     Tcl_DStringFree(&ds);
 
     Tcl_DStringInit(&url);

@@ -37,17 +37,6 @@ static int FlowEventProc(Tcl_Event *evPtr, int flags);
 TCL_DECLARE_MUTEX(flowListMutex)
 static FlowLink *flowList = NULL;
 
-static char *
-StrDup(
-    const char *s)
-{
-    size_t len = strlen(s);
-    char *copy = ckalloc(len + 1);
-
-    memcpy(copy, s, len + 1);
-    return copy;
-}
-
 static void
 FreeString(
     char **sPtr)
@@ -181,7 +170,7 @@ ParamsJson(
     }
     text = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
-    copy = StrDup(text ? text : "{}");
+    copy = TtoStrDup(text ? text : "{}");
     if (text) {
 	cJSON_free(text);
     }
@@ -231,10 +220,10 @@ ExchangeCode(
 
     TtoTokenRequestRun(flow->http, &req, &flow->result);
     if (flow->result.body) {
-	flow->response = StrDup(flow->result.body);
+	flow->response = TtoStrDup(flow->result.body);
     }
     if (!flow->result.ok) {
-	flow->failureInfo = StrDup(flow->result.failureInfo
+	flow->failureInfo = TtoStrDup(flow->result.failureInfo
 		? flow->result.failureInfo : "token request failed");
 	return 5;
     }
@@ -250,7 +239,7 @@ ExchangeCode(
 	snap.refreshExpiresAt = flow->result.refreshExpiresAt;
 	if (TtoStoreSave(flow->tokenFile, &snap, 1, &err) != 0) {
 	    snprintf(why, sizeof(why), "%s", Tcl_ErrnoMsg(err));
-	    flow->saveError = StrDup(why);
+	    flow->saveError = TtoStrDup(why);
 	}
     }
     return 3;
@@ -293,7 +282,7 @@ FlowThread(
 	    flow->response = ParamsJson(&flow->redirectParams);
 	    final = 4;
 	} else if (code == NULL || *code == '\0') {
-	    flow->failureInfo = StrDup("the redirect carried an empty code");
+	    flow->failureInfo = TtoStrDup("the redirect carried an empty code");
 	    final = 5;
 	} else {
 	    final = ExchangeCode(flow, code);
@@ -312,20 +301,20 @@ FlowThread(
 	if (final == 5 && flow->result.errorKind
 		&& strcmp(flow->result.errorKind, "CANCELLED") == 0) {
 	    FreeString(&flow->failureInfo);
-	    flow->failureInfo = StrDup("cancelled");
+	    flow->failureInfo = TtoStrDup("cancelled");
 	}
 	break;
     }
     case TTO_SERVE_TIMEOUT:
 	snprintf(info, sizeof(info), "timed out after %ld ms waiting for the "
 		"browser's redirect", flow->authTimeoutMs);
-	flow->failureInfo = StrDup(info);
+	flow->failureInfo = TtoStrDup(info);
 	break;
     case TTO_SERVE_CANCELLED:
-	flow->failureInfo = StrDup("cancelled");
+	flow->failureInfo = TtoStrDup("cancelled");
 	break;
     default:
-	flow->failureInfo = StrDup("the redirect listener failed");
+	flow->failureInfo = TtoStrDup("the redirect listener failed");
 	break;
     }
 

@@ -75,6 +75,7 @@ typedef struct {
 } TtoPairs;
 
 /* ttoauth2Url.c */
+MODULE_SCOPE char *	TtoStrDup(const char *s);
 MODULE_SCOPE void	TtoPairsAdd(TtoPairs *pairs, const char *name,
 			    size_t nameLen, const char *value, size_t valueLen);
 MODULE_SCOPE void	TtoPairsSet(TtoPairs *pairs, const char *name,

@@ -143,22 +143,6 @@ Progress(
     return (cancelPtr && *cancelPtr) ? 1 : 0;
 }
 
-static char *
-StrDup(
-    const char *s)
-{
-    size_t len;
-    char *copy;
-
-    if (s == NULL) {
-	return NULL;
-    }
-    len = strlen(s);
-    copy = ckalloc(len + 1);
-    memcpy(copy, s, len + 1);
-    return copy;
-}
-
 static void
 SetFailure(
     TtoTokenResult *res,
@@ -169,9 +153,9 @@ SetFailure(
 {
     res->ok = 0;
     res->errorKind = kind;
-    res->errorWords[0] = StrDup(word0);
-    res->errorWords[1] = StrDup(word1);
-    res->failureInfo = StrDup(info);
+    res->errorWords[0] = TtoStrDup(word0);
+    res->errorWords[1] = TtoStrDup(word1);
+    res->failureInfo = TtoStrDup(info);
 }
 
 /*
@@ -624,10 +608,10 @@ TtoTokenClassify(
 		    "\"code\": 0 without data.access_token");
 	    goto done;
 	}
-	res->accessToken = StrDup(access);
+	res->accessToken = TtoStrDup(access);
 	refresh = StringMember(data, "refresh_token");
-	res->refreshToken = (refresh && *refresh) ? StrDup(refresh) : NULL;
-	res->tokenType = StrDup("");
+	res->refreshToken = (refresh && *refresh) ? TtoStrDup(refresh) : NULL;
+	res->tokenType = TtoStrDup("");
 	if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(data,
 		"access_token_expire_in"), &value)) {
 	    res->expiresAt = value;
@@ -669,11 +653,11 @@ TtoTokenClassify(
 		"token response has no access_token");
 	goto done;
     }
-    res->accessToken = StrDup(access);
+    res->accessToken = TtoStrDup(access);
     refresh = StringMember(root, "refresh_token");
-    res->refreshToken = (refresh && *refresh) ? StrDup(refresh) : NULL;
+    res->refreshToken = (refresh && *refresh) ? TtoStrDup(refresh) : NULL;
     tokenType = StringMember(root, "token_type");
-    res->tokenType = StrDup(tokenType ? tokenType : "");
+    res->tokenType = TtoStrDup(tokenType ? tokenType : "");
     if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root, "expires_at"),
 	    &value)) {
 	res->expiresAt = value;		/* our own saved files */

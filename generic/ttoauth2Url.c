@@ -10,6 +10,32 @@
 #include "ttoauth2Int.h"
 #include <string.h>
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoStrDup --
+ *
+ *	A ckalloc'ed copy of s, or NULL for NULL.
+ *
+ *----------------------------------------------------------------------
+ */
+
+char *
+TtoStrDup(
+    const char *s)
+{
+    size_t len;
+    char *copy;
+
+    if (s == NULL) {
+	return NULL;
+    }
+    len = strlen(s);
+    copy = ckalloc(len + 1);
+    memcpy(copy, s, len + 1);
+    return copy;
+}
+
 static char *
 DupN(
     const char *s,
