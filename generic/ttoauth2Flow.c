@@ -56,6 +56,14 @@ TtoFlowNew(void)
     memset(flow, 0, sizeof(TtoFlow));
     flow->result.expiresAt = flow->result.refreshExpiresAt = -1;
     flow->owner = Tcl_GetCurrentThread();
+
+    /*
+     * Tcl creates a mutex on its first lock, with an unlocked check
+     * first; doing that here, before the flow thread exists, keeps that
+     * check from racing with the thread's first lock.
+     */
+    Tcl_MutexLock(&flow->mutex);
+    Tcl_MutexUnlock(&flow->mutex);
     return flow;
 }
 
@@ -504,7 +512,7 @@ RequestCancel(
 {
     Tcl_MutexLock(&flow->mutex);
     if (!flow->threadDone) {
-	flow->cancel = 1;
+	__atomic_store_n(&flow->cancel, 1, __ATOMIC_RELEASE);
 	if (flow->net) {
 	    TtoNetWake(flow->net);
 	}

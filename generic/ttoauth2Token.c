@@ -140,7 +140,7 @@ Progress(
 {
     volatile int *cancelPtr = clientp;
 
-    return (cancelPtr && *cancelPtr) ? 1 : 0;
+    return (cancelPtr && __atomic_load_n(cancelPtr, __ATOMIC_ACQUIRE)) ? 1 : 0;
 }
 
 static void
@@ -230,7 +230,7 @@ Perform(
 	if (done) {
 	    break;
 	}
-	if (cancelPtr && *cancelPtr) {
+	if (cancelPtr && __atomic_load_n(cancelPtr, __ATOMIC_ACQUIRE)) {
 	    rc = CURLE_ABORTED_BY_CALLBACK;
 	    break;
 	}
@@ -439,7 +439,7 @@ TtoTokenRequestRun(
 	    name = numName;
 	}
 	if (rc == CURLE_ABORTED_BY_CALLBACK && req->cancelPtr
-		&& *req->cancelPtr) {
+		&& __atomic_load_n(req->cancelPtr, __ATOMIC_ACQUIRE)) {
 	    SetFailure(res, "CANCELLED", NULL, NULL,
 		    "cancelled during the token request");
 	} else if (buf.tooLarge) {
