@@ -113,6 +113,7 @@ MODULE_SCOPE const cJSON *TtoJsonPath(const cJSON *root, const char *path);
 MODULE_SCOPE Tcl_Obj *	TtoJsonToTcl(const cJSON *item);
 MODULE_SCOPE char *	TtoJsonPretty(const char *text, size_t len);
 MODULE_SCOPE int	TtoJsonWide(const cJSON *item, long long *valuePtr);
+MODULE_SCOPE cJSON *	TtoJsonParseStrict(const char *text, size_t len);
 
 /*
  * ttoauth2Token.c: token endpoint requests (libcurl) and the one place

@@ -2290,6 +2290,47 @@ TtoJsonSubcmd(
 }
 
 /*
+ *----------------------------------------------------------------------
+ *
+ * TtoJsonParseStrict --
+ *
+ *	cJSON_ParseWithLength stops after the first value and ignores the
+ *	rest; a token response or file with anything but white space after
+ *	its JSON (an HTML error page appended by a proxy, two responses
+ *	glued together) is not valid JSON and must not be believed.
+ *
+ * Results:
+ *	The parsed tree (free with cJSON_Delete), or NULL.
+ *
+ *----------------------------------------------------------------------
+ */
+
+cJSON *
+TtoJsonParseStrict(
+    const char *text,
+    size_t len)
+{
+    const char *end = NULL;
+    cJSON *root;
+
+    if (text == NULL || len == 0) {
+	return NULL;
+    }
+    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (root == NULL) {
+	return NULL;
+    }
+    while (end && end < text + len) {
+	if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+	    cJSON_Delete(root);
+	    return NULL;
+	}
+	end++;
+    }
+    return root;
+}
+
+/*
  * Local Variables:
  * mode: c
  * c-basic-offset: 4

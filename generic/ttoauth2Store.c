@@ -63,7 +63,7 @@ TtoStoreFormat(
     char *compact, *pretty;
 
     if (snap->body && snap->bodyLen > 0) {
-	root = cJSON_ParseWithLength(snap->body, snap->bodyLen);
+	root = TtoJsonParseStrict(snap->body, snap->bodyLen);
 	if (root && !cJSON_IsObject(root)) {
 	    cJSON_Delete(root);
 	    root = NULL;
@@ -229,7 +229,7 @@ TtoStoreParse(
     TtoProvider *providerPtr,
     TtoTokenResult *res)
 {
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = TtoJsonParseStrict(text, len);
     const cJSON *data;
 
     memset(res, 0, sizeof(*res));

@@ -553,7 +553,7 @@ TtoTokenClassify(
     snprintf(statusWord, sizeof(statusWord), "%ld", status);
 
     if (body && len > 0) {
-	root = cJSON_ParseWithLength(body, len);
+	root = TtoJsonParseStrict(body, len);
     }
     if (root && memmem(body, len, "\\u0000", 6) != NULL) {
 	/*
