@@ -1,15 +1,15 @@
 /*
  * ttoauth2UnixNet.c --
  *
- *      The loopback redirect listener on POSIX systems.  One listening
- *      socket on 127.0.0.1 and one on ::1 (same port), a wake pipe, and a
- *      small table of client connections, all served by a single thread
- *      (the flow thread) with poll().  Every socket is non-blocking, so no
- *      client, however slow or hostile, can stall the loop; every
- *      connection has a deadline, so none can hold a slot for long.
+ *	The loopback redirect listener on POSIX systems.  One listening
+ *	socket on 127.0.0.1 and one on ::1 (same port), a wake pipe, and a
+ *	small table of client connections, all served by a single thread
+ *	(the flow thread) with poll().  Every socket is non-blocking, so no
+ *	client, however slow or hostile, can stall the loop; every
+ *	connection has a deadline, so none can hold a slot for long.
  *
- *      The HTTP side (parsing a head, building a reply) lives in
- *      generic/ttoauth2Http.c; this file only moves bytes.
+ *	The HTTP side (parsing a head, building a reply) lives in
+ *	generic/ttoauth2Http.c; this file only moves bytes.
  */
 
 #ifndef _GNU_SOURCE
@@ -98,7 +98,8 @@ typedef enum {
 } EventResult;
 
 static int	BindLoopback(TtoNet *net, int port, int *useV6Ptr,
-		    int *errnoPtr);
+		    int *errnoPtr, int *parkPtr);
+static int	CancelRequested(volatile int *cancelPtr);
 static void	CloseFd(int fd);
 static void	ConnClose(TtoNet *net, Conn *conn);
 static EventResult ConnEvent(TtoNet *net, Conn *conn, short revents,
@@ -126,14 +127,14 @@ static int	WaitFd(int fd, short events, long long untilMs,
  *
  * CloseFd --
  *
- *      close() that keeps errno, so that error paths can close what they
- *      opened and still report the failure that made them give up.
+ *	close() that keeps errno, so that error paths can close what they
+ *	opened and still report the failure that made them give up.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Closes fd when it is not -1.
+ *	Closes fd when it is not -1.
  *
  *----------------------------------------------------------------------
  */
@@ -145,13 +146,13 @@ CloseFd(
     int saved = errno;
 
     if (fd >= 0) {
-        /*
-         * Never retry close() on EINTR: on Linux the descriptor is gone
-         * either way, and a retry could close one another thread just
-         * opened.
-         */
+	/*
+	 * Never retry close() on EINTR: on Linux the descriptor is gone
+	 * either way, and a retry could close one another thread just
+	 * opened.
+	 */
 
-        close(fd);
+	close(fd);
     }
     errno = saved;
 }
@@ -159,17 +160,50 @@ CloseFd(
 /*
  *----------------------------------------------------------------------
  *
- * SetDescriptorFlags --
+ * CancelRequested --
  *
- *      Makes a descriptor close-on-exec and non-blocking where the system
- *      could not do it at creation, and keeps writes to a closed
- *      connection from raising SIGPIPE where MSG_NOSIGNAL does not exist.
+ *	Reads the cancel flag another thread sets.  An atomic load where
+ *	the compiler has one (so that ThreadSanitizer sees the intended
+ *	cross-thread read, provided the writer stores atomically too);
+ *	elsewhere the volatile read the flag's declaration promises.
  *
  * Results:
- *      0, or -1 with errno set.
+ *	Non-zero when cancelling was asked for.
  *
  * Side effects:
- *      Changes the descriptor's flags.
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+CancelRequested(
+    volatile int *cancelPtr)
+{
+    if (cancelPtr == NULL) {
+	return 0;
+    }
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_load_n(cancelPtr, __ATOMIC_ACQUIRE);
+#else
+    return *cancelPtr;
+#endif
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * SetDescriptorFlags --
+ *
+ *	Makes a descriptor close-on-exec and non-blocking where the system
+ *	could not do it at creation, and keeps writes to a closed
+ *	connection from raising SIGPIPE where MSG_NOSIGNAL does not exist.
+ *
+ * Results:
+ *	0, or -1 with errno set.
+ *
+ * Side effects:
+ *	Changes the descriptor's flags.
  *
  *----------------------------------------------------------------------
  */
@@ -182,19 +216,19 @@ SetDescriptorFlags(
     int flags;
 
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-        return -1;
+	return -1;
     }
     flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-        return -1;
+	return -1;
     }
 #endif
 #ifdef SO_NOSIGPIPE
     {
-        int on = 1;
+	int on = 1;
 
-        /* Fails harmlessly on a pipe. */
-        (void) setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof(on));
+	/* Fails harmlessly on a pipe. */
+	(void) setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof(on));
     }
 #endif
     (void) fd;
@@ -206,16 +240,16 @@ SetDescriptorFlags(
  *
  * MakeWakePipe --
  *
- *      Creates the pipe TtoNetWake writes to so that a poll() in
- *      TtoNetServe returns at once (a pipe rather than an eventfd, so the
- *      code stays POSIX).  Both ends are non-blocking: a wake never blocks
- *      its caller, and the serve loop drains without blocking.
+ *	Creates the pipe TtoNetWake writes to so that a poll() in
+ *	TtoNetServe returns at once (a pipe rather than an eventfd, so the
+ *	code stays POSIX).  Both ends are non-blocking: a wake never blocks
+ *	its caller, and the serve loop drains without blocking.
  *
  * Results:
- *      0, or -1 with *errnoPtr set.
+ *	0, or -1 with *errnoPtr set.
  *
  * Side effects:
- *      Sets net->wakeRead and net->wakeWrite.
+ *	Sets net->wakeRead and net->wakeWrite.
  *
  *----------------------------------------------------------------------
  */
@@ -229,19 +263,19 @@ MakeWakePipe(
 
 #ifdef TTO_ATOMIC_CLOEXEC
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-        *errnoPtr = errno;
-        return -1;
+	*errnoPtr = errno;
+	return -1;
     }
 #else
     if (pipe(fds) < 0) {
-        *errnoPtr = errno;
-        return -1;
+	*errnoPtr = errno;
+	return -1;
     }
     if (SetDescriptorFlags(fds[0]) < 0 || SetDescriptorFlags(fds[1]) < 0) {
-        *errnoPtr = errno;
-        CloseFd(fds[0]);
-        CloseFd(fds[1]);
-        return -1;
+	*errnoPtr = errno;
+	CloseFd(fds[0]);
+	CloseFd(fds[1]);
+	return -1;
     }
 #endif
     net->wakeRead = fds[0];
@@ -254,26 +288,26 @@ MakeWakePipe(
  *
  * OpenListener --
  *
- *      Creates a TCP socket bound to the loopback address of one family
- *      (127.0.0.1 or ::1) on the given port (0: the system chooses).  The
- *      socket is not yet listening.
+ *	Creates a TCP socket bound to the loopback address of one family
+ *	(127.0.0.1 or ::1) on the given port (0: the system chooses).  The
+ *	socket is not yet listening.
  *
- *      SO_REUSEADDR is set on purpose.  On Linux (and the BSDs) it only
- *      lets the bind succeed while connections of an earlier listener on
- *      this port are still in TIME_WAIT, which is what lets a script run
- *      startAuth/cancel a thousand times on one fixed port.  It does NOT
- *      let two sockets listen on the same address and port: bind() or,
- *      when two non-listening sockets race, listen() fails with
- *      EADDRINUSE.  SO_REUSEPORT, which would allow that, is never set.
+ *	SO_REUSEADDR is set on purpose.  On Linux (and the BSDs) it only
+ *	lets the bind succeed while connections of an earlier listener on
+ *	this port are still in TIME_WAIT, which is what lets a script run
+ *	startAuth/cancel a thousand times on one fixed port.  It does NOT
+ *	let two sockets listen on the same address and port: bind() or,
+ *	when two non-listening sockets race, listen() fails with
+ *	EADDRINUSE.  SO_REUSEPORT, which would allow that, is never set.
  *
- *      IPV6_V6ONLY keeps the ::1 socket from being a dual-stack socket,
- *      so its port is independent of the 127.0.0.1 one.
+ *	IPV6_V6ONLY keeps the ::1 socket from being a dual-stack socket,
+ *	so its port is independent of the 127.0.0.1 one.
  *
  * Results:
- *      The descriptor, or -1 with *errnoPtr set.
+ *	The descriptor, or -1 with *errnoPtr set.
  *
  * Side effects:
- *      Opens a socket.
+ *	Opens a socket.
  *
  *----------------------------------------------------------------------
  */
@@ -296,35 +330,35 @@ OpenListener(
     fd = socket(family, SOCK_STREAM, 0);
 #endif
     if (fd < 0) {
-        *errnoPtr = errno;
-        return -1;
+	*errnoPtr = errno;
+	return -1;
     }
     if (SetDescriptorFlags(fd) < 0) {
-        goto error;
+	goto error;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0) {
-        goto error;
+	goto error;
     }
     if (family == AF_INET6) {
-        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) {
-            goto error;
-        }
-        memset(&sin6, 0, sizeof(sin6));
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons((unsigned short) port);
-        sin6.sin6_addr = in6addr_loopback;
-        sa = (struct sockaddr *) &sin6;
-        saLen = sizeof(sin6);
+	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) {
+	    goto error;
+	}
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons((unsigned short) port);
+	sin6.sin6_addr = in6addr_loopback;
+	sa = (struct sockaddr *) &sin6;
+	saLen = sizeof(sin6);
     } else {
-        memset(&sin, 0, sizeof(sin));
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons((unsigned short) port);
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sa = (struct sockaddr *) &sin;
-        saLen = sizeof(sin);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short) port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa = (struct sockaddr *) &sin;
+	saLen = sizeof(sin);
     }
     if (bind(fd, sa, saLen) < 0) {
-        goto error;
+	goto error;
     }
     return fd;
 
@@ -339,21 +373,25 @@ OpenListener(
  *
  * BindLoopback --
  *
- *      Makes net listen on 127.0.0.1 and, when *useV6Ptr, on ::1, both on
- *      one port.  port 0 lets the system choose the port on 127.0.0.1;
- *      ::1 must then be free on that same port.  The IPv4 socket listens
- *      before the IPv6 one is bound so that no other process can take the
- *      chosen port in between.
+ *	Makes net listen on 127.0.0.1 and, when *useV6Ptr, on ::1, both on
+ *	one port.  port 0 lets the system choose the port on 127.0.0.1;
+ *	::1 must then be free on that same port.  The IPv4 socket listens
+ *	before the IPv6 one is bound so that no other process can take the
+ *	chosen port in between.
  *
  * Results:
- *      0 with net->listenFd[] and net->port set, or -1 with *errnoPtr set
- *      (EADDRINUSE: the port is taken on one of the two addresses) and
- *      nothing left open.  *useV6Ptr is cleared when the host turns out to
- *      have no IPv6 loopback (EAFNOSUPPORT, EADDRNOTAVAIL): the caller
- *      then goes on with IPv4 only.
+ *	0 with net->listenFd[] and net->port set, or -1 with *errnoPtr set
+ *	(EADDRINUSE: the port is taken on one of the two addresses) and
+ *	nothing left open, except: when parkPtr is not NULL and the port
+ *	was free on 127.0.0.1 but taken on ::1, the IPv4 socket is left
+ *	listening in *parkPtr, for the caller to hold while it asks the
+ *	system for another port (so it cannot be handed the same one
+ *	again) and close afterwards.  *useV6Ptr is cleared when the host
+ *	turns out to have no IPv6 loopback (EAFNOSUPPORT, EADDRNOTAVAIL):
+ *	the caller then goes on with IPv4 only.
  *
  * Side effects:
- *      Opens up to two sockets.
+ *	Opens up to two sockets.
  *
  *----------------------------------------------------------------------
  */
@@ -363,7 +401,8 @@ BindLoopback(
     TtoNet *net,
     int port,
     int *useV6Ptr,
-    int *errnoPtr)
+    int *errnoPtr,
+    int *parkPtr)
 {
     int fd4, fd6 = -1;
     struct sockaddr_in sin;
@@ -371,32 +410,36 @@ BindLoopback(
 
     fd4 = OpenListener(AF_INET, port, errnoPtr);
     if (fd4 < 0) {
-        return -1;
+	return -1;
     }
     if (listen(fd4, LISTEN_BACKLOG) < 0) {
-        goto error;
+	goto error;
     }
     if (getsockname(fd4, (struct sockaddr *) &sin, &len) < 0) {
-        goto error;
+	goto error;
     }
     port = ntohs(sin.sin_port);
 
     if (*useV6Ptr) {
-        int err6 = 0;
+	int err6 = 0;
 
-        fd6 = OpenListener(AF_INET6, port, &err6);
-        if (fd6 < 0) {
-            if (err6 == EAFNOSUPPORT || err6 == EADDRNOTAVAIL
-                    || err6 == EPROTONOSUPPORT) {
-                *useV6Ptr = 0;		/* no IPv6 here: IPv4 only */
-            } else {
-                CloseFd(fd4);
-                *errnoPtr = err6;
-                return -1;
-            }
-        } else if (listen(fd6, LISTEN_BACKLOG) < 0) {
-            goto error;
-        }
+	fd6 = OpenListener(AF_INET6, port, &err6);
+	if (fd6 < 0) {
+	    if (err6 == EAFNOSUPPORT || err6 == EADDRNOTAVAIL
+		    || err6 == EPROTONOSUPPORT) {
+		*useV6Ptr = 0;		/* no IPv6 here: IPv4 only */
+	    } else {
+		if (err6 == EADDRINUSE && parkPtr != NULL) {
+		    *parkPtr = fd4;
+		} else {
+		    CloseFd(fd4);
+		}
+		*errnoPtr = err6;
+		return -1;
+	    }
+	} else if (listen(fd6, LISTEN_BACKLOG) < 0) {
+	    goto error;
+	}
     }
 
     net->listenFd[0] = fd4;
@@ -416,19 +459,19 @@ BindLoopback(
  *
  * TtoNetOpen --
  *
- *      Opens the redirect listener: 127.0.0.1 and ::1 (where the host has
- *      IPv6) on one port, never any other address.  portFrom 0 takes a
- *      port the system chooses (retrying when ::1 is taken on it); with
- *      portTo > portFrom the first port of the range free on both
- *      addresses wins; otherwise only portFrom is tried.
+ *	Opens the redirect listener: 127.0.0.1 and ::1 (where the host has
+ *	IPv6) on one port, never any other address.  portFrom 0 takes a
+ *	port the system chooses (retrying when ::1 is taken on it); with
+ *	portTo > portFrom the first port of the range free on both
+ *	addresses wins; otherwise only portFrom is tried.
  *
  * Results:
- *      0 with *netPtr and *portPtr set, or -1 with *errnoPtr set:
- *      EADDRINUSE when the port (every port of the range) is taken,
- *      EINVAL for a port outside 0..65535, else the system's reason.
+ *	0 with *netPtr and *portPtr set, or -1 with *errnoPtr set:
+ *	EADDRINUSE when the port (every port of the range) is taken,
+ *	EINVAL for a port outside 0..65535, else the system's reason.
  *
  * Side effects:
- *      Opens the listening sockets and the wake pipe.
+ *	Opens the listening sockets and the wake pipe.
  *
  *----------------------------------------------------------------------
  */
@@ -442,12 +485,13 @@ TtoNetOpen(
     int *errnoPtr)
 {
     TtoNet *net;
-    int i, port, last, useV6 = 1, err = 0, sawInUse = 0;
+    int parked[EPHEMERAL_TRIES];
+    int i, port, last, numParked = 0, useV6 = 1, err = 0, sawInUse = 0;
 
     *netPtr = NULL;
     if (portFrom < 0 || portFrom > 65535 || portTo < 0 || portTo > 65535) {
-        *errnoPtr = EINVAL;
-        return -1;
+	*errnoPtr = EINVAL;
+	return -1;
     }
 
     net = (TtoNet *) ckalloc(sizeof(TtoNet));
@@ -456,39 +500,54 @@ TtoNetOpen(
     net->wakeRead = net->wakeWrite = -1;
     net->heldFd = -1;
     for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
-        net->conns[i].fd = -1;
+	net->conns[i].fd = -1;
     }
 
     if (MakeWakePipe(net, &err) < 0) {
-        goto error;
+	goto error;
     }
 
     if (portFrom == 0) {
-        for (i = 0; i < EPHEMERAL_TRIES; i++) {
-            if (BindLoopback(net, 0, &useV6, &err) == 0) {
-                goto bound;
-            }
-            if (err != EADDRINUSE) {
-                break;
-            }
-        }
-        goto error;
+	/*
+	 * A port the system chose on 127.0.0.1 that turns out to be
+	 * taken on ::1 stays parked (bound) until the end, so the next
+	 * request cannot be answered with the same port.
+	 */
+
+	for (i = 0; i < EPHEMERAL_TRIES; i++) {
+	    int park = -1, rc;
+
+	    rc = BindLoopback(net, 0, &useV6, &err, &park);
+	    if (park >= 0) {
+		parked[numParked++] = park;
+	    }
+	    if (rc == 0 || err != EADDRINUSE) {
+		break;
+	    }
+	}
+	while (numParked > 0) {
+	    CloseFd(parked[--numParked]);
+	}
+	if (net->listenFd[0] >= 0) {
+	    goto bound;
+	}
+	goto error;
     }
 
     last = (portTo > portFrom) ? portTo : portFrom;
     for (port = portFrom; port <= last; port++) {
-        if (BindLoopback(net, port, &useV6, &err) == 0) {
-            goto bound;
-        }
-        if (err == EADDRINUSE) {
-            sawInUse = 1;
-        } else if (err != EACCES) {
-            /* Out of descriptors or memory: the next port won't help. */
-            goto error;
-        }
+	if (BindLoopback(net, port, &useV6, &err, NULL) == 0) {
+	    goto bound;
+	}
+	if (err == EADDRINUSE) {
+	    sawInUse = 1;
+	} else if (err != EACCES) {
+	    /* Out of descriptors or memory: the next port won't help. */
+	    goto error;
+	}
     }
     if (sawInUse) {
-        err = EADDRINUSE;
+	err = EADDRINUSE;
     }
     goto error;
 
@@ -510,15 +569,15 @@ TtoNetOpen(
  *
  * TtoNetWake --
  *
- *      Makes a poll() in TtoNetServe return now.  Any thread may call it
- *      while the net exists (the caller sets the cancel flag first).
+ *	Makes a poll() in TtoNetServe return now.  Any thread may call it
+ *	while the net exists (the caller sets the cancel flag first).
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Writes a byte to the wake pipe.  A full pipe (EAGAIN) already
- *      means a wake is pending, so that is ignored.
+ *	Writes a byte to the wake pipe.  A full pipe (EAGAIN) already
+ *	means a wake is pending, so that is ignored.
  *
  *----------------------------------------------------------------------
  */
@@ -531,9 +590,9 @@ TtoNetWake(
     char byte = 1;
 
     if (net != NULL && net->wakeWrite >= 0) {
-        while (write(net->wakeWrite, &byte, 1) < 0 && errno == EINTR) {
-            /* retry */
-        }
+	while (write(net->wakeWrite, &byte, 1) < 0 && errno == EINTR) {
+	    /* retry */
+	}
     }
     errno = saved;
 }
@@ -543,13 +602,13 @@ TtoNetWake(
  *
  * DrainWake --
  *
- *      Empties the wake pipe, so that the next poll() sleeps again.
+ *	Empties the wake pipe, so that the next poll() sleeps again.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Reads the pipe until it would block.
+ *	Reads the pipe until it would block.
  *
  *----------------------------------------------------------------------
  */
@@ -562,7 +621,7 @@ DrainWake(
     ssize_t n;
 
     do {
-        n = read(net->wakeRead, buf, sizeof(buf));
+	n = read(net->wakeRead, buf, sizeof(buf));
     } while (n > 0 || (n < 0 && errno == EINTR));
 }
 
@@ -571,13 +630,13 @@ DrainWake(
  *
  * ConnClose --
  *
- *      Closes a client connection and frees its slot.
+ *	Closes a client connection and frees its slot.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Closes the descriptor, frees the buffers.
+ *	Closes the descriptor, frees the buffers.
  *
  *----------------------------------------------------------------------
  */
@@ -588,14 +647,14 @@ ConnClose(
     Conn *conn)
 {
     if (conn->phase == CONN_FREE) {
-        return;
+	return;
     }
     CloseFd(conn->fd);
     if (conn->in != NULL) {
-        ckfree(conn->in);
+	ckfree(conn->in);
     }
     if (conn->out != NULL) {
-        ckfree(conn->out);
+	ckfree(conn->out);
     }
     memset(conn, 0, sizeof(Conn));
     conn->fd = -1;
@@ -608,18 +667,18 @@ ConnClose(
  *
  * ConnFlush --
  *
- *      Sends as much of a queued reply as the socket takes now.  Once all
- *      of it is out, the write side is shut down and the connection
- *      lingers, reading and discarding, until the client closes: closing
- *      with unread input would make the kernel send a RST, which can
- *      destroy the reply before the client has read it.
+ *	Sends as much of a queued reply as the socket takes now.  Once all
+ *	of it is out, the write side is shut down and the connection
+ *	lingers, reading and discarding, until the client closes: closing
+ *	with unread input would make the kernel send a RST, which can
+ *	destroy the reply before the client has read it.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Writes to the socket; may change the phase or close the
- *      connection.
+ *	Writes to the socket; may change the phase or close the
+ *	connection.
  *
  *----------------------------------------------------------------------
  */
@@ -630,19 +689,19 @@ ConnFlush(
     Conn *conn)
 {
     while (conn->outDone < conn->outLen) {
-        ssize_t n = send(conn->fd, conn->out + conn->outDone,
-                conn->outLen - conn->outDone, MSG_NOSIGNAL);
+	ssize_t n = send(conn->fd, conn->out + conn->outDone,
+		conn->outLen - conn->outDone, MSG_NOSIGNAL);
 
-        if (n > 0) {
-            conn->outDone += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return;			/* poll for POLLOUT */
-        } else {
-            ConnClose(net, conn);	/* the client is gone */
-            return;
-        }
+	if (n > 0) {
+	    conn->outDone += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+	    return;			/* poll for POLLOUT */
+	} else {
+	    ConnClose(net, conn);	/* the client is gone */
+	    return;
+	}
     }
     ckfree(conn->out);
     conn->out = NULL;
@@ -656,16 +715,16 @@ ConnFlush(
  *
  * ConnQueue --
  *
- *      Queues a reply on a connection and starts sending it.  The request
- *      buffer is no longer needed.  The reply gets at least LINGER_MS to
- *      go out even when the request came just before the connection's
- *      deadline.
+ *	Queues a reply on a connection and starts sending it.  The request
+ *	buffer is no longer needed.  The reply gets at least LINGER_MS to
+ *	go out even when the request came just before the connection's
+ *	deadline.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      See ConnFlush.
+ *	See ConnFlush.
  *
  *----------------------------------------------------------------------
  */
@@ -680,9 +739,9 @@ ConnQueue(
     long long minDeadline = TtoNowMs() + LINGER_MS;
 
     if (conn->in != NULL) {
-        ckfree(conn->in);
-        conn->in = NULL;
-        conn->inLen = 0;
+	ckfree(conn->in);
+	conn->in = NULL;
+	conn->inLen = 0;
     }
     conn->out = ckalloc(len ? len : 1);
     memcpy(conn->out, data, len);
@@ -690,7 +749,7 @@ ConnQueue(
     conn->outDone = 0;
     conn->phase = CONN_SENDING;
     if (conn->deadline < minDeadline) {
-        conn->deadline = minDeadline;
+	conn->deadline = minDeadline;
     }
     ConnFlush(net, conn);
 }
@@ -700,13 +759,13 @@ ConnQueue(
  *
  * ConnReplyStatus --
  *
- *      Queues one of the listener's own error replies (400, 408, 431).
+ *	Queues one of the listener's own error replies (400, 408, 431).
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      See ConnQueue.
+ *	See ConnQueue.
  *
  *----------------------------------------------------------------------
  */
@@ -724,7 +783,7 @@ ConnReplyStatus(
     Tcl_DStringInit(&ds);
     TtoHttpReply(&ds, status, reason, html);
     ConnQueue(net, conn, Tcl_DStringValue(&ds),
-            (size_t) Tcl_DStringLength(&ds));
+	    (size_t) Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
 }
 
@@ -733,16 +792,16 @@ ConnReplyStatus(
  *
  * ConnHold --
  *
- *      Takes a connection out of the table and keeps it open as the held
- *      one, for TtoNetSendHeld.  Only one connection is ever held: should
- *      a second one be held before the first was answered, the first is
- *      closed.
+ *	Takes a connection out of the table and keeps it open as the held
+ *	one, for TtoNetSendHeld.  Only one connection is ever held: should
+ *	a second one be held before the first was answered, the first is
+ *	closed.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Sets net->heldFd; frees the slot.
+ *	Sets net->heldFd; frees the slot.
  *
  *----------------------------------------------------------------------
  */
@@ -763,15 +822,15 @@ ConnHold(
  *
  * ConnRead --
  *
- *      Reads what a client sent and, once its request head is complete,
- *      has proc answer it.  A head that does not fit in
- *      TTO_MAX_REQUEST_HEAD bytes gets 431, one that is not HTTP 400.
+ *	Reads what a client sent and, once its request head is complete,
+ *	has proc answer it.  A head that does not fit in
+ *	TTO_MAX_REQUEST_HEAD bytes gets 431, one that is not HTTP 400.
  *
  * Results:
- *      EVENT_HELD when proc held the connection, else EVENT_CONTINUE.
+ *	EVENT_HELD when proc held the connection, else EVENT_CONTINUE.
  *
  * Side effects:
- *      Reads from the socket, calls proc, queues a reply or closes.
+ *	Reads from the socket, calls proc, queues a reply or closes.
  *
  *----------------------------------------------------------------------
  */
@@ -796,18 +855,18 @@ ConnRead(
      */
 
     do {
-        n = recv(conn->fd, conn->in + conn->inLen,
-                TTO_MAX_REQUEST_HEAD + 1 - conn->inLen, 0);
+	n = recv(conn->fd, conn->in + conn->inLen,
+		TTO_MAX_REQUEST_HEAD + 1 - conn->inLen, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            ConnClose(net, conn);
-        }
-        return EVENT_CONTINUE;
+	if (errno != EAGAIN && errno != EWOULDBLOCK) {
+	    ConnClose(net, conn);
+	}
+	return EVENT_CONTINUE;
     }
     if (n == 0) {
-        ConnClose(net, conn);		/* the client gave up */
-        return EVENT_CONTINUE;
+	ConnClose(net, conn);		/* the client gave up */
+	return EVENT_CONTINUE;
     }
     conn->inLen += (size_t) n;
     conn->in[conn->inLen] = '\0';
@@ -819,32 +878,32 @@ ConnRead(
 
     parseLen = conn->inLen;
     if (parseLen > TTO_MAX_REQUEST_HEAD) {
-        parseLen = TTO_MAX_REQUEST_HEAD;
+	parseLen = TTO_MAX_REQUEST_HEAD;
     }
     status = TtoHttpParseHead(conn->in, parseLen, &req);
     if (status != TTO_HEAD_OK) {
-        TtoHttpRequestFree(&req);
-        if (status == TTO_HEAD_BAD) {
-            ConnReplyStatus(net, conn, 400, "Bad Request",
-                    "<p>Bad request.</p>");
-        } else if (conn->inLen > TTO_MAX_REQUEST_HEAD) {
-            ConnReplyStatus(net, conn, 431,
-                    "Request Header Fields Too Large",
-                    "<p>Request header fields too large.</p>");
-        }
-        return EVENT_CONTINUE;
+	TtoHttpRequestFree(&req);
+	if (status == TTO_HEAD_BAD) {
+	    ConnReplyStatus(net, conn, 400, "Bad Request",
+		    "<p>Bad request.</p>");
+	} else if (conn->inLen > TTO_MAX_REQUEST_HEAD) {
+	    ConnReplyStatus(net, conn, 431,
+		    "Request Header Fields Too Large",
+		    "<p>Request header fields too large.</p>");
+	}
+	return EVENT_CONTINUE;
     }
 
     Tcl_DStringInit(&reply);
     action = proc(clientData, &req, &reply);
     TtoHttpRequestFree(&req);
     if (action == TTO_CONN_HOLD) {
-        Tcl_DStringFree(&reply);
-        ConnHold(net, conn);
-        return EVENT_HELD;
+	Tcl_DStringFree(&reply);
+	ConnHold(net, conn);
+	return EVENT_HELD;
     }
     ConnQueue(net, conn, Tcl_DStringValue(&reply),
-            (size_t) Tcl_DStringLength(&reply));
+	    (size_t) Tcl_DStringLength(&reply));
     Tcl_DStringFree(&reply);
     return EVENT_CONTINUE;
 }
@@ -854,13 +913,13 @@ ConnRead(
  *
  * ConnEvent --
  *
- *      Handles what poll() reported for one connection.
+ *	Handles what poll() reported for one connection.
  *
  * Results:
- *      EVENT_HELD when the connection was held, else EVENT_CONTINUE.
+ *	EVENT_HELD when the connection was held, else EVENT_CONTINUE.
  *
  * Side effects:
- *      Reads, writes, or closes the connection.
+ *	Reads, writes, or closes the connection.
  *
  *----------------------------------------------------------------------
  */
@@ -877,36 +936,36 @@ ConnEvent(
     ssize_t n;
 
     if (revents & (POLLERR | POLLNVAL)) {
-        ConnClose(net, conn);
-        return EVENT_CONTINUE;
+	ConnClose(net, conn);
+	return EVENT_CONTINUE;
     }
     switch (conn->phase) {
     case CONN_READING:
-        /* POLLHUP: read what is left, then see EOF. */
-        if (revents & (POLLIN | POLLHUP)) {
-            return ConnRead(net, conn, proc, clientData);
-        }
-        break;
+	/* POLLHUP: read what is left, then see EOF. */
+	if (revents & (POLLIN | POLLHUP)) {
+	    return ConnRead(net, conn, proc, clientData);
+	}
+	break;
     case CONN_SENDING:
-        if (revents & POLLOUT) {
-            ConnFlush(net, conn);
-        } else if (revents & POLLHUP) {
-            ConnClose(net, conn);
-        }
-        break;
+	if (revents & POLLOUT) {
+	    ConnFlush(net, conn);
+	} else if (revents & POLLHUP) {
+	    ConnClose(net, conn);
+	}
+	break;
     case CONN_LINGERING:
-        if (revents & (POLLIN | POLLHUP)) {
-            do {
-                n = recv(conn->fd, scratch, sizeof(scratch), 0);
-            } while (n < 0 && errno == EINTR);
-            if (n == 0 || (n < 0 && errno != EAGAIN
-                    && errno != EWOULDBLOCK)) {
-                ConnClose(net, conn);	/* EOF: the reply arrived */
-            }
-        }
-        break;
+	if (revents & (POLLIN | POLLHUP)) {
+	    do {
+		n = recv(conn->fd, scratch, sizeof(scratch), 0);
+	    } while (n < 0 && errno == EINTR);
+	    if (n == 0 || (n < 0 && errno != EAGAIN
+		    && errno != EWOULDBLOCK)) {
+		ConnClose(net, conn);	/* EOF: the reply arrived */
+	    }
+	}
+	break;
     case CONN_FREE:
-        break;
+	break;
     }
     return EVENT_CONTINUE;
 }
@@ -916,16 +975,16 @@ ConnEvent(
  *
  * ExpireConns --
  *
- *      Ends the connections whose deadline has passed.  A client still
- *      sending its request gets 408 (queued like any reply, so it gets a
- *      bounded moment to go out); one that does not take its reply or
- *      does not close after it is closed.
+ *	Ends the connections whose deadline has passed.  A client still
+ *	sending its request gets 408 (queued like any reply, so it gets a
+ *	bounded moment to go out); one that does not take its reply or
+ *	does not close after it is closed.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      May queue replies and close connections.
+ *	May queue replies and close connections.
  *
  *----------------------------------------------------------------------
  */
@@ -938,17 +997,17 @@ ExpireConns(
     int i;
 
     for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
-        Conn *conn = &net->conns[i];
+	Conn *conn = &net->conns[i];
 
-        if (conn->phase == CONN_FREE || conn->deadline > now) {
-            continue;
-        }
-        if (conn->phase == CONN_READING) {
-            ConnReplyStatus(net, conn, 408, "Request Timeout",
-                    "<p>Request timeout.</p>");
-        } else {
-            ConnClose(net, conn);
-        }
+	if (conn->phase == CONN_FREE || conn->deadline > now) {
+	    continue;
+	}
+	if (conn->phase == CONN_READING) {
+	    ConnReplyStatus(net, conn, 408, "Request Timeout",
+		    "<p>Request timeout.</p>");
+	} else {
+	    ConnClose(net, conn);
+	}
     }
 }
 
@@ -957,16 +1016,16 @@ ExpireConns(
  *
  * ListenerAccept --
  *
- *      Accepts pending connections on a listening socket while slots are
- *      free.  When the process is out of descriptors (or the system out
- *      of buffers), accepting pauses for ACCEPT_PAUSE_MS instead of
- *      spinning on a listener that stays readable.
+ *	Accepts pending connections on a listening socket while slots are
+ *	free.  When the process is out of descriptors (or the system out
+ *	of buffers), accepting pauses for ACCEPT_PAUSE_MS instead of
+ *	spinning on a listener that stays readable.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Fills free slots with new connections.
+ *	Fills free slots with new connections.
  *
  *----------------------------------------------------------------------
  */
@@ -980,41 +1039,41 @@ ListenerAccept(
     int i, fd;
 
     while (net->numConns < TTO_MAX_CONNECTIONS) {
-        Conn *conn = NULL;
+	Conn *conn = NULL;
 
 #ifdef TTO_ATOMIC_CLOEXEC
-        fd = accept4(listenFd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	fd = accept4(listenFd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
-        fd = accept(listenFd, NULL, NULL);
+	fd = accept(listenFd, NULL, NULL);
 #endif
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
-                continue;
-            }
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
-                    || errno == ENOMEM) {
-                net->acceptPauseUntil = now + ACCEPT_PAUSE_MS;
-            }
-            return;			/* EAGAIN: none left */
-        }
-        if (SetDescriptorFlags(fd) < 0) {
-            CloseFd(fd);
-            continue;
-        }
-        for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
-            if (net->conns[i].phase == CONN_FREE) {
-                conn = &net->conns[i];
-                break;
-            }
-        }
-        conn->fd = fd;
-        conn->phase = CONN_READING;
-        conn->deadline = now + TTO_CONN_DEADLINE_MS;
-        conn->in = ckalloc(TTO_MAX_REQUEST_HEAD + 2);
-        conn->inLen = 0;
-        conn->out = NULL;
-        conn->outLen = conn->outDone = 0;
-        net->numConns++;
+	if (fd < 0) {
+	    if (errno == EINTR || errno == ECONNABORTED) {
+		continue;
+	    }
+	    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
+		    || errno == ENOMEM) {
+		net->acceptPauseUntil = now + ACCEPT_PAUSE_MS;
+	    }
+	    return;			/* EAGAIN: none left */
+	}
+	if (SetDescriptorFlags(fd) < 0) {
+	    CloseFd(fd);
+	    continue;
+	}
+	for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
+	    if (net->conns[i].phase == CONN_FREE) {
+		conn = &net->conns[i];
+		break;
+	    }
+	}
+	conn->fd = fd;
+	conn->phase = CONN_READING;
+	conn->deadline = now + TTO_CONN_DEADLINE_MS;
+	conn->in = ckalloc(TTO_MAX_REQUEST_HEAD + 2);
+	conn->inLen = 0;
+	conn->out = NULL;
+	conn->outLen = conn->outDone = 0;
+	net->numConns++;
     }
 }
 
@@ -1023,26 +1082,26 @@ ListenerAccept(
  *
  * TtoNetServe --
  *
- *      The serve loop of the flow thread: accepts clients, answers each
- *      complete request through proc, until proc holds one (the
- *      redirect), *cancelPtr becomes non-zero (the waker calls
- *      TtoNetWake after setting it), or deadlineMs (a TtoNowMs() time; 0:
- *      none) passes.
+ *	The serve loop of the flow thread: accepts clients, answers each
+ *	complete request through proc, until proc holds one (the
+ *	redirect), *cancelPtr becomes non-zero (the waker calls
+ *	TtoNetWake after setting it), or deadlineMs (a TtoNowMs() time; 0:
+ *	none) passes.
  *
- *      With TTO_MAX_CONNECTIONS clients open, the listeners are left out
- *      of the poll: further clients wait in the kernel's backlog until a
- *      slot frees, which takes at most TTO_CONN_DEADLINE_MS plus two
- *      LINGER_MS.  Closing the oldest idle client instead would let a
- *      flood of connections push out the browser's own (possibly slow)
- *      redirect request.
+ *	With TTO_MAX_CONNECTIONS clients open, the listeners are left out
+ *	of the poll: further clients wait in the kernel's backlog until a
+ *	slot frees, which takes at most TTO_CONN_DEADLINE_MS plus two
+ *	LINGER_MS.  Closing the oldest idle client instead would let a
+ *	flood of connections push out the browser's own (possibly slow)
+ *	redirect request.
  *
  * Results:
- *      TTO_SERVE_HELD, TTO_SERVE_CANCELLED, TTO_SERVE_TIMEOUT, or
- *      TTO_SERVE_ERROR when poll() fails.
+ *	TTO_SERVE_HELD, TTO_SERVE_CANCELLED, TTO_SERVE_TIMEOUT, or
+ *	TTO_SERVE_ERROR when poll() fails.
  *
  * Side effects:
- *      Calls proc.  Connections still open when it returns stay in the
- *      net (a later call goes on serving them; TtoNetClose closes them).
+ *	Calls proc.  Connections still open when it returns stay in the
+ *	net (a later call goes on serving them; TtoNetClose closes them).
  *
  *----------------------------------------------------------------------
  */
@@ -1061,102 +1120,102 @@ TtoNetServe(
     long long now, timeout;
 
     for (;;) {
-        if (cancelPtr != NULL && *cancelPtr) {
-            return TTO_SERVE_CANCELLED;
-        }
-        now = TtoNowMs();
-        ExpireConns(net, now);
-        if (deadlineMs > 0 && now >= deadlineMs) {
-            return TTO_SERVE_TIMEOUT;
-        }
+	if (CancelRequested(cancelPtr)) {
+	    return TTO_SERVE_CANCELLED;
+	}
+	now = TtoNowMs();
+	ExpireConns(net, now);
+	if (deadlineMs > 0 && now >= deadlineMs) {
+	    return TTO_SERVE_TIMEOUT;
+	}
 
-        /*
-         * The poll set: the wake pipe, the connections, and the
-         * listeners when a slot is free.  The timeout ends at the first
-         * deadline (the serve's, a connection's, the end of an accept
-         * pause), capped so that a missed wake costs at most a second.
-         */
+	/*
+	 * The poll set: the wake pipe, the connections, and the
+	 * listeners when a slot is free.  The timeout ends at the first
+	 * deadline (the serve's, a connection's, the end of an accept
+	 * pause), capped so that a missed wake costs at most a second.
+	 */
 
-        n = 0;
-        timeout = POLL_CAP_MS;
-        pfd[n].fd = net->wakeRead;
-        pfd[n].events = POLLIN;
-        what[n++] = POLL_WAKE;
-        for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
-            Conn *conn = &net->conns[i];
+	n = 0;
+	timeout = POLL_CAP_MS;
+	pfd[n].fd = net->wakeRead;
+	pfd[n].events = POLLIN;
+	what[n++] = POLL_WAKE;
+	for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
+	    Conn *conn = &net->conns[i];
 
-            if (conn->phase == CONN_FREE) {
-                continue;
-            }
-            pfd[n].fd = conn->fd;
-            pfd[n].events = (conn->phase == CONN_SENDING) ? POLLOUT : POLLIN;
-            what[n++] = i;
-            if (conn->deadline - now < timeout) {
-                timeout = conn->deadline - now;
-            }
-        }
-        if (net->numConns < TTO_MAX_CONNECTIONS) {
-            if (now >= net->acceptPauseUntil) {
-                for (i = 0; i < 2; i++) {
-                    if (net->listenFd[i] >= 0) {
-                        pfd[n].fd = net->listenFd[i];
-                        pfd[n].events = POLLIN;
-                        what[n++] = POLL_LISTEN;
-                    }
-                }
-            } else if (net->acceptPauseUntil - now < timeout) {
-                timeout = net->acceptPauseUntil - now;
-            }
-        }
-        if (deadlineMs > 0 && deadlineMs - now < timeout) {
-            timeout = deadlineMs - now;
-        }
-        if (timeout < 0) {
-            timeout = 0;
-        }
+	    if (conn->phase == CONN_FREE) {
+		continue;
+	    }
+	    pfd[n].fd = conn->fd;
+	    pfd[n].events = (conn->phase == CONN_SENDING) ? POLLOUT : POLLIN;
+	    what[n++] = i;
+	    if (conn->deadline - now < timeout) {
+		timeout = conn->deadline - now;
+	    }
+	}
+	if (net->numConns < TTO_MAX_CONNECTIONS) {
+	    if (now >= net->acceptPauseUntil) {
+		for (i = 0; i < 2; i++) {
+		    if (net->listenFd[i] >= 0) {
+			pfd[n].fd = net->listenFd[i];
+			pfd[n].events = POLLIN;
+			what[n++] = POLL_LISTEN;
+		    }
+		}
+	    } else if (net->acceptPauseUntil - now < timeout) {
+		timeout = net->acceptPauseUntil - now;
+	    }
+	}
+	if (deadlineMs > 0 && deadlineMs - now < timeout) {
+	    timeout = deadlineMs - now;
+	}
+	if (timeout < 0) {
+	    timeout = 0;
+	}
 
-        rc = poll(pfd, (nfds_t) n, (int) timeout);
-        if (rc < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return TTO_SERVE_ERROR;
-        }
-        if (cancelPtr != NULL && *cancelPtr) {
-            return TTO_SERVE_CANCELLED;
-        }
-        if (rc == 0) {
-            continue;
-        }
+	rc = poll(pfd, (nfds_t) n, (int) timeout);
+	if (rc < 0) {
+	    if (errno == EINTR) {
+		continue;
+	    }
+	    return TTO_SERVE_ERROR;
+	}
+	if (CancelRequested(cancelPtr)) {
+	    return TTO_SERVE_CANCELLED;
+	}
+	if (rc == 0) {
+	    continue;
+	}
 
-        /*
-         * Clients already connected first, then new ones.  Accepting only
-         * fills free slots, none of which is in this poll set, so the
-         * indices in what[] stay valid throughout.
-         */
+	/*
+	 * Clients already connected first, then new ones.  Accepting only
+	 * fills free slots, none of which is in this poll set, so the
+	 * indices in what[] stay valid throughout.
+	 */
 
-        now = TtoNowMs();
-        for (i = 0; i < n; i++) {
-            if (pfd[i].revents == 0) {
-                continue;
-            }
-            if (what[i] == POLL_WAKE) {
-                DrainWake(net);
-            } else if (what[i] >= 0) {
-                Conn *conn = &net->conns[what[i]];
+	now = TtoNowMs();
+	for (i = 0; i < n; i++) {
+	    if (pfd[i].revents == 0) {
+		continue;
+	    }
+	    if (what[i] == POLL_WAKE) {
+		DrainWake(net);
+	    } else if (what[i] >= 0) {
+		Conn *conn = &net->conns[what[i]];
 
-                if (conn->phase != CONN_FREE && conn->fd == pfd[i].fd
-                        && ConnEvent(net, conn, pfd[i].revents, proc,
-                        clientData) == EVENT_HELD) {
-                    return TTO_SERVE_HELD;
-                }
-            }
-        }
-        for (i = 0; i < n; i++) {
-            if (what[i] == POLL_LISTEN && pfd[i].revents != 0) {
-                ListenerAccept(net, pfd[i].fd, now);
-            }
-        }
+		if (conn->phase != CONN_FREE && conn->fd == pfd[i].fd
+			&& ConnEvent(net, conn, pfd[i].revents, proc,
+			clientData) == EVENT_HELD) {
+		    return TTO_SERVE_HELD;
+		}
+	    }
+	}
+	for (i = 0; i < n; i++) {
+	    if (what[i] == POLL_LISTEN && pfd[i].revents != 0) {
+		ListenerAccept(net, pfd[i].fd, now);
+	    }
+	}
     }
 }
 
@@ -1165,16 +1224,16 @@ TtoNetServe(
  *
  * WaitFd --
  *
- *      Waits until fd is ready for events or the time untilMs comes, or
- *      until wakeFd (the wake pipe, or -1) becomes readable: a cancel
- *      must not wait for a slow browser to take its page.
+ *	Waits until fd is ready for events or the time untilMs comes, or
+ *	until wakeFd (the wake pipe, or -1) becomes readable: a cancel
+ *	must not wait for a slow browser to take its page.
  *
  * Results:
- *      1 ready (or in error: the next call says which), 0 timed out, -1
- *      poll() failed, -2 woken.
+ *	1 ready (or in error: the next call says which), 0 timed out, -1
+ *	poll() failed, -2 woken.
  *
  * Side effects:
- *      None.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -1191,32 +1250,32 @@ WaitFd(
     int rc;
 
     for (;;) {
-        wait = untilMs - TtoNowMs();
-        if (wait < 0) {
-            wait = 0;
-        }
-        if (wait > POLL_CAP_MS) {
-            wait = POLL_CAP_MS;
-        }
-        pfd[0].fd = fd;
-        pfd[0].events = events;
-        pfd[0].revents = 0;
-        pfd[1].fd = wakeFd;		/* a negative fd is ignored by poll */
-        pfd[1].events = POLLIN;
-        pfd[1].revents = 0;
-        rc = poll(pfd, 2, (int) wait);
-        if (rc > 0 && pfd[1].revents) {
-            return -2;			/* woken: a cancel or an exit */
-        }
-        if (rc > 0) {
-            return 1;
-        }
-        if (rc < 0 && errno != EINTR) {
-            return -1;
-        }
-        if (rc == 0 && TtoNowMs() >= untilMs) {
-            return 0;
-        }
+	wait = untilMs - TtoNowMs();
+	if (wait < 0) {
+	    wait = 0;
+	}
+	if (wait > POLL_CAP_MS) {
+	    wait = POLL_CAP_MS;
+	}
+	pfd[0].fd = fd;
+	pfd[0].events = events;
+	pfd[0].revents = 0;
+	pfd[1].fd = wakeFd;		/* a negative fd is ignored by poll */
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
+	rc = poll(pfd, 2, (int) wait);
+	if (rc > 0 && pfd[1].revents) {
+	    return -2;			/* woken: a cancel or an exit */
+	}
+	if (rc > 0) {
+	    return 1;
+	}
+	if (rc < 0 && errno != EINTR) {
+	    return -1;
+	}
+	if (rc == 0 && TtoNowMs() >= untilMs) {
+	    return 0;
+	}
     }
 }
 
@@ -1225,16 +1284,16 @@ WaitFd(
  *
  * LingerClose --
  *
- *      Shuts down the write side of a connection whose reply was sent,
- *      reads and discards whatever the client still sends until it closes
- *      or untilMs comes, then closes.  Closing at once with unread input
- *      would send a RST, and a RST may destroy the reply on its way.
+ *	Shuts down the write side of a connection whose reply was sent,
+ *	reads and discards whatever the client still sends until it closes
+ *	or untilMs comes, then closes.  Closing at once with unread input
+ *	would send a RST, and a RST may destroy the reply on its way.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Closes fd.
+ *	Closes fd.
  *
  *----------------------------------------------------------------------
  */
@@ -1250,16 +1309,16 @@ LingerClose(
 
     (void) shutdown(fd, SHUT_WR);
     for (;;) {
-        n = recv(fd, scratch, sizeof(scratch), 0);
-        if (n > 0 || (n < 0 && errno == EINTR)) {
-            continue;
-        }
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            break;			/* EOF or error */
-        }
-        if (WaitFd(fd, POLLIN, untilMs, wakeFd) <= 0) {
-            break;
-        }
+	n = recv(fd, scratch, sizeof(scratch), 0);
+	if (n > 0 || (n < 0 && errno == EINTR)) {
+	    continue;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+	    break;			/* EOF or error */
+	}
+	if (WaitFd(fd, POLLIN, untilMs, wakeFd) <= 0) {
+	    break;
+	}
     }
     CloseFd(fd);
 }
@@ -1269,15 +1328,16 @@ LingerClose(
  *
  * TtoNetSendHeld --
  *
- *      Sends the page to the held connection (the browser's redirect)
- *      and closes it, spending at most timeoutMs on sending and at most
- *      LINGER_MS more on a graceful close.
+ *	Sends the page to the held connection (the browser's redirect)
+ *	and closes it, spending at most timeoutMs on sending and at most
+ *	LINGER_MS more on a graceful close.  A TtoNetWake (cancel, exit)
+ *	meanwhile ends both waits at once.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Writes to and closes the held connection; no-op without one.
+ *	Writes to and closes the held connection; no-op without one.
  *
  *----------------------------------------------------------------------
  */
@@ -1294,7 +1354,7 @@ TtoNetSendHeld(
     int fd;
 
     if (net == NULL || net->heldFd < 0) {
-        return;
+	return;
     }
     fd = net->heldFd;
     net->heldFd = -1;
@@ -1302,23 +1362,23 @@ TtoNetSendHeld(
     until = now + (timeoutMs > 0 ? timeoutMs : 0);
 
     while (done < len) {
-        ssize_t n = send(fd, data + done, len - done, MSG_NOSIGNAL);
+	ssize_t n = send(fd, data + done, len - done, MSG_NOSIGNAL);
 
-        if (n > 0) {
-            done += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (WaitFd(fd, POLLOUT, until, net->wakeRead) <= 0) {
-                break;
-            }
-        } else {
-            break;
-        }
+	if (n > 0) {
+	    done += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+	    if (WaitFd(fd, POLLOUT, until, net->wakeRead) <= 0) {
+		break;
+	    }
+	} else {
+	    break;
+	}
     }
     if (done < len) {
-        CloseFd(fd);			/* timed out or the client is gone */
-        return;
+	CloseFd(fd);			/* timed out or the client is gone */
+	return;
     }
     now = TtoNowMs();
     LingerClose(fd, now + LINGER_MS, net->wakeRead);
@@ -1329,16 +1389,16 @@ TtoNetSendHeld(
  *
  * TtoNetClose --
  *
- *      Closes the listener: both listening sockets, every connection
- *      (the held one included), the wake pipe.  The port can be bound
- *      again at once: what stays behind are connections in TIME_WAIT,
- *      which SO_REUSEADDR lets a new listener ignore.
+ *	Closes the listener: both listening sockets, every connection
+ *	(the held one included), the wake pipe.  The port can be bound
+ *	again at once: what stays behind are connections in TIME_WAIT,
+ *	which SO_REUSEADDR lets a new listener ignore.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Frees net.
+ *	Frees net.
  *
  *----------------------------------------------------------------------
  */
@@ -1350,13 +1410,13 @@ TtoNetClose(
     int i;
 
     if (net == NULL) {
-        return;
+	return;
     }
     for (i = 0; i < 2; i++) {
-        CloseFd(net->listenFd[i]);
+	CloseFd(net->listenFd[i]);
     }
     for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
-        ConnClose(net, &net->conns[i]);
+	ConnClose(net, &net->conns[i]);
     }
     CloseFd(net->heldFd);
     CloseFd(net->wakeRead);

@@ -1,10 +1,10 @@
 /*
  * ttoauth2UnixSys.c --
  *
- *      The POSIX side of what differs by platform apart from sockets: the
- *      clock, the OS random source, starting a program (the browser)
- *      detached, and the token file (atomic replace, bounded read,
- *      cross-process lock).
+ *	The POSIX side of what differs by platform apart from sockets: the
+ *	clock, the OS random source, starting a program (the browser)
+ *	detached, and the token file (atomic replace, bounded read,
+ *	cross-process lock).
  */
 
 #ifndef _GNU_SOURCE
@@ -36,6 +36,20 @@
 #   define O_CLOEXEC 0
 #endif
 
+/*
+ * The second fork of TtoLaunch happens in a child of a multi-threaded
+ * process, where only async-signal-safe calls are allowed.  _Fork()
+ * (glibc 2.34+, POSIX.1-2024) is one; fork() runs pthread_atfork
+ * handlers, which need not be.
+ */
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 \
+	|| (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#   define CHILD_FORK() _Fork()
+#else
+#   define CHILD_FORK() fork()
+#endif
+
 #define MAX_FILE_SIZE	(16 * 1024 * 1024)	/* TtoFileRead refuses more */
 
 /*
@@ -43,8 +57,8 @@
  */
 
 typedef enum {
-    LOCK_KIND_OFD,		/* fcntl F_OFD_SETLKW */
-    LOCK_KIND_FLOCK		/* flock(LOCK_EX) */
+    LOCK_KIND_FLOCK,		/* flock(LOCK_EX) */
+    LOCK_KIND_OFD		/* fcntl F_OFD_SETLKW */
 } LockKind;
 
 typedef struct {
@@ -68,13 +82,13 @@ static int	WriteAll(int fd, const char *data, size_t len);
  *
  * CloseKeepErrno --
  *
- *      close() for error paths: errno still says why they were taken.
+ *	close() for error paths: errno still says why they were taken.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Closes fd when it is not -1.
+ *	Closes fd when it is not -1.
  *
  *----------------------------------------------------------------------
  */
@@ -86,7 +100,7 @@ CloseKeepErrno(
     int saved = errno;
 
     if (fd >= 0) {
-        close(fd);
+	close(fd);
     }
     errno = saved;
 }
@@ -96,14 +110,14 @@ CloseKeepErrno(
  *
  * TtoNowMs --
  *
- *      The monotonic clock in milliseconds: the listener's deadlines must
- *      not jump when someone sets the wall clock.
+ *	The monotonic clock in milliseconds: the listener's deadlines must
+ *	not jump when someone sets the wall clock.
  *
  * Results:
- *      Milliseconds since an arbitrary fixed point.
+ *	Milliseconds since an arbitrary fixed point.
  *
  * Side effects:
- *      None.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -122,13 +136,13 @@ TtoNowMs(void)
  *
  * ReadAll --
  *
- *      Reads exactly len bytes, through short reads and EINTR.
+ *	Reads exactly len bytes, through short reads and EINTR.
  *
  * Results:
- *      0, or -1 with errno set (EIO when the source ended early).
+ *	0, or -1 with errno set (EIO when the source ended early).
  *
  * Side effects:
- *      None.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -142,18 +156,18 @@ ReadAll(
     size_t done = 0;
 
     while (done < len) {
-        ssize_t n = read(fd, buf + done, len - done);
+	ssize_t n = read(fd, buf + done, len - done);
 
-        if (n > 0) {
-            done += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            if (n == 0) {
-                errno = EIO;
-            }
-            return -1;
-        }
+	if (n > 0) {
+	    done += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else {
+	    if (n == 0) {
+		errno = EIO;
+	    }
+	    return -1;
+	}
     }
     return 0;
 }
@@ -163,16 +177,16 @@ ReadAll(
  *
  * TtoOsRandom --
  *
- *      Fills buf from the operating system's CSPRNG: getrandom() on Linux
- *      (it blocks only until the pool is first seeded), getentropy() on
- *      the BSDs and macOS, /dev/urandom where neither exists or the call
- *      is refused (old kernel, seccomp).
+ *	Fills buf from the operating system's CSPRNG: getrandom() on Linux
+ *	(it blocks only until the pool is first seeded), getentropy() on
+ *	the BSDs and macOS, /dev/urandom where neither exists or the call
+ *	is refused (old kernel, seccomp).
  *
  * Results:
- *      0, or -1 when no random source works.
+ *	0, or -1 when no random source works.
  *
  * Side effects:
- *      None.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -188,42 +202,42 @@ TtoOsRandom(
 
 #if defined(__linux__) && defined(SYS_getrandom)
     while (done < len) {
-        long n = syscall(SYS_getrandom, buf + done, len - done, 0);
+	long n = syscall(SYS_getrandom, buf + done, len - done, 0);
 
-        if (n > 0) {
-            done += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-            break;			/* use /dev/urandom */
-        } else {
-            return -1;
-        }
+	if (n > 0) {
+	    done += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+	    break;			/* use /dev/urandom */
+	} else {
+	    return -1;
+	}
     }
 #elif defined(TTO_HAVE_GETENTROPY)
     while (done < len) {
-        size_t chunk = len - done;
+	size_t chunk = len - done;
 
-        if (chunk > 256) {
-            chunk = 256;		/* getentropy's limit */
-        }
-        if (getentropy(buf + done, chunk) < 0) {
-            break;
-        }
-        done += chunk;
+	if (chunk > 256) {
+	    chunk = 256;		/* getentropy's limit */
+	}
+	if (getentropy(buf + done, chunk) < 0) {
+	    break;
+	}
+	done += chunk;
     }
 #endif
     if (done == len) {
-        return 0;
+	return 0;
     }
 
     fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return -1;
+	return -1;
     }
     if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
-        close(fd);
-        return -1;
+	close(fd);
+	return -1;
     }
     result = ReadAll(fd, buf + done, len - done);
     close(fd);
@@ -235,17 +249,17 @@ TtoOsRandom(
  *
  * ResolveProgram --
  *
- *      Finds the file execvp() would run for name, in the parent, before
- *      fork(): searching PATH allocates, which is not allowed between
- *      fork() and exec() in a multi-threaded process.  A name holding a
- *      '/' is used as it is (exec reports what is wrong with it).
+ *	Finds the file execvp() would run for name, in the parent, before
+ *	fork(): searching PATH allocates, which is not allowed between
+ *	fork() and exec() in a multi-threaded process.  A name holding a
+ *	'/' is used as it is (exec reports what is wrong with it).
  *
  * Results:
- *      0 with the path in *pathPtr, or -1 with *errnoPtr ENOENT (found
- *      nowhere) or EACCES (found, but not an executable file).
+ *	0 with the path in *pathPtr, or -1 with *errnoPtr ENOENT (found
+ *	nowhere) or EACCES (found, but not an executable file).
  *
  * Side effects:
- *      None.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -262,40 +276,40 @@ ResolveProgram(
     int sawAccess = 0;
 
     if (strchr(name, '/') != NULL) {
-        Tcl_DStringAppend(pathPtr, name, -1);
-        return 0;
+	Tcl_DStringAppend(pathPtr, name, -1);
+	return 0;
     }
     search = getenv("PATH");
     if (search == NULL) {
-        size_t n = confstr(_CS_PATH, csPath, sizeof(csPath));
+	size_t n = confstr(_CS_PATH, csPath, sizeof(csPath));
 
-        search = (n > 0 && n <= sizeof(csPath)) ? csPath : "/usr/bin:/bin";
+	search = (n > 0 && n <= sizeof(csPath)) ? csPath : "/usr/bin:/bin";
     }
     for (p = search; ; p = end + 1) {
-        end = strchr(p, ':');
-        if (end == NULL) {
-            end = p + strlen(p);
-        }
-        Tcl_DStringSetLength(pathPtr, 0);
-        if (end == p) {
-            Tcl_DStringAppend(pathPtr, ".", 1);	/* empty: current dir */
-        } else {
-            Tcl_DStringAppend(pathPtr, p, (int) (end - p));
-        }
-        Tcl_DStringAppend(pathPtr, "/", 1);
-        Tcl_DStringAppend(pathPtr, name, -1);
-        if (stat(Tcl_DStringValue(pathPtr), &st) == 0) {
-            if (S_ISREG(st.st_mode)
-                    && access(Tcl_DStringValue(pathPtr), X_OK) == 0) {
-                return 0;
-            }
-            sawAccess = 1;
-        } else if (errno == EACCES) {
-            sawAccess = 1;
-        }
-        if (*end == '\0') {
-            break;
-        }
+	end = strchr(p, ':');
+	if (end == NULL) {
+	    end = p + strlen(p);
+	}
+	Tcl_DStringSetLength(pathPtr, 0);
+	if (end == p) {
+	    Tcl_DStringAppend(pathPtr, ".", 1);	/* empty: current dir */
+	} else {
+	    Tcl_DStringAppend(pathPtr, p, (int) (end - p));
+	}
+	Tcl_DStringAppend(pathPtr, "/", 1);
+	Tcl_DStringAppend(pathPtr, name, -1);
+	if (stat(Tcl_DStringValue(pathPtr), &st) == 0) {
+	    if (S_ISREG(st.st_mode)
+		    && access(Tcl_DStringValue(pathPtr), X_OK) == 0) {
+		return 0;
+	    }
+	    sawAccess = 1;
+	} else if (errno == EACCES) {
+	    sawAccess = 1;
+	}
+	if (*end == '\0') {
+	    break;
+	}
     }
     Tcl_DStringSetLength(pathPtr, 0);
     *errnoPtr = sawAccess ? EACCES : ENOENT;
@@ -307,14 +321,14 @@ ResolveProgram(
  *
  * ReportChildError --
  *
- *      In a child of TtoLaunch: tells the parent why the program could
- *      not be started.  Async-signal-safe.
+ *	In a child of TtoLaunch: tells the parent why the program could
+ *	not be started.  Async-signal-safe.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Writes errno's value to the report pipe.
+ *	Writes errno's value to the report pipe.
  *
  *----------------------------------------------------------------------
  */
@@ -328,15 +342,15 @@ ReportChildError(
     size_t done = 0;
 
     while (done < sizeof(err)) {
-        ssize_t n = write(errFd, p + done, sizeof(err) - done);
+	ssize_t n = write(errFd, p + done, sizeof(err) - done);
 
-        if (n > 0) {
-            done += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            return;
-        }
+	if (n > 0) {
+	    done += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else {
+	    return;
+	}
     }
 }
 
@@ -345,22 +359,22 @@ ReportChildError(
  *
  * LaunchChild --
  *
- *      The child side of TtoLaunch.  The fork()ed child starts a new
- *      session and forks again; the grandchild (no session leader, so it
- *      can never get a controlling terminal) gets /dev/null as stdin,
- *      stdout and stderr, no other descriptor but the report pipe, an
- *      empty signal mask and default SIGPIPE/SIGCHLD, and execs.  The
- *      child exits at once, so the grandchild is adopted by init (or a
- *      subreaper) and nobody has to wait for the program.
+ *	The child side of TtoLaunch.  The fork()ed child starts a new
+ *	session and forks again; the grandchild (no session leader, so it
+ *	can never get a controlling terminal) gets /dev/null as stdin,
+ *	stdout and stderr, no other descriptor but the report pipe, an
+ *	empty signal mask and default SIGPIPE/SIGCHLD, and execs.  The
+ *	child exits at once, so the grandchild is adopted by init (or a
+ *	subreaper) and nobody has to wait for the program.
  *
- *      Only async-signal-safe calls: other threads of the parent may
- *      have held locks (malloc's included) at the time of fork().
+ *	Only async-signal-safe calls: other threads of the parent may
+ *	have held locks (malloc's included) at the time of fork().
  *
  * Results:
- *      Never returns.
+ *	Never returns.
  *
  * Side effects:
- *      Runs the program, or reports errno on errFd and exits.
+ *	Runs the program, or reports errno on errFd and exits.
  *
  *----------------------------------------------------------------------
  */
@@ -378,13 +392,13 @@ LaunchChild(
     int fd, done = 0;
 
     (void) setsid();
-    pid = fork();
+    pid = CHILD_FORK();
     if (pid < 0) {
-        ReportChildError(errFd, errno);
-        _exit(127);
+	ReportChildError(errFd, errno);
+	_exit(127);
     }
     if (pid > 0) {
-        _exit(0);
+	_exit(0);
     }
 
     sigemptyset(&none);
@@ -394,16 +408,16 @@ LaunchChild(
 
     fd = open("/dev/null", O_RDWR);
     if (fd < 0) {
-        ReportChildError(errFd, errno);
-        _exit(127);
+	ReportChildError(errFd, errno);
+	_exit(127);
     }
     if ((fd != 0 && dup2(fd, 0) < 0) || (fd != 1 && dup2(fd, 1) < 0)
-            || (fd != 2 && dup2(fd, 2) < 0)) {
-        ReportChildError(errFd, errno);
-        _exit(127);
+	    || (fd != 2 && dup2(fd, 2) < 0)) {
+	ReportChildError(errFd, errno);
+	_exit(127);
     }
     if (fd > 2) {
-        close(fd);
+	close(fd);
     }
 
     /*
@@ -414,16 +428,16 @@ LaunchChild(
 
 #if defined(__linux__) && defined(SYS_close_range)
     if ((errFd == 3 || syscall(SYS_close_range, 3, errFd - 1, 0) == 0)
-            && syscall(SYS_close_range, errFd + 1, ~0U, 0) == 0) {
-        done = 1;
+	    && syscall(SYS_close_range, errFd + 1, ~0U, 0) == 0) {
+	done = 1;
     }
 #endif
     if (!done) {
-        for (fd = 3; fd < maxFd; fd++) {
-            if (fd != errFd) {
-                close(fd);
-            }
-        }
+	for (fd = 3; fd < maxFd; fd++) {
+	    if (fd != errFd) {
+		close(fd);
+	    }
+	}
     }
 
     execv(path, argv);
@@ -436,21 +450,21 @@ LaunchChild(
  *
  * TtoLaunch --
  *
- *      Starts a program fully detached (see LaunchChild), without waiting
- *      for it: argv[0] is searched in PATH when it holds no '/'.  Whether
- *      the exec worked is known before returning: the grandchild writes
- *      errno to a close-on-exec pipe when it fails, and the pipe reaches
- *      EOF without a byte when the exec succeeds.
+ *	Starts a program fully detached (see LaunchChild), without waiting
+ *	for it: argv[0] is searched in PATH when it holds no '/'.  Whether
+ *	the exec worked is known before returning: the grandchild writes
+ *	errno to a close-on-exec pipe when it fails, and the pipe reaches
+ *	EOF without a byte when the exec succeeds.
  *
- *      Safe in a multi-threaded process: everything that allocates or
- *      takes a lock (PATH search, sysconf) happens before fork().
+ *	Safe in a multi-threaded process: everything that allocates or
+ *	takes a lock (PATH search, sysconf) happens before fork().
  *
  * Results:
- *      0, or -1 with *errnoPtr set (ENOENT: no such program).
+ *	0, or -1 with *errnoPtr set (ENOENT: no such program).
  *
  * Side effects:
- *      Runs a program.  The intermediate child is reaped here, so no
- *      zombie remains.
+ *	Runs a program.  The intermediate child is reaped here, so no
+ *	zombie remains.
  *
  *----------------------------------------------------------------------
  */
@@ -469,17 +483,17 @@ TtoLaunch(
     size_t got = 0;
 
     if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
-        *errnoPtr = ENOENT;
-        return -1;
+	*errnoPtr = ENOENT;
+	return -1;
     }
     Tcl_DStringInit(&path);
     if (ResolveProgram(argv[0], &path, errnoPtr) < 0) {
-        Tcl_DStringFree(&path);
-        return -1;
+	Tcl_DStringFree(&path);
+	return -1;
     }
     maxFd = sysconf(_SC_OPEN_MAX);
     if (maxFd < 0 || maxFd > INT_MAX) {
-        maxFd = 65536;
+	maxFd = 65536;
     }
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
@@ -495,38 +509,38 @@ TtoLaunch(
 
 #ifdef __linux__
     if (pipe2(pipeFds, O_CLOEXEC) < 0) {
-        goto error;
+	goto error;
     }
 #else
     if (pipe(pipeFds) < 0) {
-        goto error;
+	goto error;
     }
     for (i = 0; i < 2; i++) {
-        if (fcntl(pipeFds[i], F_SETFD, FD_CLOEXEC) < 0) {
-            goto error;
-        }
+	if (fcntl(pipeFds[i], F_SETFD, FD_CLOEXEC) < 0) {
+	    goto error;
+	}
     }
 #endif
     for (i = 0; i < 2; i++) {
-        if (pipeFds[i] <= 2) {
-            int fd = fcntl(pipeFds[i], F_DUPFD_CLOEXEC, 3);
+	if (pipeFds[i] <= 2) {
+	    int fd = fcntl(pipeFds[i], F_DUPFD_CLOEXEC, 3);
 
-            if (fd < 0) {
-                goto error;
-            }
-            close(pipeFds[i]);
-            pipeFds[i] = fd;
-        }
+	    if (fd < 0) {
+		goto error;
+	    }
+	    close(pipeFds[i]);
+	    pipeFds[i] = fd;
+	}
     }
 
     pid = fork();
     if (pid < 0) {
-        goto error;
+	goto error;
     }
     if (pid == 0) {
-        close(pipeFds[0]);
-        LaunchChild(Tcl_DStringValue(&path), (char *const *) argv,
-                pipeFds[1], (int) maxFd, &dfl);
+	close(pipeFds[0]);
+	LaunchChild(Tcl_DStringValue(&path), (char *const *) argv,
+		pipeFds[1], (int) maxFd, &dfl);
     }
     close(pipeFds[1]);
     pipeFds[1] = -1;
@@ -538,28 +552,28 @@ TtoLaunch(
      */
 
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        /* retry */
+	/* retry */
     }
 
     while (got < sizeof(childErr)) {
-        n = read(pipeFds[0], (char *) &childErr + got,
-                sizeof(childErr) - got);
-        if (n > 0) {
-            got += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            break;
-        }
+	n = read(pipeFds[0], (char *) &childErr + got,
+		sizeof(childErr) - got);
+	if (n > 0) {
+	    got += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else {
+	    break;
+	}
     }
     close(pipeFds[0]);
     if (got == sizeof(childErr)) {
-        *errnoPtr = childErr ? childErr : EIO;
-        return -1;
+	*errnoPtr = childErr ? childErr : EIO;
+	return -1;
     }
     if (got > 0) {
-        *errnoPtr = EIO;		/* cannot happen: a torn report */
-        return -1;
+	*errnoPtr = EIO;		/* cannot happen: a torn report */
+	return -1;
     }
     return 0;
 
@@ -576,15 +590,15 @@ TtoLaunch(
  *
  * DirectoryOf --
  *
- *      Splits a path into its directory (for the temp file and the
- *      directory fsync) and its last component.
+ *	Splits a path into its directory (for the temp file and the
+ *	directory fsync) and its last component.
  *
  * Results:
- *      The directory in *dirPtr ("." for a bare name, "/" for a file in
- *      the root), the last component in *basePtr (points into path).
+ *	The directory in *dirPtr ("." for a bare name, "/" for a file in
+ *	the root), the last component in *basePtr (points into path).
  *
  * Side effects:
- *      None.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -598,14 +612,14 @@ DirectoryOf(
     const char *slash = strrchr(path, '/');
 
     if (slash == NULL) {
-        Tcl_DStringAppend(dirPtr, ".", 1);
-        *basePtr = path;
+	Tcl_DStringAppend(dirPtr, ".", 1);
+	*basePtr = path;
     } else if (slash == path) {
-        Tcl_DStringAppend(dirPtr, "/", 1);
-        *basePtr = slash + 1;
+	Tcl_DStringAppend(dirPtr, "/", 1);
+	*basePtr = slash + 1;
     } else {
-        Tcl_DStringAppend(dirPtr, path, (int) (slash - path));
-        *basePtr = slash + 1;
+	Tcl_DStringAppend(dirPtr, path, (int) (slash - path));
+	*basePtr = slash + 1;
     }
 }
 
@@ -614,13 +628,13 @@ DirectoryOf(
  *
  * WriteAll --
  *
- *      Writes all of data, through short writes and EINTR.
+ *	Writes all of data, through short writes and EINTR.
  *
  * Results:
- *      0, or -1 with errno set.
+ *	0, or -1 with errno set.
  *
  * Side effects:
- *      Writes to fd.
+ *	Writes to fd.
  *
  *----------------------------------------------------------------------
  */
@@ -634,18 +648,18 @@ WriteAll(
     size_t done = 0;
 
     while (done < len) {
-        ssize_t n = write(fd, data + done, len - done);
+	ssize_t n = write(fd, data + done, len - done);
 
-        if (n > 0) {
-            done += (size_t) n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            if (n == 0) {
-                errno = EIO;
-            }
-            return -1;
-        }
+	if (n > 0) {
+	    done += (size_t) n;
+	} else if (n < 0 && errno == EINTR) {
+	    continue;
+	} else {
+	    if (n == 0) {
+		errno = EIO;
+	    }
+	    return -1;
+	}
     }
     return 0;
 }
@@ -655,21 +669,21 @@ WriteAll(
  *
  * TtoFileWriteAtomic --
  *
- *      Replaces the file at path with data so that a crash at any moment
- *      leaves either the old file or the new one, complete: the data goes
- *      to a temp file in the same directory (".NAME.tmpXXXXXX", mode
- *      0600), is fsync'ed, and is renamed over path; then the directory
- *      is fsync'ed so the rename itself survives a power loss.
+ *	Replaces the file at path with data so that a crash at any moment
+ *	leaves either the old file or the new one, complete: the data goes
+ *	to a temp file in the same directory (".NAME.tmpXXXXXX", mode
+ *	0600), is fsync'ed, and is renamed over path; then the directory
+ *	is fsync'ed so the rename itself survives a power loss.
  *
- *      When path is a symbolic link, the link is replaced by the file
- *      (rename() semantics); its old target is left alone.
+ *	When path is a symbolic link, the link is replaced by the file
+ *	(rename() semantics); its old target is left alone.
  *
  * Results:
- *      0, or -1 with *errnoPtr set (EISDIR when path is a directory,
- *      which is left untouched).
+ *	0, or -1 with *errnoPtr set (EISDIR when path is a directory,
+ *	which is left untouched).
  *
  * Side effects:
- *      Replaces the file; never leaves a temp file behind on failure.
+ *	Replaces the file; never leaves a temp file behind on failure.
  *
  *----------------------------------------------------------------------
  */
@@ -687,23 +701,23 @@ TtoFileWriteAtomic(
     int fd, dirFd;
 
     if (path == NULL || *path == '\0') {
-        *errnoPtr = ENOENT;
-        return -1;
+	*errnoPtr = ENOENT;
+	return -1;
     }
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        *errnoPtr = EISDIR;
-        return -1;
+	*errnoPtr = EISDIR;
+	return -1;
     }
     Tcl_DStringInit(&dir);
     Tcl_DStringInit(&tmp);
     DirectoryOf(path, &dir, &base);
     if (*base == '\0') {			/* "dir/" */
-        *errnoPtr = EISDIR;
-        goto done;
+	*errnoPtr = EISDIR;
+	goto done;
     }
     Tcl_DStringAppend(&tmp, Tcl_DStringValue(&dir), -1);
     if (strcmp(Tcl_DStringValue(&dir), "/") != 0) {
-        Tcl_DStringAppend(&tmp, "/", 1);
+	Tcl_DStringAppend(&tmp, "/", 1);
     }
     Tcl_DStringAppend(&tmp, ".", 1);
     Tcl_DStringAppend(&tmp, base, -1);
@@ -717,23 +731,23 @@ TtoFileWriteAtomic(
 
     fd = mkostemp(Tcl_DStringValue(&tmp), O_CLOEXEC);
     if (fd < 0) {
-        *errnoPtr = errno;
-        goto done;
+	*errnoPtr = errno;
+	goto done;
     }
     if (fchmod(fd, S_IRUSR | S_IWUSR) < 0
-            || WriteAll(fd, data, len) < 0
-            || fsync(fd) < 0) {
-        *errnoPtr = errno;
-        close(fd);
-        goto removeTemp;
+	    || WriteAll(fd, data, len) < 0
+	    || fsync(fd) < 0) {
+	*errnoPtr = errno;
+	close(fd);
+	goto removeTemp;
     }
     if (close(fd) < 0) {			/* NFS reports write errors here */
-        *errnoPtr = errno;
-        goto removeTemp;
+	*errnoPtr = errno;
+	goto removeTemp;
     }
     if (rename(Tcl_DStringValue(&tmp), path) < 0) {
-        *errnoPtr = errno;
-        goto removeTemp;
+	*errnoPtr = errno;
+	goto removeTemp;
     }
 
     /*
@@ -743,12 +757,12 @@ TtoFileWriteAtomic(
 
     dirFd = open(Tcl_DStringValue(&dir), O_RDONLY | O_CLOEXEC
 #ifdef O_DIRECTORY
-            | O_DIRECTORY
+	    | O_DIRECTORY
 #endif
-            );
+	    );
     if (dirFd >= 0) {
-        (void) fsync(dirFd);
-        close(dirFd);
+	(void) fsync(dirFd);
+	close(dirFd);
     }
     Tcl_DStringFree(&dir);
     Tcl_DStringFree(&tmp);
@@ -767,17 +781,17 @@ TtoFileWriteAtomic(
  *
  * TtoFileRead --
  *
- *      Reads a whole regular file.  Anything else is refused: a
- *      directory (EISDIR), a FIFO or device (EINVAL; the open is
- *      non-blocking so a FIFO without writer cannot hang the caller), a
- *      file over 16 MiB (EFBIG; no token file is that big).
+ *	Reads a whole regular file.  Anything else is refused: a
+ *	directory (EISDIR), a FIFO or device (EINVAL; the open is
+ *	non-blocking so a FIFO without writer cannot hang the caller), a
+ *	file over 16 MiB (EFBIG; no token file is that big).
  *
  * Results:
- *      0 with *dataPtr (ckalloc'ed, NUL-terminated; the caller frees it)
- *      and *lenPtr (excluding the NUL), or -1 with *errnoPtr set.
+ *	0 with *dataPtr (ckalloc'ed, NUL-terminated; the caller frees it)
+ *	and *lenPtr (excluding the NUL), or -1 with *errnoPtr set.
  *
  * Side effects:
- *      Allocates memory.
+ *	Allocates memory.
  *
  *----------------------------------------------------------------------
  */
@@ -798,20 +812,20 @@ TtoFileRead(
     *lenPtr = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        *errnoPtr = errno;
-        return -1;
+	*errnoPtr = errno;
+	return -1;
     }
     if (fstat(fd, &st) < 0) {
-        *errnoPtr = errno;
-        close(fd);
-        return -1;
+	*errnoPtr = errno;
+	close(fd);
+	return -1;
     }
     if (S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)
-            || st.st_size > MAX_FILE_SIZE) {
-        *errnoPtr = S_ISDIR(st.st_mode) ? EISDIR
-                : !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
-        close(fd);
-        return -1;
+	    || st.st_size > MAX_FILE_SIZE) {
+	*errnoPtr = S_ISDIR(st.st_mode) ? EISDIR
+		: !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
+	close(fd);
+	return -1;
     }
 
     /*
@@ -822,30 +836,30 @@ TtoFileRead(
     cap = (size_t) st.st_size + 1;
     buf = ckalloc(cap + 1);
     for (;;) {
-        ssize_t n;
+	ssize_t n;
 
-        if (len == cap) {
-            if (cap > MAX_FILE_SIZE) {
-                ckfree(buf);
-                close(fd);
-                *errnoPtr = EFBIG;
-                return -1;
-            }
-            cap = (cap * 2 > (size_t) MAX_FILE_SIZE + 1)
-                    ? (size_t) MAX_FILE_SIZE + 1 : cap * 2;
-            buf = ckrealloc(buf, cap + 1);
-        }
-        n = read(fd, buf + len, cap - len);
-        if (n > 0) {
-            len += (size_t) n;
-        } else if (n == 0) {
-            break;
-        } else if (errno != EINTR) {
-            *errnoPtr = errno;
-            ckfree(buf);
-            close(fd);
-            return -1;
-        }
+	if (len == cap) {
+	    if (cap > MAX_FILE_SIZE) {
+		ckfree(buf);
+		close(fd);
+		*errnoPtr = EFBIG;
+		return -1;
+	    }
+	    cap = (cap * 2 > (size_t) MAX_FILE_SIZE + 1)
+		    ? (size_t) MAX_FILE_SIZE + 1 : cap * 2;
+	    buf = ckrealloc(buf, cap + 1);
+	}
+	n = read(fd, buf + len, cap - len);
+	if (n > 0) {
+	    len += (size_t) n;
+	} else if (n == 0) {
+	    break;
+	} else if (errno != EINTR) {
+	    *errnoPtr = errno;
+	    ckfree(buf);
+	    close(fd);
+	    return -1;
+	}
     }
     close(fd);
     buf[len] = '\0';
@@ -859,33 +873,40 @@ TtoFileRead(
  *
  * TtoFileLock --
  *
- *      Takes an exclusive lock for the token file at path, waiting as
- *      long as another holder keeps it.
+ *	Takes an exclusive lock for the token file at path, waiting as
+ *	long as another holder keeps it.
  *
- *      The lock is on a sibling file, path + ".lock" (created 0600, never
- *      deleted: deleting it would let two processes lock two different
- *      inodes), because the token file itself is replaced by rename and
- *      a lock on its old inode would protect nothing.
+ *	The lock is on a sibling file, path + ".lock" (created 0600, never
+ *	deleted: deleting it would let two processes lock two different
+ *	inodes), because the token file itself is replaced by rename and
+ *	a lock on its old inode would protect nothing.
  *
- *      The lock is an open file description lock (F_OFD_SETLKW, Linux
- *      3.15+): classic fcntl() record locks belong to the process, so two
- *      threads (two objects in two interps) of one process would both
- *      "hold" them, and closing any descriptor of the file would drop
- *      them.  OFD locks belong to this open(), so threads exclude each
- *      other like processes do, and they work over NFS.  Where they do
- *      not exist, flock(), also per open file description, is used.
+ *	Two threads of one process (two objects in two interps) must
+ *	exclude each other like two processes do.  Classic fcntl() record
+ *	locks cannot: they belong to the process, so a second thread would
+ *	"get" the lock its sibling holds, and closing any descriptor of
+ *	the file drops them.  flock() and open file description locks
+ *	(F_OFD_SETLKW, Linux 3.15+) both belong to one open(), so they
+ *	can.  flock() is used first: it is in every Unix this builds on,
+ *	and valgrind (3.19) does not know that F_OFD_SETLKW can block, so
+ *	it would freeze the whole process under `make valgrind` while one
+ *	thread waits for another.  Linux's NFS client maps flock() to
+ *	server-side byte-range locks, so hosts sharing an NFS home exclude
+ *	each other too (unless mounted with local_lock=flock or =all).
+ *	Where the file system has no flock() (ENOLCK, EOPNOTSUPP...), an
+ *	OFD lock is tried.
  *
- *      The wait is not bounded: the holder is a refresh, itself bounded
- *      by -timeout, and the kernel releases the lock of a process that
- *      dies.  A timed wait would need a signal (alarm), which a library
- *      in a multi-threaded process must not use.
+ *	The wait is not bounded: the holder is a refresh, itself bounded
+ *	by -timeout, and the kernel releases the lock of a process that
+ *	dies.  A timed wait would need a signal (alarm), which a library
+ *	in a multi-threaded process must not use.
  *
  * Results:
- *      0 with *lockPtr set (release with TtoFileUnlock), or -1 with
- *      *errnoPtr set.
+ *	0 with *lockPtr set (release with TtoFileUnlock), or -1 with
+ *	*errnoPtr set.
  *
  * Side effects:
- *      May create the lock file; blocks while another holds the lock.
+ *	May create the lock file; blocks while another holds the lock.
  *
  *----------------------------------------------------------------------
  */
@@ -898,7 +919,7 @@ TtoFileLock(
 {
     Tcl_DString lockPath;
     FileLock *lock;
-    int fd, rc;
+    int fd, rc, flockErr;
 
     *lockPtr = NULL;
     Tcl_DStringInit(&lockPath);
@@ -911,59 +932,53 @@ TtoFileLock(
      */
 
     fd = open(Tcl_DStringValue(&lockPath),
-            O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
     if (fd >= 0) {
-        (void) fchmod(fd, S_IRUSR | S_IWUSR);
+	(void) fchmod(fd, S_IRUSR | S_IWUSR);
     } else if (errno == EEXIST) {
-        fd = open(Tcl_DStringValue(&lockPath), O_RDWR | O_CLOEXEC);
+	fd = open(Tcl_DStringValue(&lockPath), O_RDWR | O_CLOEXEC);
     }
     if (fd < 0) {
-        *errnoPtr = errno;
-        Tcl_DStringFree(&lockPath);
-        return -1;
+	*errnoPtr = errno;
+	Tcl_DStringFree(&lockPath);
+	return -1;
     }
     Tcl_DStringFree(&lockPath);
 
     lock = (FileLock *) ckalloc(sizeof(FileLock));
     lock->fd = fd;
-    rc = -1;
+    lock->kind = LOCK_KIND_FLOCK;
+    do {
+	rc = flock(fd, LOCK_EX);
+    } while (rc < 0 && errno == EINTR);
+    flockErr = errno;
 #ifdef F_OFD_SETLKW
-    {
-        struct flock fl;
+    if (rc < 0 && errno != EBADF && errno != ENOMEM) {
+	struct flock fl;
 
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = 0;
-        fl.l_len = 0;			/* the whole file */
-        fl.l_pid = 0;			/* required for OFD locks */
-        lock->kind = LOCK_KIND_OFD;
-        do {
-            rc = fcntl(fd, F_OFD_SETLKW, &fl);
-        } while (rc < 0 && errno == EINTR);
-        if (rc < 0 && errno != EINVAL) {
-            goto error;
-        }
-        /* EINVAL: a kernel older than 3.15, use flock(). */
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 0;			/* the whole file */
+	fl.l_pid = 0;			/* required for OFD locks */
+	lock->kind = LOCK_KIND_OFD;
+	do {
+	    rc = fcntl(fd, F_OFD_SETLKW, &fl);
+	} while (rc < 0 && errno == EINTR);
+	if (rc < 0 && errno == EINVAL) {
+	    errno = flockErr;		/* no OFD locks: flock's reason */
+	}
     }
 #endif
     if (rc < 0) {
-        lock->kind = LOCK_KIND_FLOCK;
-        do {
-            rc = flock(fd, LOCK_EX);
-        } while (rc < 0 && errno == EINTR);
-        if (rc < 0) {
-            goto error;
-        }
+	*errnoPtr = errno;
+	close(fd);
+	ckfree((char *) lock);
+	return -1;
     }
     *lockPtr = lock;
     return 0;
-
-  error:
-    *errnoPtr = errno;
-    close(fd);
-    ckfree((char *) lock);
-    return -1;
 }
 
 /*
@@ -971,13 +986,13 @@ TtoFileLock(
  *
  * TtoFileUnlock --
  *
- *      Releases a lock taken by TtoFileLock.
+ *	Releases a lock taken by TtoFileLock.
  *
  * Results:
- *      None.
+ *	None.
  *
  * Side effects:
- *      Unlocks and closes the lock file (which stays on disk).
+ *	Unlocks and closes the lock file (which stays on disk).
  *
  *----------------------------------------------------------------------
  */
@@ -989,21 +1004,21 @@ TtoFileUnlock(
     FileLock *lock = (FileLock *) lockData;
 
     if (lock == NULL) {
-        return;
+	return;
+    }
+    if (lock->kind == LOCK_KIND_FLOCK) {
+	(void) flock(lock->fd, LOCK_UN);
     }
 #ifdef F_OFD_SETLK
     if (lock->kind == LOCK_KIND_OFD) {
-        struct flock fl;
+	struct flock fl;
 
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type = F_UNLCK;
-        fl.l_whence = SEEK_SET;
-        (void) fcntl(lock->fd, F_OFD_SETLK, &fl);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_UNLCK;
+	fl.l_whence = SEEK_SET;
+	(void) fcntl(lock->fd, F_OFD_SETLK, &fl);
     }
 #endif
-    if (lock->kind == LOCK_KIND_FLOCK) {
-        (void) flock(lock->fd, LOCK_UN);
-    }
     close(lock->fd);			/* releases the lock in any case */
     ckfree((char *) lock);
 }
