@@ -51,6 +51,7 @@
 
 #define LINGER_MS	  1000	/* after a reply: time for the client's EOF */
 #define POLL_CAP_MS	  1000	/* longest single poll() */
+#define SILENT_EVICT_MS	  250	/* silent this long: evictable when full */
 #define EPHEMERAL_TRIES	  20	/* port 0: new OS-chosen ports to try */
 #define ACCEPT_PAUSE_MS	  100	/* stop accepting after EMFILE and such */
 #define LISTEN_BACKLOG	  64
@@ -100,6 +101,7 @@ typedef enum {
 static int	BindLoopback(TtoNet *net, int port, int *useV6Ptr,
 		    int *errnoPtr, int *parkPtr);
 static int	CancelRequested(volatile int *cancelPtr);
+static int	EvictableConn(TtoNet *net, long long now);
 static void	CloseFd(int fd);
 static void	ConnClose(TtoNet *net, Conn *conn);
 static EventResult ConnEvent(TtoNet *net, Conn *conn, short revents,
@@ -1030,6 +1032,49 @@ ExpireConns(
  *----------------------------------------------------------------------
  */
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * EvictableConn --
+ *
+ *	With every slot taken, the connection that can give its slot to a
+ *	new client: one lingering after its reply, else the oldest that has
+ *	sent nothing at all for SILENT_EVICT_MS.  A browser sends its
+ *	request the moment it connects, so a silent connection is a
+ *	speculative preconnect or someone holding slots to keep the real
+ *	redirect out; letting those go bounds that delay by SILENT_EVICT_MS
+ *	instead of the whole connection deadline.  A client that has sent
+ *	part of a request is never evicted.
+ *
+ * Results:
+ *	The slot's index, or -1.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+EvictableConn(
+    TtoNet *net,
+    long long now)
+{
+    int i, best = -1;
+
+    for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
+	Conn *conn = &net->conns[i];
+
+	if (conn->phase == CONN_LINGERING) {
+	    return i;
+	}
+	if (conn->phase == CONN_READING && conn->inLen == 0
+		&& now - (conn->deadline - TTO_CONN_DEADLINE_MS)
+		>= SILENT_EVICT_MS
+		&& (best < 0 || conn->deadline < net->conns[best].deadline)) {
+	    best = i;
+	}
+    }
+    return best;
+}
+
 static void
 ListenerAccept(
     TtoNet *net,
@@ -1038,8 +1083,16 @@ ListenerAccept(
 {
     int i, fd;
 
-    while (net->numConns < TTO_MAX_CONNECTIONS) {
+    for (;;) {
 	Conn *conn = NULL;
+	int evict = -1;
+
+	if (net->numConns >= TTO_MAX_CONNECTIONS) {
+	    evict = EvictableConn(net, now);
+	    if (evict < 0) {
+		return;			/* the rest wait in the backlog */
+	    }
+	}
 
 #ifdef TTO_ATOMIC_CLOEXEC
 	fd = accept4(listenFd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -1059,6 +1112,9 @@ ListenerAccept(
 	if (SetDescriptorFlags(fd) < 0) {
 	    CloseFd(fd);
 	    continue;
+	}
+	if (evict >= 0) {
+	    ConnClose(net, &net->conns[evict]);
 	}
 	for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
 	    if (net->conns[i].phase == CONN_FREE) {
@@ -1088,12 +1144,12 @@ ListenerAccept(
  *	TtoNetWake after setting it), or deadlineMs (a TtoNowMs() time; 0:
  *	none) passes.
  *
- *	With TTO_MAX_CONNECTIONS clients open, the listeners are left out
- *	of the poll: further clients wait in the kernel's backlog until a
- *	slot frees, which takes at most TTO_CONN_DEADLINE_MS plus two
- *	LINGER_MS.  Closing the oldest idle client instead would let a
- *	flood of connections push out the browser's own (possibly slow)
- *	redirect request.
+ *	With TTO_MAX_CONNECTIONS clients open, a new client takes the slot
+ *	of one that lingers after its reply or has been silent for
+ *	SILENT_EVICT_MS (EvictableConn); when there is none, the listeners
+ *	are left out of the poll and further clients wait in the kernel's
+ *	backlog.  A client that has sent part of a request keeps its slot,
+ *	so a flood cannot push out the browser's own redirect request.
  *
  * Results:
  *	TTO_SERVE_HELD, TTO_SERVE_CANCELLED, TTO_SERVE_TIMEOUT, or
@@ -1154,7 +1210,11 @@ TtoNetServe(
 		timeout = conn->deadline - now;
 	    }
 	}
-	if (net->numConns < TTO_MAX_CONNECTIONS) {
+	if (net->numConns >= TTO_MAX_CONNECTIONS && timeout > SILENT_EVICT_MS) {
+	    timeout = SILENT_EVICT_MS;	/* look again for an evictable one */
+	}
+	if (net->numConns < TTO_MAX_CONNECTIONS
+		|| EvictableConn(net, now) >= 0) {
 	    if (now >= net->acceptPauseUntil) {
 		for (i = 0; i < 2; i++) {
 		    if (net->listenFd[i] >= 0) {
