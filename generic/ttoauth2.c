@@ -126,6 +126,8 @@ typedef struct TtoObject {
 /* Per-interp data: the counter behind ::ttoauth2::oauthN names. */
 typedef struct {
     unsigned long counter;
+    Tcl_Obj *defaults[OPT_COUNT];	/* shared by the interp's objects */
+    Tcl_Obj *empty;
 } InterpData;
 
 #define INTERP_KEY "ttoauth2"
@@ -869,6 +871,14 @@ StartAuth(
     Tcl_DStringInit(&url);
     AuthorizeUrl(obj, flow, &url);
 
+    /*
+     * The last flow (ended and joined) hands its libcurl handle back
+     * first, so that this flow reuses its connection to the endpoint.
+     */
+    if (obj->flow && obj->flow->joined) {
+	TtoHttpRelease(obj->flow->http);
+	obj->flow->http = NULL;
+    }
     if (TtoFlowStart(flow) != 0) {
 	TtoFlowFree(flow);
 	Tcl_DStringFree(&url);
@@ -1064,7 +1074,13 @@ LoadToken(
 
 typedef struct {
     TtoHttp *http;
+    int objects;		/* live objects of this thread */
+    int exitHandler;		/* ThreadHttpFree is registered */
 } ThreadData;
+
+/* Live objects of the process: the handle pool empties with the last. */
+TCL_DECLARE_MUTEX(objectCountMutex)
+static int objectCount = 0;
 
 static Tcl_ThreadDataKey threadDataKey;
 
@@ -1078,6 +1094,34 @@ ThreadHttpFree(
     tsd->http = NULL;
 }
 
+/*
+ * Counts live objects.  When a thread's last object goes, so does its
+ * refresh handle; when the process's last goes, the pool of idle flow
+ * handles: connections are kept warm only while objects may use them,
+ * and destroying every object closes every socket.
+ */
+
+static void
+ObjectCountChange(
+    int delta)
+{
+    ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
+    int last;
+
+    tsd->objects += delta;
+    if (tsd->objects == 0 && tsd->http) {
+	TtoHttpFree(tsd->http);
+	tsd->http = NULL;
+    }
+    Tcl_MutexLock(&objectCountMutex);
+    objectCount += delta;
+    last = (objectCount == 0);
+    Tcl_MutexUnlock(&objectCountMutex);
+    if (last) {
+	TtoHttpPoolFree();
+    }
+}
+
 static TtoHttp *
 ThreadHttp(void)
 {
@@ -1085,8 +1129,9 @@ ThreadHttp(void)
 
     if (tsd->http == NULL) {
 	tsd->http = TtoHttpNew();
-	if (tsd->http != NULL) {
+	if (tsd->http != NULL && !tsd->exitHandler) {
 	    Tcl_CreateThreadExitHandler(ThreadHttpFree, NULL);
+	    tsd->exitHandler = 1;
 	}
     }
     return tsd->http;
@@ -1656,6 +1701,7 @@ ObjectDeleted(
     TtoPairsFree(&obj->tokenParams);
     TtoPairsFree(&obj->refreshParams);
     TtoPairsFree(&obj->redirectParams);
+    ObjectCountChange(-1);
     Tcl_EventuallyFree(obj, (Tcl_FreeProc *) FreeObject);
 }
 
@@ -1673,6 +1719,7 @@ ObjectDeleted(
 static int
 CreateObject(
     Tcl_Interp *interp,
+    InterpData *data,
     const char *name,
     int objc,
     Tcl_Obj *const objv[])
@@ -1684,14 +1731,20 @@ CreateObject(
 
     memset(obj, 0, sizeof(TtoObject));
     obj->interp = interp;
+    /*
+     * Every object starts with the interp's shared default values (the
+     * two HTML pages alone are over half a kilobyte); a value is only
+     * ever replaced (SetObjField), never changed in place.
+     */
+
     for (i = 0; i < OPT_COUNT; i++) {
-	obj->options[i] = Tcl_NewStringObj(optionSpecs[i].defaultValue, -1);
+	obj->options[i] = data->defaults[i];
 	Tcl_IncrRefCount(obj->options[i]);
     }
-    obj->response = Tcl_NewObj();
-    obj->failureInfo = Tcl_NewObj();
-    obj->tokenType = Tcl_NewObj();
-    obj->redirectUri = Tcl_NewObj();
+    obj->response = data->empty;
+    obj->failureInfo = data->empty;
+    obj->tokenType = data->empty;
+    obj->redirectUri = data->empty;
     Tcl_IncrRefCount(obj->response);
     Tcl_IncrRefCount(obj->failureInfo);
     Tcl_IncrRefCount(obj->tokenType);
@@ -1744,6 +1797,7 @@ CreateObject(
 	FreeObject(obj);
 	return TCL_ERROR;
     }
+    ObjectCountChange(1);
     Tcl_DStringResult(interp, &fullName);
     return TCL_OK;
 }
@@ -1790,14 +1844,14 @@ TtoauthCmd(
 	    snprintf(name, sizeof(name), "::ttoauth2::oauth%lu",
 		    ++data->counter);
 	} while (Tcl_FindCommand(interp, name, NULL, 0) != NULL);
-	return CreateObject(interp, name, objc - 2, objv + 2);
+	return CreateObject(interp, data, name, objc - 2, objv + 2);
     case SUB_CREATE:
 	if (objc < 3) {
 	    Tcl_WrongNumArgs(interp, 2, objv, "name ?-option value ...?");
 	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
-	return CreateObject(interp, Tcl_GetString(objv[2]), objc - 3,
+	return CreateObject(interp, data, Tcl_GetString(objv[2]), objc - 3,
 		objv + 3);
     case SUB_VERSION: {
 	Tcl_Obj *dict = Tcl_NewDictObj();
@@ -1916,7 +1970,14 @@ static void
 InterpDataFree(
     ClientData clientData)
 {
-    ckfree(clientData);
+    InterpData *data = clientData;
+    int i;
+
+    for (i = 0; i < OPT_COUNT; i++) {
+	Tcl_DecrRefCount(data->defaults[i]);
+    }
+    Tcl_DecrRefCount(data->empty);
+    ckfree(data);
 }
 
 static void
@@ -1924,6 +1985,7 @@ ProcessExit(
     ClientData clientData)
 {
     TtoFlowExitAll();
+    TtoHttpPoolFree();
 }
 
 /*
@@ -1941,17 +2003,13 @@ Ttoauth2_Init(
     Tcl_Interp *interp)
 {
     InterpData *data;
+    int i;
 
     if (Tcl_InitStubs(interp, "8.6-", 0) == NULL) {
 	return TCL_ERROR;
     }
     Tcl_MutexLock(&initMutex);
     if (!processInitialized) {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-	    Tcl_MutexUnlock(&initMutex);
-	    return Error(interp, "HTTP", "INIT", NULL,
-		    "libcurl failed to initialise");
-	}
 	Tcl_CreateExitHandler(ProcessExit, NULL);
 	processInitialized = 1;
     }
@@ -1963,6 +2021,12 @@ Ttoauth2_Init(
     }
     data = ckalloc(sizeof(InterpData));
     data->counter = 0;
+    for (i = 0; i < OPT_COUNT; i++) {
+	data->defaults[i] = Tcl_NewStringObj(optionSpecs[i].defaultValue, -1);
+	Tcl_IncrRefCount(data->defaults[i]);
+    }
+    data->empty = Tcl_NewObj();
+    Tcl_IncrRefCount(data->empty);
     Tcl_CreateObjCommand(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);

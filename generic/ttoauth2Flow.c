@@ -413,7 +413,7 @@ TtoFlowStart(
 {
     FlowLink *link;
 
-    flow->http = TtoHttpNew();
+    flow->http = TtoHttpAcquire();
     if (flow->http == NULL) {
 	TtoNetClose(flow->net);
 	flow->net = NULL;
@@ -614,7 +614,7 @@ TtoFlowFree(
 	flow->net = NULL;
     }
     Tcl_DeleteEvents(FlowEventMatch, flow);
-    TtoHttpFree(flow->http);
+    TtoHttpRelease(flow->http);
     for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 	FreeString(strings[i]);
     }

@@ -160,6 +160,9 @@ typedef struct {
 MODULE_SCOPE TtoHttp *	TtoHttpNew(void);
 MODULE_SCOPE void	TtoHttpFree(TtoHttp *http);
 MODULE_SCOPE void	TtoHttpWake(TtoHttp *http);
+MODULE_SCOPE TtoHttp *	TtoHttpAcquire(void);
+MODULE_SCOPE void	TtoHttpRelease(TtoHttp *http);
+MODULE_SCOPE void	TtoHttpPoolFree(void);
 MODULE_SCOPE void	TtoTokenRequestRun(TtoHttp *http,
 			    const TtoTokenRequest *req, TtoTokenResult *res);
 MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,

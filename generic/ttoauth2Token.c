@@ -49,10 +49,93 @@ typedef struct {
  *----------------------------------------------------------------------
  */
 
+/*
+ * libcurl's process-wide setup runs on the first request, not at load:
+ * it initialises OpenSSL, which a script that only parses JSON or reads
+ * token files never needs.  curl_global_init is thread-safe in the
+ * libcurl versions configure accepts, but it is guarded all the same.
+ */
+
+TCL_DECLARE_MUTEX(curlInitMutex)
+static int curlInitialized = 0;
+
+static int
+CurlInit(void)
+{
+    int ok;
+
+    Tcl_MutexLock(&curlInitMutex);
+    if (!curlInitialized
+	    && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK) {
+	curlInitialized = 1;
+    }
+    ok = curlInitialized;
+    Tcl_MutexUnlock(&curlInitMutex);
+    return ok;
+}
+
+/*
+ * Idle handles kept for the next flow, so that a flow reuses the
+ * connection (and TLS session) to the token endpoint that the last one
+ * opened instead of a new handshake each time.  Handles are handed out
+ * whole, never shared: libcurl's shared connection cache is not safe
+ * across threads.
+ */
+
+#define TTO_HTTP_POOL	4
+
+TCL_DECLARE_MUTEX(poolMutex)
+static TtoHttp *pool[TTO_HTTP_POOL];
+static int poolCount = 0;
+
+TtoHttp *
+TtoHttpAcquire(void)
+{
+    TtoHttp *http = NULL;
+
+    Tcl_MutexLock(&poolMutex);
+    if (poolCount > 0) {
+	http = pool[--poolCount];
+    }
+    Tcl_MutexUnlock(&poolMutex);
+    return http ? http : TtoHttpNew();
+}
+
+void
+TtoHttpRelease(
+    TtoHttp *http)
+{
+    if (http == NULL) {
+	return;
+    }
+    Tcl_MutexLock(&poolMutex);
+    if (poolCount < TTO_HTTP_POOL) {
+	pool[poolCount++] = http;
+	http = NULL;
+    }
+    Tcl_MutexUnlock(&poolMutex);
+    TtoHttpFree(http);
+}
+
+void
+TtoHttpPoolFree(void)
+{
+    Tcl_MutexLock(&poolMutex);
+    while (poolCount > 0) {
+	TtoHttpFree(pool[--poolCount]);
+    }
+    Tcl_MutexUnlock(&poolMutex);
+}
+
 TtoHttp *
 TtoHttpNew(void)
 {
-    TtoHttp *http = ckalloc(sizeof(TtoHttp));
+    TtoHttp *http;
+
+    if (!CurlInit()) {
+	return NULL;
+    }
+    http = ckalloc(sizeof(TtoHttp));
 
     http->curl = curl_easy_init();
     http->multi = curl_multi_init();
@@ -394,9 +477,11 @@ TtoTokenRequestRun(
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *) req->cancelPtr);
+    if (req->cancelPtr) {
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *) req->cancelPtr);
+    }
     if (req->timeoutMs > 0) {
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);

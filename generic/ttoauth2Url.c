@@ -167,7 +167,7 @@ TtoUrlEncode(
     size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t i;
+    size_t i, run = 0;
     char esc[3];
 
     for (i = 0; i < len; i++) {
@@ -176,14 +176,16 @@ TtoUrlEncode(
 	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
 		|| (c >= '0' && c <= '9') || c == '-' || c == '.'
 		|| c == '_' || c == '~') {
-	    Tcl_DStringAppend(dsPtr, (const char *) &s[i], 1);
-	} else {
-	    esc[0] = '%';
-	    esc[1] = hex[c >> 4];
-	    esc[2] = hex[c & 15];
-	    Tcl_DStringAppend(dsPtr, esc, 3);
+	    continue;
 	}
+	Tcl_DStringAppend(dsPtr, s + run, (int) (i - run));
+	esc[0] = '%';
+	esc[1] = hex[c >> 4];
+	esc[2] = hex[c & 15];
+	Tcl_DStringAppend(dsPtr, esc, 3);
+	run = i + 1;
     }
+    Tcl_DStringAppend(dsPtr, s + run, (int) (len - run));
 }
 
 static int
