@@ -78,6 +78,7 @@ typedef struct {
     size_t len;
     size_t cap;
     int failed;			/* an allocation failed or hit the limit */
+    int discard;		/* validate only: keep no output */
 } JsonBuf;
 
 /*
@@ -158,6 +159,7 @@ static int		Utf8IsTclNative(const unsigned char *p, size_t len);
 static int		PathNext(const char **pPtr, const char *end,
 			    int first, PathStep *stepPtr);
 static int		PrettyValue(JsonScan *s, JsonBuf *out, int depth);
+static int		JsonValid(const char *text, size_t len);
 static char *		PrettyText(const char *text, size_t len,
 			    JsonScan *s, size_t *lenPtr);
 static Tcl_Obj *	Utf8ToObj(Tcl_Encoding *encPtr, const char *bytes,
@@ -264,6 +266,9 @@ BufAppend(
     const void *data,
     size_t len)
 {
+    if (b->discard) {
+	return;
+    }
     if (len > 0 && BufReserve(b, len)) {
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
@@ -277,6 +282,9 @@ BufNewline(
 {
     size_t n = 1 + (size_t) depth * JSON_INDENT;
 
+    if (b->discard) {
+	return;
+    }
     if (BufReserve(b, n)) {
 	b->data[b->len] = '\n';
 	memset(b->data + b->len + 1, ' ', n - 1);
@@ -1140,7 +1148,7 @@ PrettyText(
     JsonScan *s,
     size_t *lenPtr)
 {
-    JsonBuf out = {NULL, 0, 0, 0};
+    JsonBuf out = {NULL, 0, 0, 0, 0};
 
     ScanInit(s, text, len);
     if (!PrettyValue(s, &out, 0)) {
@@ -1191,6 +1199,34 @@ TtoJsonPretty(
     size_t outLen;
 
     return PrettyText(text, len, &s, &outLen);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * JsonValid --
+ *
+ *	Whether text is exactly one strict JSON value (what "json parse"
+ *	accepts), checked by the pretty-printer's scanner with its output
+ *	thrown away: no allocation, whatever the input.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+JsonValid(
+    const char *text,
+    size_t len)
+{
+    JsonScan s;
+    JsonBuf out = {NULL, 0, 0, 0, 1};
+
+    ScanInit(&s, text, len);
+    if (!PrettyValue(&s, &out, 0)) {
+	return 0;
+    }
+    SkipSpace(&s);
+    return s.p >= s.end;
 }
 
 /*
@@ -2314,6 +2350,16 @@ TtoJsonParseStrict(
     cJSON *root;
 
     if (text == NULL || len == 0) {
+	return NULL;
+    }
+
+    /*
+     * cJSON is lenient too (raw control characters in strings, a raw NUL
+     * that would cut a token short, numbers like 01): our own strict
+     * scanner decides what is JSON, cJSON only builds the tree.
+     */
+
+    if (!JsonValid(text, len)) {
 	return NULL;
     }
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);

@@ -399,15 +399,26 @@ TtoScrub(
     const char *const *secrets,
     int count)
 {
+    size_t textLen;
+    char *copy;
     int i;
 
     if (text == NULL) {
 	return;
     }
+
+    /*
+     * Search an untouched copy and mask the real text: masking in place
+     * and searching again would loop for ever on a secret of '*'s, and
+     * would miss a secret that overlaps one masked before it.
+     */
+
+    textLen = strlen(text);
+    copy = ckalloc(textLen + 1);
+    memcpy(copy, text, textLen + 1);
     for (i = 0; i < count; i++) {
-	const char *secret = secrets[i];
+	const char *secret = secrets[i], *p, *hit;
 	size_t len;
-	char *hit;
 
 	if (secret == NULL) {
 	    continue;
@@ -416,8 +427,10 @@ TtoScrub(
 	if (len < 4) {
 	    continue;
 	}
-	while ((hit = strstr(text, secret)) != NULL) {
-	    memset(hit, '*', len);
+	for (p = copy; (hit = strstr(p, secret)) != NULL; p = hit + 1) {
+	    memset(text + (hit - copy), '*', len);
 	}
     }
+    memset(copy, 0, textLen);
+    ckfree(copy);
 }

@@ -69,7 +69,7 @@ build() {
     objs=""
     for s in $SOURCES; do
 	o="$build/obj/$s.o"
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2090
 	$CC $CFLAGS -fsanitize=fuzzer-no-link $DEFS $INCS \
 	    -c "$top/generic/$s.c" -o "$o" || return 1
 	objs="$objs $o"
@@ -78,7 +78,7 @@ build() {
     $CC $CFLAGS -c "$here/fuzz_alloc.c" -o "$build/obj/fuzz_alloc.o" \
 	|| return 1
     for t in $targets; do
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2090
 	$CC $CFLAGS -fsanitize=fuzzer $DEFS $INCS "$here/fuzz_$t.c" $objs \
 	    "$build/obj/fuzz_alloc.o" $LIBS -o "$build/fuzz_$t" || return 1
     done
@@ -119,7 +119,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ] 2>/dev/null; then
 	fi
 	echo "== fuzzing $t for ${FUZZ_SECONDS}s (max_len $(max_len "$t"))"
 	start=$(date +%s)
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2090
 	"$build/fuzz_$t" -max_len="$(max_len "$t")" \
 	    -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix="$build/crash-$t-" \
