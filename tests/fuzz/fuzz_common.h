@@ -56,6 +56,24 @@ FuzzTclInit(void)
 }
 
 /*
+ * The libFuzzer entry that sets Tcl up, for every harness that needs no
+ * more (a harness with its own defines FUZZ_OWN_INITIALIZE first).
+ */
+
+#ifndef FUZZ_OWN_INITIALIZE
+int
+LLVMFuzzerInitialize(
+    int *argcPtr,
+    char ***argvPtr)
+{
+    (void) argcPtr;
+    (void) argvPtr;
+    FuzzTclInit();
+    return 0;
+}
+#endif
+
+/*
  * TTO_FUZZ_SKIP_KNOWN=1 in the environment makes the harnesses steer
  * around bugs that are already reported and not fixed yet (each use is
  * marked KNOWN BUG in the harness), so that a long run can look for new

@@ -281,17 +281,6 @@ CheckEmpty(
 }
 
 int
-LLVMFuzzerInitialize(
-    int *argcPtr,
-    char ***argvPtr)
-{
-    (void) argcPtr;
-    (void) argvPtr;
-    FuzzTclInit();
-    return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(
     const uint8_t *data,
     size_t size)

@@ -39,6 +39,7 @@
  *	  (ttoauth2's own ckalloc memory is checked by LeakSanitizer).
  */
 
+#define FUZZ_OWN_INITIALIZE
 #include "fuzz_common.h"
 #include <cjson/cJSON.h>
 

@@ -297,17 +297,6 @@ CheckScrub(
 }
 
 int
-LLVMFuzzerInitialize(
-    int *argcPtr,
-    char ***argvPtr)
-{
-    (void) argcPtr;
-    (void) argvPtr;
-    FuzzTclInit();
-    return 0;
-}
-
-int
 LLVMFuzzerTestOneInput(
     const uint8_t *data,
     size_t size)
