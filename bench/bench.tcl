@@ -33,7 +33,8 @@
 #	BENCH_BLOCK (refreshes per block, 100), BENCH_CLI_N (2000),
 #	BENCH_CLI_SECONDS (time cap of the curl CLI, 60), BENCH_FLOW_N (200),
 #	BENCH_MEM_N (10000), BENCH_LOAD_N (15), BENCH_TW_MAX (1000) and
-#	BENCH_TW_SECONDS (65: TIME_WAIT wait), BENCH_RESULTS (file for the
+#	BENCH_TW_SECONDS (65: TIME_WAIT wait), BENCH_ONLY (the sections to
+#	run, by the issue's numbers, default "1 2 3 4 5"), BENCH_RESULTS (file for the
 #	table, default bench/RESULTS.md; "" writes none).  -quick scales
 #	everything down for a smoke run (its numbers are not for publishing).
 
@@ -70,6 +71,8 @@ set ::bench::twSeconds [bench::Setting BENCH_TW_SECONDS 65]
 set ::bench::flowN    [bench::Setting BENCH_FLOW_N 200]
 set ::bench::memN     [bench::Setting BENCH_MEM_N 10000]
 set ::bench::loadN    [bench::Setting BENCH_LOAD_N 15]
+# BENCH_ONLY: a list of the issue's section numbers to run (default all).
+set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5}]
 set ::bench::out      [bench::Setting BENCH_OUT [file join $::bench::here out]]
 set ::bench::results  [bench::Setting BENCH_RESULTS \
 	[file join $::bench::here RESULTS.md]]
@@ -810,6 +813,7 @@ proc ::bench::Markdown {machine} {
 
 proc ::bench::Main {} {
     variable results
+    variable only
     package require ttoauth2
     package require http
     package require json
@@ -826,28 +830,38 @@ proc ::bench::Main {} {
     # most sensitive to TIME_WAIT sockets), then the refreshes (whose
     # pure-Tcl and curl-CLI baselines leave thousands of them).
     set code [catch {
-	say "2. JSON"
-	set section 2
-	Json
-	say "3. flow overhead"
-	set section 3
-	WaitQuiet flows
-	Flow $port $cloop
-	say "1. refresh throughput"
-	set section 1
-	WaitQuiet refreshes
-	Refresh $port $cloop $expected
+	if {2 in $only} {
+	    say "2. JSON"
+	    set section 2
+	    Json
+	}
+	if {3 in $only} {
+	    say "3. flow overhead"
+	    set section 3
+	    WaitQuiet flows
+	    Flow $port $cloop
+	}
+	if {1 in $only} {
+	    say "1. refresh throughput"
+	    set section 1
+	    WaitQuiet refreshes
+	    Refresh $port $cloop $expected
+	}
     } msg opts]
     nginx::stop
     if {$code} {
 	return -options $opts $msg
     }
-    say "4. memory"
-    set section 4
-    Memory
-    say "5. load time"
-    set section 5
-    LoadTime
+    if {4 in $only} {
+	say "4. memory"
+	set section 4
+	Memory
+    }
+    if {5 in $only} {
+	say "5. load time"
+	set section 5
+	LoadTime
+    }
     dict set machine loadavg "[dict get $machine loadavg] (start),\
 	    [LoadAvg] (end)"
     dict set machine timewait [join [lmap {k v} $twLog {

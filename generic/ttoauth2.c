@@ -341,8 +341,9 @@ RefreshEndpoint(
  *
  * Harvest --
  *
- *	Copies the results of a flow that has ended into the object (once),
- *	after joining its thread.  Called before anything reads the object.
+ *	Copies the results of a flow that has ended into the object (once):
+ *	the worker wrote them before it set the final state.  Called before
+ *	anything reads the object.
  *
  *----------------------------------------------------------------------
  */
@@ -362,7 +363,6 @@ Harvest(
     if (state < 3) {
 	return;
     }
-    TtoFlowJoin(flow);
     obj->harvested = 1;
 
     SetObjField(&obj->response, Tcl_NewStringObj(
@@ -871,14 +871,6 @@ StartAuth(
     Tcl_DStringInit(&url);
     AuthorizeUrl(obj, flow, &url);
 
-    /*
-     * The last flow (ended and joined) hands its libcurl handle back
-     * first, so that this flow reuses its connection to the endpoint.
-     */
-    if (obj->flow && obj->flow->joined) {
-	TtoHttpRelease(obj->flow->http);
-	obj->flow->http = NULL;
-    }
     if (TtoFlowStart(flow) != 0) {
 	TtoFlowFree(flow);
 	Tcl_DStringFree(&url);
@@ -1118,6 +1110,7 @@ ObjectCountChange(
     last = (objectCount == 0);
     Tcl_MutexUnlock(&objectCountMutex);
     if (last) {
+	TtoFlowWorkersStop();
 	TtoHttpPoolFree();
     }
 }

@@ -33,6 +33,17 @@ typedef struct FlowLink {
 } FlowLink;
 
 static int FlowEventProc(Tcl_Event *evPtr, int flags);
+static void Unlist(TtoFlow *flow);
+
+/*
+ * What RequestCancel stops: a flow that has not ended yet, also one that
+ * has ended but is still closing the browser's connection gracefully, or
+ * only such a flow whose object is gone.
+ */
+
+#define CANCEL_RUNNING	0
+#define CANCEL_ANY	1
+#define CANCEL_ORPHAN	2
 
 TCL_DECLARE_MUTEX(flowListMutex)
 static FlowLink *flowList = NULL;
@@ -256,23 +267,32 @@ ExchangeCode(
 /*
  *----------------------------------------------------------------------
  *
- * FlowThread --
+ * RunFlow --
  *
- *	The body of the flow thread.
+ *	One flow, run by a worker: serve the port until the redirect, do
+ *	the exchange, answer the browser, then publish the final state.
+ *	Publishing comes as early as it safely can, since a script (or a
+ *	-command callback) waits for it: the results are complete, the
+ *	libcurl handle is back in the pool, the port is closed and the
+ *	page is handed to the kernel.  Only the graceful close of the
+ *	browser's connection comes after, while the script goes on.
  *
  *----------------------------------------------------------------------
  */
 
-static Tcl_ThreadCreateType
-FlowThread(
-    ClientData clientData)
+static void FreeFlow(TtoFlow *flow);
+
+static void
+RunFlow(
+    TtoFlow *flow)
 {
-    TtoFlow *flow = clientData;
     long long deadline = 0;
-    int served, final = 5;
+    int served, final = 5, orphan;
     const char *page = NULL;
     Tcl_DString reply;
     FlowEvent *event;
+    TtoHttp *http;
+    TtoNet *net;
     char info[200];
 
     if (flow->authTimeoutMs > 0) {
@@ -295,6 +315,11 @@ FlowThread(
 	} else {
 	    final = ExchangeCode(flow, code);
 	}
+	if (final == 5 && flow->result.errorKind
+		&& strcmp(flow->result.errorKind, "CANCELLED") == 0) {
+	    FreeString(&flow->failureInfo);
+	    flow->failureInfo = TtoStrDup("cancelled");
+	}
 	page = (final == 3) ? flow->allowHtml : flow->denyHtml;
 	Tcl_DStringInit(&reply);
 	if (final == 3) {
@@ -306,11 +331,6 @@ FlowThread(
 	TtoNetSendHeld(flow->net, Tcl_DStringValue(&reply),
 		(size_t) Tcl_DStringLength(&reply), 2000);
 	Tcl_DStringFree(&reply);
-	if (final == 5 && flow->result.errorKind
-		&& strcmp(flow->result.errorKind, "CANCELLED") == 0) {
-	    FreeString(&flow->failureInfo);
-	    flow->failureInfo = TtoStrDup("cancelled");
-	}
 	break;
     }
     case TTO_SERVE_TIMEOUT:
@@ -325,15 +345,22 @@ FlowThread(
 	flow->failureInfo = TtoStrDup("the redirect listener failed");
 	break;
     }
+    TtoNetCloseListeners(flow->net);
+
+    /*
+     * Publish.  The completion event is queued under the mutex: an owner
+     * that sees the final state may orphan the flow and delete its
+     * events at once, and must find this one queued already.
+     */
 
     Tcl_MutexLock(&flow->mutex);
-    TtoNetClose(flow->net);
-    flow->net = NULL;
-    flow->state = final;
-    Tcl_ConditionNotify(&flow->cond);
+    http = flow->http;
+    flow->http = NULL;		/* RequestCancel must not wake it now */
     Tcl_MutexUnlock(&flow->mutex);
+    TtoHttpRelease(http);	/* before publishing: the next flow reuses it */
 
-    /* Tell the owner thread; TtoFlowFree removes it if still queued. */
+    Tcl_MutexLock(&flow->mutex);
+    flow->state = final;
     if (flow->doneProc) {
 	event = (FlowEvent *) ckalloc(sizeof(FlowEvent));
 	event->header.proc = FlowEventProc;
@@ -342,11 +369,107 @@ FlowThread(
 		TCL_QUEUE_TAIL);
 	Tcl_ThreadAlert(flow->owner);
     }
-
-    Tcl_MutexLock(&flow->mutex);
-    flow->threadDone = 1;
     Tcl_ConditionNotify(&flow->cond);
     Tcl_MutexUnlock(&flow->mutex);
+
+    /* The graceful close; a cancel or an exit cuts it short. */
+    TtoNetFinishHeld(flow->net);
+
+    Tcl_MutexLock(&flow->mutex);
+    net = flow->net;
+    flow->net = NULL;
+    TtoNetClose(net);		/* under the mutex: RequestCancel wakes it */
+    flow->threadDone = 1;
+    orphan = flow->orphan;
+    Tcl_ConditionNotify(&flow->cond);
+    Tcl_MutexUnlock(&flow->mutex);
+    if (orphan) {
+	FreeFlow(flow);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Workers --
+ *
+ *	Flows run on worker threads that stay for the next flow: creating,
+ *	finalizing and joining a thread per flow cost more than the rest
+ *	of a flow's own work.  A flow goes to an idle worker if there is
+ *	one, else to a new worker.  After its flow a worker waits for the
+ *	next one if fewer than MAX_IDLE_WORKERS are idle, else it retires
+ *	(it is joined by the next TtoFlowStart or TtoFlowWorkersStop).
+ *	TtoFlowWorkersStop ends and joins them all: when the last object
+ *	of the process goes, and at exit.
+ *
+ *----------------------------------------------------------------------
+ */
+
+#define MAX_IDLE_WORKERS 2
+
+typedef struct Worker {
+    Tcl_ThreadId thread;
+    Tcl_Condition cond;		/* job or quit set (workerMutex) */
+    TtoFlow *job;		/* the flow to run, or NULL */
+    int quit;			/* end after the current job */
+    struct Worker *next;	/* in workers, idleWorkers or retired */
+    struct Worker *nextIdle;
+} Worker;
+
+TCL_DECLARE_MUTEX(workerMutex)
+static Worker *workers = NULL;		/* live, busy or idle */
+static Worker *idleWorkers = NULL;	/* the idle ones among them */
+static int idleCount = 0;
+static Worker *retired = NULL;		/* ended or ending: join them */
+static int shuttingDown = 0;		/* exit: start nothing more */
+
+static void
+Unlink(
+    Worker **listPtr,
+    Worker *w)
+{
+    for (; *listPtr; listPtr = &(*listPtr)->next) {
+	if (*listPtr == w) {
+	    *listPtr = w->next;
+	    return;
+	}
+    }
+}
+
+static Tcl_ThreadCreateType
+WorkerThread(
+    ClientData clientData)
+{
+    Worker *w = clientData;
+    TtoFlow *flow;
+
+    Tcl_MutexLock(&workerMutex);
+    for (;;) {
+	while (w->job == NULL && !w->quit) {
+	    Tcl_ConditionWait(&w->cond, &workerMutex, NULL);
+	}
+	flow = w->job;
+	if (flow == NULL) {
+	    break;			/* quit: the stopper joins us */
+	}
+	Tcl_MutexUnlock(&workerMutex);
+	RunFlow(flow);
+	Tcl_MutexLock(&workerMutex);
+	w->job = NULL;
+	if (w->quit) {
+	    break;
+	}
+	if (idleCount >= MAX_IDLE_WORKERS) {
+	    Unlink(&workers, w);
+	    w->next = retired;
+	    retired = w;
+	    break;
+	}
+	w->nextIdle = idleWorkers;
+	idleWorkers = w;
+	idleCount++;
+    }
+    Tcl_MutexUnlock(&workerMutex);
 
     /*
      * Release this thread's Tcl allocator cache and thread data, then
@@ -354,8 +477,67 @@ FlowThread(
      * pthread_exit from inside this frame, which unwinds without
      * unpoisoning its locals (AddressSanitizer then trips over them).
      */
+
     Tcl_FinalizeThread();
     TCL_THREAD_CREATE_RETURN;
+}
+
+/* Joins and frees a list of workers that were told to end. */
+static void
+JoinWorkers(
+    Worker *list)
+{
+    Worker *w;
+    int result;
+
+    while (list) {
+	w = list;
+	list = w->next;
+	Tcl_JoinThread(w->thread, &result);
+	Tcl_ConditionFinalize(&w->cond);
+	ckfree(w);
+    }
+}
+
+/*
+ * Hands a flow to a worker.  Returns 0, or -1 if no thread could be made
+ * (or the process is exiting).
+ */
+
+static int
+Dispatch(
+    TtoFlow *flow)
+{
+    Worker *w, *done;
+    int ok = 1;
+
+    Tcl_MutexLock(&workerMutex);
+    done = retired;
+    retired = NULL;
+    if (shuttingDown) {
+	ok = 0;
+    } else if (idleWorkers != NULL) {
+	w = idleWorkers;
+	idleWorkers = w->nextIdle;
+	idleCount--;
+	w->job = flow;
+	Tcl_ConditionNotify(&w->cond);
+    } else {
+	w = ckalloc(sizeof(Worker));
+	memset(w, 0, sizeof(Worker));
+	w->job = flow;
+	if (Tcl_CreateThread(&w->thread, WorkerThread, w,
+		TCL_THREAD_STACK_DEFAULT, TCL_THREAD_JOINABLE) != TCL_OK) {
+	    ckfree(w);
+	    ok = 0;
+	} else {
+	    w->next = workers;
+	    workers = w;
+	}
+    }
+    Tcl_MutexUnlock(&workerMutex);
+    JoinWorkers(done);
+    return ok ? 0 : -1;
 }
 
 /*
@@ -399,7 +581,7 @@ FlowEventMatch(
  *
  * TtoFlowStart --
  *
- *	Starts the flow thread on a bound flow.
+ *	Hands a bound flow to a worker thread.
  *
  * Results:
  *	0, or -1 if no thread could be created (the port is closed then).
@@ -420,20 +602,22 @@ TtoFlowStart(
 	return -1;
     }
     flow->state = 1;
-    if (Tcl_CreateThread(&flow->thread, FlowThread, flow,
-	    TCL_THREAD_STACK_DEFAULT, TCL_THREAD_JOINABLE) != TCL_OK) {
-	TtoNetClose(flow->net);
-	flow->net = NULL;
-	flow->state = 0;
-	return -1;
-    }
-    flow->started = 1;
     link = ckalloc(sizeof(FlowLink));
     link->flow = flow;
     Tcl_MutexLock(&flowListMutex);
     link->next = flowList;
     flowList = link;
     Tcl_MutexUnlock(&flowListMutex);
+    if (Dispatch(flow) != 0) {
+	Unlist(flow);
+	TtoHttpRelease(flow->http);
+	flow->http = NULL;
+	TtoNetClose(flow->net);
+	flow->net = NULL;
+	flow->state = 0;
+	return -1;
+    }
+    flow->started = 1;
     return 0;
 }
 
@@ -499,27 +683,41 @@ TtoFlowWait(
  *
  * TtoFlowCancel --
  *
- *	Ends a running flow at once: the thread sees the flag as soon as
- *	poll or libcurl wakes, closes the port and exits; we join it.  A
- *	flow that already ended is left as it is.
+ *	Ends a running flow at once: the worker sees the flag as soon as
+ *	poll or libcurl wakes, closes the port and publishes state 5; we
+ *	wait for that.  A flow that already ended is left as it is.
  *
  *----------------------------------------------------------------------
  */
 
 static void
 RequestCancel(
-    TtoFlow *flow)
+    TtoFlow *flow,
+    int how)
 {
     Tcl_MutexLock(&flow->mutex);
-    if (!flow->threadDone) {
+    if (!flow->threadDone && (how == CANCEL_ANY
+	    || (how == CANCEL_RUNNING && flow->state < 3)
+	    || (how == CANCEL_ORPHAN && flow->orphan))) {
 	__atomic_store_n(&flow->cancel, 1, __ATOMIC_RELEASE);
 	if (flow->net) {
 	    TtoNetWake(flow->net);
 	}
-	TtoHttpWake(flow->http);
+	TtoHttpWake(flow->http);	/* NULL once the exchange is over */
     }
     Tcl_MutexUnlock(&flow->mutex);
 }
+
+/* Waits, under the flow's mutex, until done says the worker got there. */
+#define WAIT_FOR(flow, done) \
+    do {								\
+	Tcl_MutexLock(&(flow)->mutex);					\
+	while (!(done)) {						\
+	    Tcl_Time slice = {0, 100000};				\
+	    Tcl_ConditionWait(&(flow)->cond, &(flow)->mutex, &slice);	\
+	}								\
+	Tcl_MutexUnlock(&(flow)->mutex);				\
+    } while (0)
 
 void
 TtoFlowCancel(
@@ -528,49 +726,17 @@ TtoFlowCancel(
     if (!flow->started) {
 	return;
     }
-    RequestCancel(flow);
-    TtoFlowJoin(flow);
+    RequestCancel(flow, CANCEL_RUNNING);
+    WAIT_FOR(flow, flow->state >= 3);
 }
 
-/*
- * Joins the flow thread exactly once, whichever of the owner and the
- * exit handler gets there first; the other waits for it.
- */
-
+/* Takes a flow off the process-wide list. */
 static void
-JoinOnce(
-    TtoFlow *flow)
-{
-    int result;
-
-    Tcl_MutexLock(&flow->mutex);
-    if (flow->joining) {
-	while (!flow->joined) {
-	    Tcl_Time slice = {0, 20000};
-	    Tcl_ConditionWait(&flow->cond, &flow->mutex, &slice);
-	}
-	Tcl_MutexUnlock(&flow->mutex);
-	return;
-    }
-    flow->joining = 1;
-    Tcl_MutexUnlock(&flow->mutex);
-    Tcl_JoinThread(flow->thread, &result);
-    Tcl_MutexLock(&flow->mutex);
-    flow->joined = 1;
-    Tcl_ConditionNotify(&flow->cond);
-    Tcl_MutexUnlock(&flow->mutex);
-}
-
-void
-TtoFlowJoin(
+Unlist(
     TtoFlow *flow)
 {
     FlowLink **linkPtr, *link;
 
-    if (!flow->started) {
-	return;
-    }
-    JoinOnce(flow);
     Tcl_MutexLock(&flowListMutex);
     for (linkPtr = &flowList; *linkPtr; linkPtr = &(*linkPtr)->next) {
 	if ((*linkPtr)->flow == flow) {
@@ -583,19 +749,9 @@ TtoFlowJoin(
     Tcl_MutexUnlock(&flowListMutex);
 }
 
-/*
- *----------------------------------------------------------------------
- *
- * TtoFlowFree --
- *
- *	Cancels (if running), joins, drops a queued completion event and
- *	frees everything.  Must run in the owner thread.
- *
- *----------------------------------------------------------------------
- */
-
-void
-TtoFlowFree(
+/* Frees a flow nobody references any more (no thread, no event). */
+static void
+FreeFlow(
     TtoFlow *flow)
 {
     char **strings[] = {
@@ -608,12 +764,11 @@ TtoFlowFree(
     };
     size_t i;
 
-    TtoFlowCancel(flow);
+    Unlist(flow);
     if (flow->net) {
 	TtoNetClose(flow->net);		/* bound but never started */
 	flow->net = NULL;
     }
-    Tcl_DeleteEvents(FlowEventMatch, flow);
     TtoHttpRelease(flow->http);
     for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 	FreeString(strings[i]);
@@ -629,11 +784,110 @@ TtoFlowFree(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoFlowFree --
+ *
+ *	Lets go of a flow: cancels it if it is running, drops a queued
+ *	completion event and frees everything.  A flow that has ended but
+ *	whose worker is still closing the browser's connection gracefully
+ *	is left to the worker, which frees it when done, so that neither
+ *	the page nor the caller waits.  Must run in the owner thread.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoFlowFree(
+    TtoFlow *flow)
+{
+    int orphaned = 0;
+
+    if (flow->started) {
+	RequestCancel(flow, CANCEL_RUNNING);	/* no-op once it has ended */
+	WAIT_FOR(flow, flow->state >= 3);
+	Tcl_MutexLock(&flow->mutex);
+	if (!flow->threadDone) {
+	    flow->orphan = orphaned = 1;
+	    flow->doneProc = NULL;
+	}
+	Tcl_MutexUnlock(&flow->mutex);
+    }
+    Tcl_DeleteEvents(FlowEventMatch, flow);
+    if (!orphaned) {
+	FreeFlow(flow);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowWorkersStop --
+ *
+ *	Ends and joins every worker thread.  Flows still running are
+ *	cancelled first (at exit; when the last object goes only orphans,
+ *	ending their graceful closes, can be left).  Called when the last
+ *	object of the process is deleted and from the exit handler.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+StopWorkers(
+    int all)
+{
+    FlowLink *link;
+    Worker *w, *list;
+
+    /*
+     * Holding the list mutex keeps every listed flow alive: its owner
+     * or its worker must take it (in Unlist) before freeing it.
+     */
+
+    Tcl_MutexLock(&flowListMutex);
+    for (link = flowList; link; link = link->next) {
+	RequestCancel(link->flow, all ? CANCEL_ANY : CANCEL_ORPHAN);
+    }
+    Tcl_MutexUnlock(&flowListMutex);
+
+    Tcl_MutexLock(&workerMutex);
+    if (all) {
+	shuttingDown = 1;
+    }
+    for (w = workers; w; w = w->next) {
+	w->quit = 1;
+	Tcl_ConditionNotify(&w->cond);
+    }
+    list = workers;
+    workers = NULL;
+    idleWorkers = NULL;
+    idleCount = 0;
+    if (list) {
+	for (w = list; w->next; w = w->next) {
+	    /* find the end */
+	}
+	w->next = retired;
+    } else {
+	list = retired;
+    }
+    retired = NULL;
+    Tcl_MutexUnlock(&workerMutex);
+    JoinWorkers(list);
+}
+
+void
+TtoFlowWorkersStop(void)
+{
+    StopWorkers(0);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * TtoFlowExitAll --
  *
- *	Process exit handler: stops and joins every running flow thread, so
- *	that `exit` during a flow neither hangs nor crashes in Tcl_Finalize.
- *	A cancelled thread ends within one poll or libcurl wake-up.
+ *	Process exit handler: stops every running flow and joins every
+ *	worker, so that `exit` during a flow neither hangs nor crashes in
+ *	Tcl_Finalize.  A cancelled flow ends within one poll or libcurl
+ *	wake-up.
  *
  *----------------------------------------------------------------------
  */
@@ -641,19 +895,5 @@ TtoFlowFree(
 void
 TtoFlowExitAll(void)
 {
-    FlowLink *link;
-
-    /*
-     * Holding the list mutex keeps every listed flow alive: an owner
-     * must take it (in TtoFlowJoin) before it can free its flow.
-     */
-
-    Tcl_MutexLock(&flowListMutex);
-    for (link = flowList; link; link = link->next) {
-	RequestCancel(link->flow);
-    }
-    for (link = flowList; link; link = link->next) {
-	JoinOnce(link->flow);
-    }
-    Tcl_MutexUnlock(&flowListMutex);
+    StopWorkers(1);
 }

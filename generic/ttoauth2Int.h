@@ -221,9 +221,11 @@ MODULE_SCOPE int	TtoStoreParse(const char *text, size_t len,
 
 /*
  * ttoauth2Flow.c: one authorization-code flow, run by a background
- * thread.  The Tcl thread fills the configuration, binds, starts; then
- * only reads the state (under the mutex) until the thread is done, after
- * which the results are read without locking.
+ * worker thread (kept for the next flow).  The Tcl thread fills the
+ * configuration, binds, starts; then only reads the state (under the
+ * mutex) until the flow has ended (state 3, 4 or 5), after which the
+ * results are read without locking: the worker writes them before it
+ * publishes the final state and never again.
  */
 
 typedef struct TtoFlow {
@@ -256,18 +258,16 @@ typedef struct TtoFlow {
     Tcl_Mutex mutex;
     Tcl_Condition cond;
     int state;			/* 0..5, as authFlowState */
-    int threadDone;		/* the thread will touch nothing more */
+    int threadDone;		/* the worker will touch nothing more */
+    int orphan;			/* owner gone: the worker frees the flow */
     volatile int cancel;
     TtoNet *net;		/* NULL once closed */
-    TtoHttp *http;
+    TtoHttp *http;		/* NULL once handed back to the pool */
 
-    /* Thread bookkeeping: Tcl thread only. */
-    Tcl_ThreadId thread;
+    /* Tcl thread only. */
     int started;
-    int joining;		/* a thread is in Tcl_JoinThread (mutex) */
-    int joined;
 
-    /* Results: written by the flow thread, read after threadDone. */
+    /* Results: written by the worker before the final state is set. */
     TtoPairs redirectParams;
     TtoTokenResult result;
     char *response;		/* accessTokenResponse text */
@@ -282,9 +282,9 @@ MODULE_SCOPE int	TtoFlowStart(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowState(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowWait(TtoFlow *flow, long long ms);
 MODULE_SCOPE void	TtoFlowCancel(TtoFlow *flow);
-MODULE_SCOPE void	TtoFlowJoin(TtoFlow *flow);
 MODULE_SCOPE void	TtoFlowFree(TtoFlow *flow);
 MODULE_SCOPE void	TtoFlowExitAll(void);
+MODULE_SCOPE void	TtoFlowWorkersStop(void);
 
 /*
  * Platform layer (unix/ttoauth2Unix*.c; win/ later).
@@ -305,8 +305,10 @@ MODULE_SCOPE void	TtoNetWake(TtoNet *net);
 MODULE_SCOPE int	TtoNetServe(TtoNet *net, long long deadlineMs,
 			    volatile int *cancelPtr, TtoRequestProc *proc,
 			    void *clientData);
-MODULE_SCOPE void	TtoNetSendHeld(TtoNet *net, const char *data,
+MODULE_SCOPE int	TtoNetSendHeld(TtoNet *net, const char *data,
 			    size_t len, long timeoutMs);
+MODULE_SCOPE void	TtoNetFinishHeld(TtoNet *net);
+MODULE_SCOPE void	TtoNetCloseListeners(TtoNet *net);
 MODULE_SCOPE void	TtoNetClose(TtoNet *net);
 MODULE_SCOPE long long	TtoNowMs(void);
 MODULE_SCOPE int	TtoOsRandom(unsigned char *buf, size_t len);

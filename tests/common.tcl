@@ -53,6 +53,40 @@ testConstraint chromium [expr {[auto_execok chromium] ne ""}]
 testConstraint valgrind [info exists env(TTOAUTH2_VALGRIND)]
 testConstraint notValgrind [expr {![info exists env(TTOAUTH2_VALGRIND)]}]
 
+# Open descriptors and threads of this process (procfs).
+proc fdCount {} {
+    return [llength [glob -nocomplain -directory /proc/self/fd *]]
+}
+
+proc threadCount {} {
+    return [llength [glob -nocomplain -directory /proc/self/task *]]
+}
+
+# How many descriptors of this process are TCP sockets whose local port
+# is port (listeners and accepted connections; not clients of the port).
+proc socketsOnPort {port} {
+    set inodes {}
+    foreach table {/proc/net/tcp /proc/net/tcp6} {
+	if {[catch {readFile $table} text]} continue
+	foreach line [lrange [split $text \n] 1 end] {
+	    if {[llength $line] < 10} continue
+	    set local [lindex $line 1]
+	    if {[scan [lindex [split $local :] end] %x] == $port} {
+		dict set inodes [lindex $line 9] 1
+	    }
+	}
+    }
+    set n 0
+    foreach fd [glob -nocomplain -directory /proc/self/fd *] {
+	if {![catch {file readlink $fd} target]
+		&& [regexp {^socket:\[(\d+)\]$} $target -> inode]
+		&& [dict exists $inodes $inode]} {
+	    incr n
+	}
+    }
+    return $n
+}
+
 #----------------------------------------------------------------------
 # Temporary files
 #----------------------------------------------------------------------

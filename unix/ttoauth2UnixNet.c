@@ -116,7 +116,6 @@ static void	ConnReplyStatus(TtoNet *net, Conn *conn, int status,
 		    const char *reason, const char *html);
 static void	DrainWake(TtoNet *net);
 static void	ExpireConns(TtoNet *net, long long now);
-static void	LingerClose(int fd, long long untilMs, int wakeFd);
 static void	ListenerAccept(TtoNet *net, int listenFd, long long now);
 static int	MakeWakePipe(TtoNet *net, int *errnoPtr);
 static int	OpenListener(int family, int port, int *errnoPtr);
@@ -1342,85 +1341,42 @@ WaitFd(
 /*
  *----------------------------------------------------------------------
  *
- * LingerClose --
- *
- *	Shuts down the write side of a connection whose reply was sent,
- *	reads and discards whatever the client still sends until it closes
- *	or untilMs comes, then closes.  Closing at once with unread input
- *	would send a RST, and a RST may destroy the reply on its way.
- *
- * Results:
- *	None.
- *
- * Side effects:
- *	Closes fd.
- *
- *----------------------------------------------------------------------
- */
-
-static void
-LingerClose(
-    int fd,
-    long long untilMs,
-    int wakeFd)
-{
-    char scratch[DRAIN_CHUNK];
-    ssize_t n;
-
-    (void) shutdown(fd, SHUT_WR);
-    for (;;) {
-	n = recv(fd, scratch, sizeof(scratch), 0);
-	if (n > 0 || (n < 0 && errno == EINTR)) {
-	    continue;
-	}
-	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-	    break;			/* EOF or error */
-	}
-	if (WaitFd(fd, POLLIN, untilMs, wakeFd) <= 0) {
-	    break;
-	}
-    }
-    CloseFd(fd);
-}
-
-/*
- *----------------------------------------------------------------------
- *
  * TtoNetSendHeld --
  *
- *	Sends the page to the held connection (the browser's redirect)
- *	and closes it, spending at most timeoutMs on sending and at most
- *	LINGER_MS more on a graceful close.  A TtoNetWake (cancel, exit)
- *	meanwhile ends both waits at once.
+ *	Sends the page to the held connection (the browser's redirect),
+ *	spending at most timeoutMs on it, and shuts down the write side so
+ *	that the browser sees the end of the page at once.  The connection
+ *	stays open (see TtoNetFinishHeld): closing it now, with input the
+ *	browser may still send unread, would make the kernel send a RST,
+ *	and a RST can destroy the page on its way.  A TtoNetWake (cancel,
+ *	exit) meanwhile ends the wait at once.
  *
  * Results:
- *	None.
+ *	1 if the whole page was handed to the kernel, else 0 (the
+ *	connection is closed then).
  *
  * Side effects:
- *	Writes to and closes the held connection; no-op without one.
+ *	Writes to the held connection; no-op without one.
  *
  *----------------------------------------------------------------------
  */
 
-void
+int
 TtoNetSendHeld(
     TtoNet *net,
     const char *data,
     size_t len,
     long timeoutMs)
 {
-    long long now, until;
+    long long until;
     size_t done = 0;
     int fd;
 
     if (net == NULL || net->heldFd < 0) {
-	return;
+	return 0;
     }
     fd = net->heldFd;
-    net->heldFd = -1;
-    now = TtoNowMs();
-    until = now + (timeoutMs > 0 ? timeoutMs : 0);
-
+    until = TtoNowMs() + (timeoutMs > 0 ? timeoutMs : 0);
     while (done < len) {
 	ssize_t n = send(fd, data + done, len - done, MSG_NOSIGNAL);
 
@@ -1438,10 +1394,95 @@ TtoNetSendHeld(
     }
     if (done < len) {
 	CloseFd(fd);			/* timed out or the client is gone */
+	net->heldFd = -1;
+	return 0;
+    }
+    (void) shutdown(fd, SHUT_WR);
+    return 1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoNetFinishHeld --
+ *
+ *	The graceful close of the held connection after its page: reads
+ *	and discards whatever the client still sends until it closes, at
+ *	most LINGER_MS, then closes.  A TtoNetWake ends the wait at once.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Closes the held connection; no-op without one.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoNetFinishHeld(
+    TtoNet *net)
+{
+    char scratch[DRAIN_CHUNK];
+    long long until;
+    ssize_t n;
+    int fd;
+
+    if (net == NULL || net->heldFd < 0) {
 	return;
     }
-    now = TtoNowMs();
-    LingerClose(fd, now + LINGER_MS, net->wakeRead);
+    fd = net->heldFd;
+    net->heldFd = -1;
+    until = TtoNowMs() + LINGER_MS;
+    for (;;) {
+	n = recv(fd, scratch, sizeof(scratch), 0);
+	if (n > 0 || (n < 0 && errno == EINTR)) {
+	    continue;
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+	    break;			/* EOF or error */
+	}
+	if (WaitFd(fd, POLLIN, until, net->wakeRead) <= 0) {
+	    break;
+	}
+    }
+    CloseFd(fd);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoNetCloseListeners --
+ *
+ *	Closes both listening sockets and every connection but the held
+ *	one: from here on nothing new can reach the port, and it can be
+ *	bound again.  The wake pipe and the held connection stay.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Closes descriptors.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoNetCloseListeners(
+    TtoNet *net)
+{
+    int i;
+
+    if (net == NULL) {
+	return;
+    }
+    for (i = 0; i < 2; i++) {
+	CloseFd(net->listenFd[i]);
+	net->listenFd[i] = -1;
+    }
+    for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
+	ConnClose(net, &net->conns[i]);
+    }
 }
 
 /*
