@@ -69,6 +69,7 @@ set ::bench::block    [bench::Setting BENCH_BLOCK 100]
 set ::bench::twMax    [bench::Setting BENCH_TW_MAX 1000]
 set ::bench::twSeconds [bench::Setting BENCH_TW_SECONDS 65]
 set ::bench::flowN    [bench::Setting BENCH_FLOW_N 200]
+set ::bench::flowBlock [bench::Setting BENCH_FLOW_BLOCK 10]
 set ::bench::memN     [bench::Setting BENCH_MEM_N 10000]
 set ::bench::loadN    [bench::Setting BENCH_LOAD_N 15]
 # BENCH_ONLY: a list of the issue's section numbers to run (default all).
@@ -590,7 +591,8 @@ proc ::bench::Flow {port cloop} {
     Ask $browser browser $servePort 10
     CBlock $c flow $tokenUrl 10
 
-    set size 10
+    variable flowBlock
+    set size $flowBlock
     set res [Interleave flow [dict create \
 	    ttoauth2 [list bench::Ask $tto tto-flow] \
 	    C [list bench::CBlock $c flow $tokenUrl] \

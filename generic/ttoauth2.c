@@ -781,7 +781,8 @@ StartAuth(
 {
     TtoFlow *flow;
     Tcl_DString ds, url;
-    int err = 0, from, to;
+    int err = 0, from, to, families;
+    const char *host;
     Tcl_WideInt w;
     char portText[16];
 
@@ -847,7 +848,15 @@ StartAuth(
     from = (int) w;
     Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORTRANGEEND], &w);
     to = (int) w;
-    if (TtoFlowBind(flow, from, to, &err) != 0) {
+    /*
+     * The browser goes where the redirect URI says: "localhost" may
+     * resolve to either loopback address, an address literal to that one.
+     */
+    host = OptString(obj, OPT_LOCALHOST);
+    families = (strcmp(host, "127.0.0.1") == 0) ? TTO_NET_V4
+	    : (strcmp(host, "[::1]") == 0) ? TTO_NET_V6
+	    : (TTO_NET_V4 | TTO_NET_V6);
+    if (TtoFlowBind(flow, families, from, to, &err) != 0) {
 	TtoFlowFree(flow);
 	snprintf(portText, sizeof(portText), "%d", from);
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot listen on %s %d%s%s "

@@ -83,8 +83,9 @@ TtoFlowNew(void)
  *
  * TtoFlowBind --
  *
- *	Binds the loopback port(s) in the caller's thread, so that a port
- *	in use is reported by startAuth itself.
+ *	Binds the loopback port on the addresses of families (TTO_NET_V4,
+ *	TTO_NET_V6) in the caller's thread, so that a port in use is
+ *	reported by startAuth itself.
  *
  * Results:
  *	0 with flow->port set, or -1 with *errnoPtr.
@@ -95,11 +96,13 @@ TtoFlowNew(void)
 int
 TtoFlowBind(
     TtoFlow *flow,
+    int families,
     int portFrom,
     int portTo,
     int *errnoPtr)
 {
-    return TtoNetOpen(portFrom, portTo, &flow->net, &flow->port, errnoPtr);
+    return TtoNetOpen(families, portFrom, portTo, &flow->net, &flow->port,
+	    errnoPtr);
 }
 
 static void
@@ -284,10 +287,11 @@ static void FreeFlow(TtoFlow *flow);
 
 static void
 RunFlow(
-    TtoFlow *flow)
+    TtoFlow *flow,
+    TtoWake *wake)
 {
     long long deadline = 0;
-    int served, final = 5, orphan;
+    int served, final = 5, orphan, cancelled;
     const char *page = NULL;
     Tcl_DString reply;
     FlowEvent *event;
@@ -381,8 +385,18 @@ RunFlow(
     TtoNetClose(net);		/* under the mutex: RequestCancel wakes it */
     flow->threadDone = 1;
     orphan = flow->orphan;
+    cancelled = __atomic_load_n(&flow->cancel, __ATOMIC_ACQUIRE);
     Tcl_ConditionNotify(&flow->cond);
     Tcl_MutexUnlock(&flow->mutex);
+
+    /*
+     * Only a cancel writes to the wake pipe, and none can come for this
+     * flow any more: what it wrote goes, so the next flow starts quiet.
+     */
+
+    if (cancelled) {
+	TtoWakeDrain(wake);
+    }
     if (orphan) {
 	FreeFlow(flow);
     }
@@ -409,6 +423,7 @@ RunFlow(
 
 typedef struct Worker {
     Tcl_ThreadId thread;
+    TtoWake *wake;		/* lent to each flow's listener */
     Tcl_Condition cond;		/* job or quit set (workerMutex) */
     TtoFlow *job;		/* the flow to run, or NULL */
     int quit;			/* end after the current job */
@@ -453,7 +468,7 @@ WorkerThread(
 	    break;			/* quit: the stopper joins us */
 	}
 	Tcl_MutexUnlock(&workerMutex);
-	RunFlow(flow);
+	RunFlow(flow, w->wake);
 	Tcl_MutexLock(&workerMutex);
 	w->job = NULL;
 	if (w->quit) {
@@ -494,6 +509,7 @@ JoinWorkers(
 	w = list;
 	list = w->next;
 	Tcl_JoinThread(w->thread, &result);
+	TtoWakeFree(w->wake);
 	Tcl_ConditionFinalize(&w->cond);
 	ckfree(w);
     }
@@ -509,7 +525,7 @@ Dispatch(
     TtoFlow *flow)
 {
     Worker *w, *done;
-    int ok = 1;
+    int ok = 1, err = 0;
 
     Tcl_MutexLock(&workerMutex);
     done = retired;
@@ -520,14 +536,20 @@ Dispatch(
 	w = idleWorkers;
 	idleWorkers = w->nextIdle;
 	idleCount--;
+	TtoNetSetWake(flow->net, w->wake);
 	w->job = flow;
 	Tcl_ConditionNotify(&w->cond);
     } else {
 	w = ckalloc(sizeof(Worker));
 	memset(w, 0, sizeof(Worker));
-	w->job = flow;
-	if (Tcl_CreateThread(&w->thread, WorkerThread, w,
+	w->wake = TtoWakeNew(&err);
+	if (w->wake != NULL) {
+	    TtoNetSetWake(flow->net, w->wake);
+	    w->job = flow;
+	}
+	if (w->wake == NULL || Tcl_CreateThread(&w->thread, WorkerThread, w,
 		TCL_THREAD_STACK_DEFAULT, TCL_THREAD_JOINABLE) != TCL_OK) {
+	    TtoWakeFree(w->wake);
 	    ckfree(w);
 	    ok = 0;
 	} else {

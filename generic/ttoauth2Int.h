@@ -41,6 +41,7 @@ typedef int Tcl_Size;
 #define TTO_MAX_CONNECTIONS	64	/* served at once; more wait in backlog */
 
 typedef struct TtoNet TtoNet;	/* listening sockets + connections */
+typedef struct TtoWake TtoWake;	/* a flow worker's wake pipe */
 typedef struct TtoHttp TtoHttp;	/* a reusable libcurl handle */
 
 /*
@@ -276,8 +277,8 @@ typedef struct TtoFlow {
 } TtoFlow;
 
 MODULE_SCOPE TtoFlow *	TtoFlowNew(void);
-MODULE_SCOPE int	TtoFlowBind(TtoFlow *flow, int portFrom, int portTo,
-			    int *errnoPtr);
+MODULE_SCOPE int	TtoFlowBind(TtoFlow *flow, int families, int portFrom,
+			    int portTo, int *errnoPtr);
 MODULE_SCOPE int	TtoFlowStart(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowState(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowWait(TtoFlow *flow, long long ms);
@@ -299,8 +300,16 @@ typedef enum {
 typedef TtoConnAction (TtoRequestProc)(void *clientData,
 			    const TtoHttpRequest *req, Tcl_DString *replyPtr);
 
-MODULE_SCOPE int	TtoNetOpen(int portFrom, int portTo, TtoNet **netPtr,
-			    int *portPtr, int *errnoPtr);
+/* TtoNetOpen families */
+#define TTO_NET_V4	1	/* 127.0.0.1 */
+#define TTO_NET_V6	2	/* ::1 */
+
+MODULE_SCOPE TtoWake *	TtoWakeNew(int *errnoPtr);
+MODULE_SCOPE void	TtoWakeFree(TtoWake *wake);
+MODULE_SCOPE void	TtoWakeDrain(TtoWake *wake);
+MODULE_SCOPE void	TtoNetSetWake(TtoNet *net, TtoWake *wake);
+MODULE_SCOPE int	TtoNetOpen(int families, int portFrom, int portTo,
+			    TtoNet **netPtr, int *portPtr, int *errnoPtr);
 MODULE_SCOPE void	TtoNetWake(TtoNet *net);
 MODULE_SCOPE int	TtoNetServe(TtoNet *net, long long deadlineMs,
 			    volatile int *cancelPtr, TtoRequestProc *proc,

@@ -77,7 +77,7 @@ typedef struct {
 
 struct TtoNet {
     int listenFd[2];		/* 127.0.0.1, ::1 (-1: none) */
-    int wakeRead;		/* the wake pipe */
+    int wakeRead;		/* the worker's wake pipe (borrowed) or -1 */
     int wakeWrite;
     int port;
     int heldFd;			/* the redirect's connection, or -1 */
@@ -98,8 +98,9 @@ typedef enum {
     EVENT_HELD
 } EventResult;
 
-static int	BindLoopback(TtoNet *net, int port, int *useV6Ptr,
-		    int *errnoPtr, int *parkPtr);
+static int	BindLoopback(TtoNet *net, int port, int want4,
+		    int *useV6Ptr, int *errnoPtr, int *parkPtr);
+static int	ListenOn(int family, int *portPtr, int *errnoPtr);
 static int	CancelRequested(volatile int *cancelPtr);
 static int	EvictableConn(TtoNet *net, long long now);
 static void	CloseFd(int fd);
@@ -114,10 +115,9 @@ static EventResult ConnRead(TtoNet *net, Conn *conn,
 		    TtoRequestProc *proc, void *clientData);
 static void	ConnReplyStatus(TtoNet *net, Conn *conn, int status,
 		    const char *reason, const char *html);
-static void	DrainWake(TtoNet *net);
+static void	DrainPipe(int fd);
 static void	ExpireConns(TtoNet *net, long long now);
 static void	ListenerAccept(TtoNet *net, int listenFd, long long now);
-static int	MakeWakePipe(TtoNet *net, int *errnoPtr);
 static int	OpenListener(int family, int port, int *errnoPtr);
 static int	SetDescriptorFlags(int fd);
 static int	WaitFd(int fd, short events, long long untilMs,
@@ -239,49 +239,88 @@ SetDescriptorFlags(
 /*
  *----------------------------------------------------------------------
  *
- * MakeWakePipe --
+ * TtoWakeNew, TtoWakeFree, TtoWakeDrain --
  *
- *	Creates the pipe TtoNetWake writes to so that a poll() in
- *	TtoNetServe returns at once (a pipe rather than an eventfd, so the
- *	code stays POSIX).  Both ends are non-blocking: a wake never blocks
- *	its caller, and the serve loop drains without blocking.
+ *	The wake pipe of a flow worker: TtoNetWake writes to it so that a
+ *	poll() of the flow the worker runs returns at once (a pipe rather
+ *	than an eventfd, so the code stays POSIX).  A worker keeps its pipe
+ *	for all its flows (TtoNetSetWake lends it to each), which saves
+ *	making and closing one per flow.  Both ends are non-blocking: a
+ *	wake never blocks its caller, and a drain never blocks.
  *
  * Results:
- *	0, or -1 with *errnoPtr set.
- *
- * Side effects:
- *	Sets net->wakeRead and net->wakeWrite.
+ *	TtoWakeNew: the pipe, or NULL with *errnoPtr set.
  *
  *----------------------------------------------------------------------
  */
 
-static int
-MakeWakePipe(
-    TtoNet *net,
+struct TtoWake {
+    int readFd;
+    int writeFd;
+};
+
+TtoWake *
+TtoWakeNew(
     int *errnoPtr)
 {
+    TtoWake *wake;
     int fds[2];
 
 #ifdef TTO_ATOMIC_CLOEXEC
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
 	*errnoPtr = errno;
-	return -1;
+	return NULL;
     }
 #else
     if (pipe(fds) < 0) {
 	*errnoPtr = errno;
-	return -1;
+	return NULL;
     }
     if (SetDescriptorFlags(fds[0]) < 0 || SetDescriptorFlags(fds[1]) < 0) {
 	*errnoPtr = errno;
 	CloseFd(fds[0]);
 	CloseFd(fds[1]);
-	return -1;
+	return NULL;
     }
 #endif
-    net->wakeRead = fds[0];
-    net->wakeWrite = fds[1];
-    return 0;
+    wake = (TtoWake *) ckalloc(sizeof(TtoWake));
+    wake->readFd = fds[0];
+    wake->writeFd = fds[1];
+    return wake;
+}
+
+void
+TtoWakeFree(
+    TtoWake *wake)
+{
+    if (wake != NULL) {
+	CloseFd(wake->readFd);
+	CloseFd(wake->writeFd);
+	ckfree((char *) wake);
+    }
+}
+
+void
+TtoWakeDrain(
+    TtoWake *wake)
+{
+    if (wake != NULL) {
+	DrainPipe(wake->readFd);
+    }
+}
+
+/*
+ * Lends a worker's wake pipe to the flow's net (before the worker gets
+ * the flow); TtoNetClose leaves it open.
+ */
+
+void
+TtoNetSetWake(
+    TtoNet *net,
+    TtoWake *wake)
+{
+    net->wakeRead = wake->readFd;
+    net->wakeWrite = wake->writeFd;
 }
 
 /*
@@ -374,22 +413,22 @@ OpenListener(
  *
  * BindLoopback --
  *
- *	Makes net listen on 127.0.0.1 and, when *useV6Ptr, on ::1, both on
- *	one port.  port 0 lets the system choose the port on 127.0.0.1;
- *	::1 must then be free on that same port.  The IPv4 socket listens
- *	before the IPv6 one is bound so that no other process can take the
- *	chosen port in between.
+ *	Makes net listen on 127.0.0.1 (when want4) and on ::1 (when
+ *	*useV6Ptr), both on one port.  port 0 lets the system choose the
+ *	port on the first address; the second must then be free on that
+ *	same port.  The first socket listens before the second is bound
+ *	so that no other process can take the chosen port in between.
  *
  * Results:
  *	0 with net->listenFd[] and net->port set, or -1 with *errnoPtr set
- *	(EADDRINUSE: the port is taken on one of the two addresses) and
+ *	(EADDRINUSE: the port is taken on one of the addresses) and
  *	nothing left open, except: when parkPtr is not NULL and the port
  *	was free on 127.0.0.1 but taken on ::1, the IPv4 socket is left
  *	listening in *parkPtr, for the caller to hold while it asks the
  *	system for another port (so it cannot be handed the same one
- *	again) and close afterwards.  *useV6Ptr is cleared when the host
- *	turns out to have no IPv6 loopback (EAFNOSUPPORT, EADDRNOTAVAIL):
- *	the caller then goes on with IPv4 only.
+ *	again) and close afterwards.  With want4, *useV6Ptr is cleared when
+ *	the host turns out to have no IPv6 loopback (EAFNOSUPPORT,
+ *	EADDRNOTAVAIL): the caller then goes on with IPv4 only.
  *
  * Side effects:
  *	Opens up to two sockets.
@@ -398,39 +437,65 @@ OpenListener(
  */
 
 static int
+ListenOn(
+    int family,
+    int *portPtr,
+    int *errnoPtr)
+{
+    int fd;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    fd = OpenListener(family, *portPtr, errnoPtr);
+    if (fd < 0) {
+	return -1;
+    }
+    if (listen(fd, LISTEN_BACKLOG) < 0) {
+	goto error;
+    }
+    if (*portPtr == 0) {
+	if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0) {
+	    goto error;
+	}
+	*portPtr = (family == AF_INET)
+		? ntohs(((struct sockaddr_in *) &ss)->sin_port)
+		: ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
+    }
+    return fd;
+
+  error:
+    *errnoPtr = errno;
+    CloseFd(fd);
+    return -1;
+}
+
+static int
 BindLoopback(
     TtoNet *net,
     int port,
+    int want4,
     int *useV6Ptr,
     int *errnoPtr,
     int *parkPtr)
 {
-    int fd4, fd6 = -1;
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
+    int fd4 = -1, fd6 = -1;
 
-    fd4 = OpenListener(AF_INET, port, errnoPtr);
-    if (fd4 < 0) {
-	return -1;
+    if (want4) {
+	fd4 = ListenOn(AF_INET, &port, errnoPtr);
+	if (fd4 < 0) {
+	    return -1;
+	}
     }
-    if (listen(fd4, LISTEN_BACKLOG) < 0) {
-	goto error;
-    }
-    if (getsockname(fd4, (struct sockaddr *) &sin, &len) < 0) {
-	goto error;
-    }
-    port = ntohs(sin.sin_port);
-
     if (*useV6Ptr) {
 	int err6 = 0;
 
-	fd6 = OpenListener(AF_INET6, port, &err6);
+	fd6 = ListenOn(AF_INET6, &port, &err6);
 	if (fd6 < 0) {
-	    if (err6 == EAFNOSUPPORT || err6 == EADDRNOTAVAIL
-		    || err6 == EPROTONOSUPPORT) {
+	    if (want4 && (err6 == EAFNOSUPPORT || err6 == EADDRNOTAVAIL
+		    || err6 == EPROTONOSUPPORT)) {
 		*useV6Ptr = 0;		/* no IPv6 here: IPv4 only */
 	    } else {
-		if (err6 == EADDRINUSE && parkPtr != NULL) {
+		if (err6 == EADDRINUSE && parkPtr != NULL && fd4 >= 0) {
 		    *parkPtr = fd4;
 		} else {
 		    CloseFd(fd4);
@@ -438,21 +503,12 @@ BindLoopback(
 		*errnoPtr = err6;
 		return -1;
 	    }
-	} else if (listen(fd6, LISTEN_BACKLOG) < 0) {
-	    goto error;
 	}
     }
-
     net->listenFd[0] = fd4;
     net->listenFd[1] = fd6;
     net->port = port;
     return 0;
-
-  error:
-    *errnoPtr = errno;
-    CloseFd(fd4);
-    CloseFd(fd6);
-    return -1;
 }
 
 /*
@@ -460,11 +516,12 @@ BindLoopback(
  *
  * TtoNetOpen --
  *
- *	Opens the redirect listener: 127.0.0.1 and ::1 (where the host has
- *	IPv6) on one port, never any other address.  portFrom 0 takes a
- *	port the system chooses (retrying when ::1 is taken on it); with
- *	portTo > portFrom the first port of the range free on both
- *	addresses wins; otherwise only portFrom is tried.
+ *	Opens the redirect listener on the loopback addresses of families
+ *	(TTO_NET_V4: 127.0.0.1, TTO_NET_V6: ::1; with both, ::1 only where
+ *	the host has IPv6), on one port, never any other address.  portFrom
+ *	0 takes a port the system chooses (retrying when ::1 is taken on
+ *	it); with portTo > portFrom the first port of the range free on
+ *	every address wins; otherwise only portFrom is tried.
  *
  * Results:
  *	0 with *netPtr and *portPtr set, or -1 with *errnoPtr set:
@@ -472,13 +529,14 @@ BindLoopback(
  *	EINVAL for a port outside 0..65535, else the system's reason.
  *
  * Side effects:
- *	Opens the listening sockets and the wake pipe.
+ *	Opens the listening sockets.
  *
  *----------------------------------------------------------------------
  */
 
 int
 TtoNetOpen(
+    int families,
     int portFrom,
     int portTo,
     TtoNet **netPtr,
@@ -487,10 +545,13 @@ TtoNetOpen(
 {
     TtoNet *net;
     int parked[EPHEMERAL_TRIES];
-    int i, port, last, numParked = 0, useV6 = 1, err = 0, sawInUse = 0;
+    int i, port, last, numParked = 0, err = 0, sawInUse = 0;
+    int want4 = (families & TTO_NET_V4) != 0;
+    int useV6 = (families & TTO_NET_V6) != 0;
 
     *netPtr = NULL;
-    if (portFrom < 0 || portFrom > 65535 || portTo < 0 || portTo > 65535) {
+    if (portFrom < 0 || portFrom > 65535 || portTo < 0 || portTo > 65535
+	    || !(families & (TTO_NET_V4 | TTO_NET_V6))) {
 	*errnoPtr = EINVAL;
 	return -1;
     }
@@ -504,10 +565,6 @@ TtoNetOpen(
 	net->conns[i].fd = -1;
     }
 
-    if (MakeWakePipe(net, &err) < 0) {
-	goto error;
-    }
-
     if (portFrom == 0) {
 	/*
 	 * A port the system chose on 127.0.0.1 that turns out to be
@@ -515,10 +572,12 @@ TtoNetOpen(
 	 * request cannot be answered with the same port.
 	 */
 
-	for (i = 0; i < EPHEMERAL_TRIES; i++) {
-	    int park = -1, rc;
+	int rc = -1;
 
-	    rc = BindLoopback(net, 0, &useV6, &err, &park);
+	for (i = 0; i < EPHEMERAL_TRIES; i++) {
+	    int park = -1;
+
+	    rc = BindLoopback(net, 0, want4, &useV6, &err, &park);
 	    if (park >= 0) {
 		parked[numParked++] = park;
 	    }
@@ -529,7 +588,7 @@ TtoNetOpen(
 	while (numParked > 0) {
 	    CloseFd(parked[--numParked]);
 	}
-	if (net->listenFd[0] >= 0) {
+	if (rc == 0) {
 	    goto bound;
 	}
 	goto error;
@@ -537,7 +596,7 @@ TtoNetOpen(
 
     last = (portTo > portFrom) ? portTo : portFrom;
     for (port = portFrom; port <= last; port++) {
-	if (BindLoopback(net, port, &useV6, &err, NULL) == 0) {
+	if (BindLoopback(net, port, want4, &useV6, &err, NULL) == 0) {
 	    goto bound;
 	}
 	if (err == EADDRINUSE) {
@@ -558,8 +617,6 @@ TtoNetOpen(
     return 0;
 
   error:
-    CloseFd(net->wakeRead);
-    CloseFd(net->wakeWrite);
     ckfree((char *) net);
     *errnoPtr = err;
     return -1;
@@ -601,7 +658,7 @@ TtoNetWake(
 /*
  *----------------------------------------------------------------------
  *
- * DrainWake --
+ * DrainPipe --
  *
  *	Empties the wake pipe, so that the next poll() sleeps again.
  *
@@ -615,14 +672,14 @@ TtoNetWake(
  */
 
 static void
-DrainWake(
-    TtoNet *net)
+DrainPipe(
+    int fd)
 {
     char buf[64];
     ssize_t n;
 
     do {
-	n = read(net->wakeRead, buf, sizeof(buf));
+	n = read(fd, buf, sizeof(buf));
     } while (n > 0 || (n < 0 && errno == EINTR));
 }
 
@@ -1259,7 +1316,7 @@ TtoNetServe(
 		continue;
 	    }
 	    if (what[i] == POLL_WAKE) {
-		DrainWake(net);
+		DrainPipe(net->wakeRead);
 	    } else if (what[i] >= 0) {
 		Conn *conn = &net->conns[what[i]];
 
@@ -1490,8 +1547,8 @@ TtoNetCloseListeners(
  *
  * TtoNetClose --
  *
- *	Closes the listener: both listening sockets, every connection
- *	(the held one included), the wake pipe.  The port can be bound
+ *	Closes the listener: the listening sockets and every connection
+ *	(the held one included); a lent wake pipe stays.  The port can be bound
  *	again at once: what stays behind are connections in TIME_WAIT,
  *	which SO_REUSEADDR lets a new listener ignore.
  *
@@ -1520,7 +1577,5 @@ TtoNetClose(
 	ConnClose(net, &net->conns[i]);
     }
     CloseFd(net->heldFd);
-    CloseFd(net->wakeRead);
-    CloseFd(net->wakeWrite);
     ckfree((char *) net);
 }
