@@ -605,14 +605,30 @@ proc ::bench::Flow {port cloop} {
     set m(tto) [median [dict get $res ttoauth2]]
     set m(c) [median [dict get $res C]]
     set m(browser) [median [dict get $res "Tcl browser"]]
-    say [format "  flow medians: ttoauth2 %s, C %s, Tcl browser alone %s" \
-	    [us $m(tto)] [us $m(c)] [us $m(browser)]]
+    set cpu(tto) [median [dict get $res ttoauth2,cpu]]
+    set cpu(c) [median [dict get $res C,cpu]]
+    set cpu(browser) [median [dict get $res "Tcl browser,cpu"]]
+    # Each ttoauth2 block against the C block run right next to it: a
+    # slow spell of the machine then slows both sides of a ratio.
+    set paired [median [lmap a [dict get $res ttoauth2] b [dict get $res C] {
+	expr {$a / $b}}]]
+    say [format "  flow medians: ttoauth2 %s, C %s, Tcl browser alone %s;\
+	    paired ttoauth2/C block ratio %.2f; CPU/flow ttoauth2 %s (Tcl\
+	    browser alone %s), C %s" [us $m(tto)] [us $m(c)] [us $m(browser)] \
+	    $paired [us $cpu(tto)] [us $cpu(browser)] [us $cpu(c)]]
     Row "flow ×$flowN (startAuth, redirect, wait → 3) vs C, slowdown" \
 	    "[us $m(tto)]/flow" "[us $m(c)]/flow" \
 	    {*}[AtMost [expr {$m(tto) / $m(c)}] 3]
+    Row "  same, median of paired block ratios" "—" "—" \
+	    [format "%.2f×" $paired] "—" info
     Row "  of which: the Tcl scripted browser alone (vs C listener)" \
 	    "[us $m(browser)]/flow" "—" \
 	    [format "%.0f%% of flow" [expr {100.0 * $m(browser) / $m(tto)}]] \
+	    "—" info
+    Row "  CPU per flow, ttoauth2's process less the Tcl browser's" \
+	    "[us [expr {max(0.0, $cpu(tto) - $cpu(browser))}]]/flow" \
+	    "[us $cpu(c)]/flow" \
+	    [format "%.2f×" [expr {max(0.0, $cpu(tto) - $cpu(browser)) / $cpu(c)}]] \
 	    "—" info
 }
 
