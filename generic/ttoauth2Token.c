@@ -581,6 +581,54 @@ StringMember(
 }
 
 /*
+ * The members token answers are read by.  An answer with one of them
+ * twice in the same object is refused: JSON readers disagree on which of
+ * the two counts (cJSON takes the first, [ttoauth2 json get] and most
+ * others the last), so the token kept could differ from the one a script
+ * reads out of accessTokenResponse.
+ */
+
+static const char *const rootMembers[] = {
+    "code", "message", "data", "error", "error_description",
+    "access_token", "refresh_token", "token_type", "expires_at",
+    "expires_in", "refresh_expires_at", "refresh_token_expires_in",
+    "refresh_expires_in", NULL
+};
+static const char *const dataMembers[] = {
+    "access_token", "refresh_token", "access_token_expire_in",
+    "refresh_token_expire_in", NULL
+};
+
+static const char *
+RepeatedMember(
+    const cJSON *obj,
+    const char *const *names)
+{
+    const cJSON *child;
+    unsigned long seen = 0;	/* a bit per name */
+    int i;
+
+    if (!cJSON_IsObject(obj)) {
+	return NULL;
+    }
+    for (child = obj->child; child != NULL; child = child->next) {
+	if (child->string == NULL) {
+	    continue;
+	}
+	for (i = 0; names[i] != NULL; i++) {
+	    if (strcmp(child->string, names[i]) == 0) {
+		if (seen & (1UL << i)) {
+		    return names[i];
+		}
+		seen |= 1UL << i;
+		break;
+	    }
+	}
+    }
+    return NULL;
+}
+
+/*
  * A short printable excerpt of a server-sent string for failureInfo:
  * bounded, control characters replaced.
  */
@@ -655,6 +703,20 @@ TtoTokenClassify(
 		"redirect; token requests never follow redirects", status);
 	SetFailure(res, "HTTP", statusWord, NULL, info);
 	goto done;
+    }
+    if (root) {
+	const char *twice = RepeatedMember(root, rootMembers);
+
+	if (twice == NULL && provider == TTO_PROVIDER_TIKTOKSHOP) {
+	    twice = RepeatedMember(cJSON_GetObjectItemCaseSensitive(root,
+		    "data"), dataMembers);
+	}
+	if (twice != NULL) {
+	    snprintf(info, sizeof(info), "token response has the member "
+		    "\"%s\" more than once", twice);
+	    SetFailure(res, "JSON", NULL, NULL, info);
+	    goto done;
+	}
     }
 
     if (provider == TTO_PROVIDER_TIKTOKSHOP) {

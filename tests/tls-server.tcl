@@ -24,6 +24,7 @@
 #	    client followed the redirect.
 #	/trailing/... a success JSON followed by more bytes (an HTML fragment):
 #	    as a whole, not JSON.
+#	/twice/... a success JSON whose data has access_token twice.
 #	anything else: 404.
 #
 #	HTTP/1.1 keep-alive (Content-Length) unless the client says
@@ -195,6 +196,11 @@ proc answer {chan} {
 	set body [tokenJson $kind [query $q]]
 	if {[string match /trailing/* $path]} {
 	    append body " <html><body>not part of the JSON</body></html>"
+	}
+	if {[string match /twice/* $path]} {
+	    # A second access_token after the first: readers disagree on
+	    # which one counts.
+	    regsub {"data":\{} $body {&"access_token":"ROW_second_access_token",} body
 	}
     } else {
 	set status "404 Not Found"
