@@ -49,7 +49,8 @@
 #   define MSG_NOSIGNAL 0
 #endif
 
-#define LINGER_MS	  1000	/* after a reply: time for the client's EOF */
+#define LINGER_MS	  1000	/* after a reply: silence before we close */
+#define LINGER_MAX_MS	  10000	/* ... and the longest graceful close */
 #define POLL_CAP_MS	  1000	/* longest single poll() */
 #define SILENT_EVICT_MS	  250	/* silent this long: evictable when full */
 #define EPHEMERAL_TRIES	  20	/* port 0: new OS-chosen ports to try */
@@ -1464,8 +1465,9 @@ TtoNetSendHeld(
  * TtoNetFinishHeld --
  *
  *	The graceful close of the held connection after its page: reads
- *	and discards whatever the client still sends until it closes, at
- *	most LINGER_MS, then closes.  A TtoNetWake ends the wait at once.
+ *	and discards whatever the client still sends until it closes, it
+ *	has been silent for LINGER_MS, or LINGER_MAX_MS have passed, then
+ *	closes.  A TtoNetWake ends the wait at once.
  *
  * Results:
  *	None.
@@ -1481,7 +1483,7 @@ TtoNetFinishHeld(
     TtoNet *net)
 {
     char scratch[DRAIN_CHUNK];
-    long long until;
+    long long start, until;
     ssize_t n;
     int fd;
 
@@ -1490,10 +1492,18 @@ TtoNetFinishHeld(
     }
     fd = net->heldFd;
     net->heldFd = -1;
-    until = TtoNowMs() + LINGER_MS;
+    start = TtoNowMs();
+    until = start + LINGER_MS;
     for (;;) {
 	n = recv(fd, scratch, sizeof(scratch), 0);
-	if (n > 0 || (n < 0 && errno == EINTR)) {
+	if (n > 0) {
+	    until = TtoNowMs() + LINGER_MS;
+	    if (until > start + LINGER_MAX_MS) {
+		until = start + LINGER_MAX_MS;
+	    }
+	    continue;
+	}
+	if (n < 0 && errno == EINTR) {
 	    continue;
 	}
 	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
