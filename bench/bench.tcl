@@ -825,10 +825,14 @@ proc ::bench::Markdown {machine} {
 - JSON: `time` over many iterations per round, @R@ rounds, in the
   coordinator (both sides alike).
 - Flow: startAuth, a raw-socket GET of the redirect from the same Tcl
-  thread, read the page, close, `wait` → 3, in blocks of 10. C per flow:
+  thread, read the page, close, `wait` → 3; each round runs the 200
+  flows back to back per contender (order rotated per round). C per flow:
   listen, connect, send, accept+read, one token request with the reused
   handle, reply, close. "Tcl browser alone" is the scripted browser
-  against a C listener (cloop serve): the harness's own share.
+  against a C listener (cloop serve): the harness's own share. The
+  short-block row runs the same flows in blocks of 10 between the C
+  program's: idle vCPUs then wake slowly, which costs a two-thread flow
+  more than a single-threaded loop.
 - TIME_WAIT sockets (listed under Machine) slow every new loopback
   connection and bind: the flow and refresh sections wait (up to 65 s)
   for fewer than 1000 before they start, and run before/after the
