@@ -116,6 +116,22 @@ proc ::bench::median {values} {
 # Rotates a list by r places, so that each round runs the contenders in
 # another order (a slow spell of the machine does not always hit the same
 # one).
+# Sets ${mVar}(key) to the median wall time and, unless cpuVar is "",
+# ${cpuVar}(key) to the median CPU time of each contender of an
+# Interleave result, for a list of key name pairs.
+proc ::bench::Medians {res mVar cpuVar pairs} {
+    upvar 1 $mVar m
+    if {$cpuVar ne ""} {
+	upvar 1 $cpuVar cpu
+    }
+    foreach {key name} $pairs {
+	set m($key) [median [dict get $res $name]]
+	if {$cpuVar ne ""} {
+	    set cpu($key) [median [dict get $res $name,cpu]]
+	}
+    }
+}
+
 proc ::bench::rotate {list r} {
     set r [expr {$r % [llength $list]}]
     return [concat [lrange $list $r end] [lrange $list 0 [expr {$r - 1}]]]
@@ -450,12 +466,8 @@ proc ::bench::Refresh {port cloop expected} {
     close $tcl
     say "  refresh curl CLI: $done refreshes, median [us [median $cli]]/op"
 
-    set m(tto) [median [dict get $res ttoauth2]]
-    set m(c) [median [dict get $res C]]
-    set m(tcl) [median [dict get $res "pure Tcl"]]
+    Medians $res m cpu {tto ttoauth2 c C tcl "pure Tcl"}
     set m(cli) [median $cli]
-    set cpu(tto) [median [dict get $res ttoauth2,cpu]]
-    set cpu(c) [median [dict get $res C,cpu]]
     set paired [median [lmap a [dict get $res ttoauth2] b [dict get $res C] {
 	expr {$a / $b}}]]
     say [format "  refresh medians: ttoauth2 %s, C %s, pure Tcl %s;\
@@ -617,14 +629,8 @@ proc ::bench::Flow {port cloop} {
     close $serve
     close $tto
     close $browser
-    set m(tto) [median [dict get $res ttoauth2]]
-    set m(c) [median [dict get $res C]]
-    set m(browser) [median [dict get $res "Tcl browser"]]
-    set cpu(tto) [median [dict get $res ttoauth2,cpu]]
-    set cpu(c) [median [dict get $res C,cpu]]
-    set cpu(browser) [median [dict get $res "Tcl browser,cpu"]]
-    set m(ttoCold) [median [dict get $cold ttoauth2]]
-    set m(cCold) [median [dict get $cold C]]
+    Medians $res m cpu {tto ttoauth2 c C browser "Tcl browser"}
+    Medians $cold m {} {ttoCold ttoauth2 cCold C}
     say [format "  flow medians: ttoauth2 %s, C %s, Tcl browser alone %s;\
 	    CPU/flow ttoauth2 %s (Tcl browser alone %s), C %s; in blocks of\
 	    %d: ttoauth2 %s, C %s" [us $m(tto)] [us $m(c)] [us $m(browser)] \

@@ -162,31 +162,45 @@ SendAll(int fd, const char *p, size_t len)
     }
 }
 
-static void
-Flow(const char *tokenUrl, int i)
+/*
+ * A listening socket on 127.0.0.1, port chosen by the system; *addr gets
+ * its address.
+ */
+
+static int
+Listen(
+    struct sockaddr_in *addr)
 {
-    struct sockaddr_in addr;
-    socklen_t alen = sizeof(addr);
-    int lfd, cfd, sfd, one = 1;
-    char req[512], buf[8192], url[4096];
-    size_t got = 0;
-    ssize_t n;
-    const char *code;
+    socklen_t alen = sizeof(*addr);
+    int lfd, one = 1;
 
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0) {
 	Die("socket");
     }
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (bind(lfd, (struct sockaddr *) &addr, sizeof(addr)) != 0
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *) addr, sizeof(*addr)) != 0
 	    || listen(lfd, 64) != 0
-	    || getsockname(lfd, (struct sockaddr *) &addr, &alen) != 0) {
+	    || getsockname(lfd, (struct sockaddr *) addr, &alen) != 0) {
 	Die("listen");
     }
+    return lfd;
+}
+
+static void
+Flow(const char *tokenUrl, int i)
+{
+    struct sockaddr_in addr;
+    int lfd, cfd, sfd;
+    char req[512], buf[8192], url[4096];
+    size_t got = 0;
+    ssize_t n;
+    const char *code;
+
+    lfd = Listen(&addr);
 
     /* The browser. */
     cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -239,23 +253,10 @@ static int
 Serve(void)
 {
     struct sockaddr_in addr;
-    socklen_t alen = sizeof(addr);
-    int lfd, one = 1;
+    int lfd;
     char buf[8192];
 
-    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (lfd < 0) {
-	Die("socket");
-    }
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *) &addr, sizeof(addr)) != 0
-	    || listen(lfd, 64) != 0
-	    || getsockname(lfd, (struct sockaddr *) &addr, &alen) != 0) {
-	Die("listen");
-    }
+    lfd = Listen(&addr);
     printf("%d\n", ntohs(addr.sin_port));
     fflush(stdout);
     for (;;) {

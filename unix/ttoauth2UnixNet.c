@@ -1558,8 +1558,8 @@ TtoNetCloseListeners(
  * TtoNetClose --
  *
  *	Closes the listener: the listening sockets and every connection
- *	(the held one included); a lent wake pipe stays.  The port can be bound
- *	again at once: what stays behind are connections in TIME_WAIT,
+ *	(the held one included); a lent wake pipe stays.  The port can be
+ *	bound again at once: what stays behind are connections in TIME_WAIT,
  *	which SO_REUSEADDR lets a new listener ignore.
  *
  * Results:
@@ -1575,17 +1575,10 @@ void
 TtoNetClose(
     TtoNet *net)
 {
-    int i;
-
     if (net == NULL) {
 	return;
     }
-    for (i = 0; i < 2; i++) {
-	CloseFd(net->listenFd[i]);
-    }
-    for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
-	ConnClose(net, &net->conns[i]);
-    }
+    TtoNetCloseListeners(net);
     CloseFd(net->heldFd);
     ckfree((char *) net);
 }
