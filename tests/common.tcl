@@ -93,8 +93,15 @@ proc socketsOnPort {port} {
 
 # Temporary folders live outside the source tree, one parent per test
 # process, removed by cleanTmp (each file's last line calls it).
-set ::tmpRoot [file join [expr {[info exists env(TMPDIR)] ? $env(TMPDIR) : "/tmp"}] \
-    ttoauth2-tests-[pid]]
+# (On Windows: %TEMP%, which every Windows session has.)
+if {[info exists env(TMPDIR)]} {
+    set ::tmpBase $env(TMPDIR)
+} elseif {$tcl_platform(platform) eq "windows" && [info exists env(TEMP)]} {
+    set ::tmpBase [file normalize $env(TEMP)]
+} else {
+    set ::tmpBase /tmp
+}
+set ::tmpRoot [file join $::tmpBase ttoauth2-tests-[pid]]
 
 proc tmpDir {} {
     set dir [file join $::tmpRoot [incr ::tmpCounter]]
@@ -120,9 +127,11 @@ proc readFile {path} {
     return $data
 }
 
+# Writes data as it is (LF line ends on every platform: fixtures are
+# compared byte for byte with what ttoauth2 reads back).
 proc writeFile {path data} {
     set f [open $path w]
-    fconfigure $f -encoding utf-8
+    fconfigure $f -encoding utf-8 -translation lf
     puts -nonewline $f $data
     close $f
 }

@@ -51,6 +51,18 @@ log() {
     echo "cross-build: $*"
 }
 
+# logged LOG COMMAND...: runs COMMAND with its output in LOG; shows the
+# end of LOG when it fails.
+logged() {
+    logfile=$1
+    shift
+    if ! "$@" >"$logfile" 2>&1; then
+	tail -n 40 "$logfile" >&2
+	echo "cross-build: failed: $* (whole log: $logfile)" >&2
+	exit 1
+    fi
+}
+
 now() {
     date +%s
 }
@@ -136,11 +148,12 @@ unpack tcl8.6
 if [ ! -f "$CACHE/build/tcl8.6.built" ]; then
     log "building Tcl for Windows"
     rm -rf "$TCL_DIR"
-    (cd "$CACHE/build/tcl8.6/win" \
-	&& ./configure --host=$HOST --enable-64bit --enable-threads \
-	    --prefix="$TCL_DIR" >configure.out \
-	&& make -j"$JOBS" >make.out 2>&1 \
-	&& make install >install.out 2>&1)
+    cd "$CACHE/build/tcl8.6/win"
+    logged configure.log ./configure --host=$HOST --enable-64bit \
+	--enable-threads --prefix="$TCL_DIR"
+    logged make.log make -j"$JOBS"
+    logged install.log make install
+    cd "$SRCDIR"
     touch "$CACHE/build/tcl8.6.built"
 fi
 
@@ -157,23 +170,23 @@ unpack curl
 if [ ! -f "$CACHE/build/curl.built" ]; then
     log "building libcurl (Schannel) for Windows"
     rm -rf "$CURL_DIR"
-    (cd "$CACHE/build/curl" \
-	&& for p in 99_nss.patch 90_gnutls.patch; do
-	    if [ -f "debian/patches/$p" ] && patch -R -p1 --dry-run -s \
-		    < "debian/patches/$p" >/dev/null 2>&1; then
-		patch -R -p1 -s < "debian/patches/$p"
-	    fi
-	done \
-	&& ./configure --host=$HOST --prefix="$CURL_DIR" \
-	    --with-schannel --without-openssl --without-gnutls \
-	    --disable-ldap --disable-ldaps --without-libpsl --without-zlib \
-	    --without-brotli --without-zstd --without-libidn2 \
-	    --without-nghttp2 --without-libssh2 --without-librtmp \
-	    --disable-manual --disable-static --disable-pthreads \
-	    >configure.out \
-	&& make -j"$JOBS" -C lib >make.out 2>&1 \
-	&& make -C lib install >install.out 2>&1 \
-	&& make -C include install >>install.out 2>&1)
+    cd "$CACHE/build/curl"
+    for p in 99_nss.patch 90_gnutls.patch; do
+	if [ -f "debian/patches/$p" ] && patch -R -p1 --dry-run -s \
+		< "debian/patches/$p" >/dev/null 2>&1; then
+	    patch -R -p1 -s < "debian/patches/$p"
+	fi
+    done
+    logged configure.log ./configure --host=$HOST --prefix="$CURL_DIR" \
+	--with-schannel --without-openssl --without-gnutls \
+	--disable-ldap --disable-ldaps --without-libpsl --without-zlib \
+	--without-brotli --without-zstd --without-libidn2 \
+	--without-nghttp2 --without-libssh2 --without-librtmp \
+	--disable-manual --disable-static --disable-pthreads
+    logged make.log make -j"$JOBS" -C lib
+    logged install.log make -C lib install
+    logged install-include.log make -C include install
+    cd "$SRCDIR"
     touch "$CACHE/build/curl.built"
 fi
 
@@ -206,11 +219,15 @@ fi
 TTO_BUILD=$CACHE/build/ttoauth2
 rm -rf "$TTO_BUILD"
 mkdir -p "$TTO_BUILD"
-(cd "$TTO_BUILD" \
-    && "$SRCDIR/configure" --host=$HOST --prefix="$PREFIX" \
-	--with-tcl="$TCL_DIR/lib" --with-curl="$CURL_DIR" \
-	--with-cjson="$CJSON_DIR" >configure.out \
-    && make -j"$JOBS")
+cd "$TTO_BUILD"
+logged configure.log "$SRCDIR/configure" --host=$HOST --prefix="$PREFIX" \
+    --with-tcl="$TCL_DIR/lib" --with-curl="$CURL_DIR" \
+    --with-cjson="$CJSON_DIR"
+# Compiler output (warnings) is shown: the build must stay warning-free.
+make -j"$JOBS" 2>&1 | grep -v "^$HOST-gcc " || true
+test -f "$(sed -n 's/^PKG_LIB_FILE[[:space:]]*=[[:space:]]*//p' Makefile)" \
+    || { echo "cross-build: ttoauth2 did not build" >&2; exit 1; }
+cd "$SRCDIR"
 
 #----------------------------------------------------------------------
 # The install tree.
@@ -228,7 +245,7 @@ for d in "$TCL_DIR"/lib/*; do
     esac
 done
 rm -rf "$PREFIX"/lib/ttoauth2*
-(cd "$TTO_BUILD" && make install >install.out)
+(cd "$TTO_BUILD" && logged install.log make install)
 
 # Every DLL the programs and the extension import must be a system DLL
 # or one installed beside tclsh86.exe.

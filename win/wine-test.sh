@@ -60,7 +60,20 @@ winpath() {
 
 export TTOAUTH2_SRCDIR="$(winpath "$SRCDIR")"
 export TTOAUTH2_SLOW="${TTOAUTH2_SLOW:-2}"
-unset TTOAUTH2_TCLSH TCLLIBPATH TMPDIR || true
+unset TTOAUTH2_TCLSH TMPDIR || true
+
+# The tests use tcllib's json (pure Tcl): Debian's tcllib, as the Linux
+# suite does, found through the host's tclsh.
+TCLLIBPATH=""
+if command -v tclsh >/dev/null 2>&1; then
+    tcllib=$(echo 'if {![catch {package require json}]} {
+	    puts [file dirname [file dirname [lindex [package ifneeded json [package present json]] end]]]
+	}' | tclsh 2>/dev/null || true)
+    if [ -n "$tcllib" ] && [ -d "$tcllib" ]; then
+	TCLLIBPATH="{$(winpath "$tcllib" | tr '\\' /)}"
+    fi
+fi
+export TCLLIBPATH
 
 # The suite runs from a script file: Wine's tclsh reads no script from a
 # pipe on stdin.  Its output is kept so that a wineserver still shutting
