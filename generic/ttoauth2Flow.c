@@ -487,13 +487,11 @@ WorkerThread(
     Tcl_MutexUnlock(&workerMutex);
 
     /*
-     * Release this thread's Tcl allocator cache and thread data, then
-     * return normally.  Tcl_ExitThread would end the thread with
-     * pthread_exit from inside this frame, which unwinds without
-     * unpoisoning its locals (AddressSanitizer then trips over them).
+     * Release this thread's Tcl allocator cache and thread data and end
+     * the thread the way the platform needs (TtoThreadExit).
      */
 
-    Tcl_FinalizeThread();
+    TtoThreadExit();
     TCL_THREAD_CREATE_RETURN;
 }
 

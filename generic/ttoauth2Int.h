@@ -321,6 +321,7 @@ MODULE_SCOPE void	TtoNetCloseListeners(TtoNet *net);
 MODULE_SCOPE void	TtoNetClose(TtoNet *net);
 MODULE_SCOPE long long	TtoNowMs(void);
 MODULE_SCOPE int	TtoOsRandom(unsigned char *buf, size_t len);
+MODULE_SCOPE void	TtoThreadExit(void);
 MODULE_SCOPE const char *const *TtoDefaultOpener(void);
 MODULE_SCOPE int	TtoLaunch(const char *const *argv, int *errnoPtr);
 MODULE_SCOPE int	TtoFileWriteAtomic(const char *path, const char *data,

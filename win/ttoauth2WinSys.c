@@ -3,8 +3,9 @@
  *
  *	The Windows side of the platform layer (see the end of
  *	generic/ttoauth2Int.h): the clock, the OS random source, SHA-256
- *	and HMAC-SHA256 (BCrypt, so Windows needs no OpenSSL), and the
- *	token file (atomic replace, bounded read, cross-process lock).
+ *	and HMAC-SHA256 (BCrypt, so Windows needs no OpenSSL), the end of a
+ *	worker thread, and the token file (atomic replace, bounded read,
+ *	cross-process lock).
  *
  *	Paths arrive as UTF-8, the way Tcl gives them, and go to the W
  *	(UTF-16) APIs.  Errors are reported as errno values, mapped from
@@ -171,6 +172,32 @@ long long
 TtoNowMs(void)
 {
     return (long long) GetTickCount64();
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoThreadExit --
+ *
+ *	The end of a joinable thread made with Tcl_CreateThread.  On
+ *	Windows, Tcl_JoinThread returns only for a thread that ended
+ *	through Tcl_ExitThread (which signals the joiners); one that
+ *	returns from its thread function would leave them waiting for
+ *	ever.
+ *
+ * Results:
+ *	None: does not return.
+ *
+ * Side effects:
+ *	Finalizes Tcl for this thread and ends it.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoThreadExit(void)
+{
+    Tcl_ExitThread(0);
 }
 
 /*
