@@ -21,7 +21,7 @@
 #	gets /dev/null (NUL) as stdin, stdout and stderr, and on Unix it is
 #	started through "sh -c 'prog args &'", so that it is a child of the
 #	(at once exiting) shell, never of this process: no zombie is left,
-#	whoever reaps children or not.
+#	whoever reaps children or not (see Spawn).
 
 namespace eval ::ttoauth2 {
     # The opener used when neither -browser nor BROWSER names a program:
@@ -299,14 +299,21 @@ proc ::ttoauth2::FindProgram {name} {
 # Side effects:
 #	Starts a program with stdin, stdout and stderr on the null device.
 #	On Unix a shell starts it in the background and exits, so the
-#	program's parent is init (or a subreaper), not this process.
+#	program's parent is init (or a subreaper), not this process.  Tcl's
+#	own descriptors are close-on-exec; the shell also closes 3 to 9
+#	(all a POSIX shell can name), where a library that does not set
+#	close-on-exec usually has its few: libcurl before 8.17 (its
+#	connections and its multi handle's wakeup socketpair), so that the
+#	browser does not hold our connections open.
 
 proc ::ttoauth2::Spawn {argv} {
     if {$::tcl_platform(platform) eq "windows"} {
 	exec {*}$argv <NUL >NUL 2>NUL &
     } else {
-	exec /bin/sh -c {"$@" </dev/null >/dev/null 2>&1 &} \
-	    ttoauth2-browser {*}$argv </dev/null
+	exec /bin/sh -c {
+	    exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+	    "$@" </dev/null >/dev/null 2>&1 &
+	} ttoauth2-browser {*}$argv </dev/null
     }
     return
 }
