@@ -1371,6 +1371,34 @@ LaunchBrowser(
     for (i = 0; i < 3; i++) {
 	Tcl_DecrRefCount(words[i]);
     }
+    if (code == TCL_ERROR) {
+	/*
+	 * Raise it as this method's own error: the trace would show the
+	 * procedure's insides and repeat the URL.
+	 */
+
+	Tcl_Obj *msg = Tcl_GetObjResult(interp);
+	Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
+	Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+	Tcl_Obj *errorCode = NULL;
+
+	Tcl_IncrRefCount(msg);
+	Tcl_IncrRefCount(options);
+	Tcl_IncrRefCount(key);
+	Tcl_DictObjGet(NULL, options, key, &errorCode);
+	if (errorCode != NULL) {
+	    Tcl_IncrRefCount(errorCode);
+	}
+	Tcl_ResetResult(interp);
+	Tcl_SetObjResult(interp, msg);
+	if (errorCode != NULL) {
+	    Tcl_SetObjErrorCode(interp, errorCode);
+	    Tcl_DecrRefCount(errorCode);
+	}
+	Tcl_DecrRefCount(key);
+	Tcl_DecrRefCount(options);
+	Tcl_DecrRefCount(msg);
+    }
     return code;
 }
 
