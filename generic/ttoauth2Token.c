@@ -181,6 +181,40 @@ TtoHttpFree(
     }
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * HasNulEscape --
+ *
+ *	Whether the text holds the JSON escape \u0000 (memmem is a GNU and
+ *	BSD extension, missing from Windows' C library).
+ *
+ * Results:
+ *	1 or 0.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+HasNulEscape(
+    const char *text,
+    size_t len)
+{
+    const char *p = text, *end = text + len;
+
+    while (end - p >= 6
+	    && (p = memchr(p, '\\', (size_t) (end - p) - 5)) != NULL) {
+	if (memcmp(p, "\\u0000", 6) == 0) {
+	    return 1;
+	}
+	p++;
+    }
+    return 0;
+}
+
 const char *
 TtoCurlVersion(void)
 {
@@ -688,7 +722,7 @@ TtoTokenClassify(
     if (body && len > 0) {
 	root = TtoJsonParseStrict(body, len);
     }
-    if (root && memmem(body, len, "\\u0000", 6) != NULL) {
+    if (root && HasNulEscape(body, len)) {
 	/*
 	 * A string with a NUL in it: cJSON's C strings would cut a token
 	 * there without a word.  No genuine token response has one.
