@@ -48,7 +48,9 @@ proc canListen {host} {
 testConstraint ipv6 [canListen ::1]
 testConstraint unix [expr {$tcl_platform(platform) eq "unix"}]
 testConstraint notRoot [expr {[catch {exec id -u} uid] || $uid != 0}]
-testConstraint procfs [file isdirectory /proc/self/fd]
+# (Not on Windows: under Wine, /proc is the Linux host's, seen through Z:.)
+testConstraint procfs [expr {$tcl_platform(platform) eq "unix"
+    && [file isdirectory /proc/self/fd]}]
 testConstraint chromium [expr {[auto_execok chromium] ne ""}]
 testConstraint valgrind [info exists env(TTOAUTH2_VALGRIND)]
 testConstraint notValgrind [expr {![info exists env(TTOAUTH2_VALGRIND)]}]

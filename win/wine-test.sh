@@ -15,6 +15,8 @@
 #	    TTOAUTH2_SLOW	as for make test: scales the tests' time
 #				bounds (default 2 here: starting a program
 #				under Wine takes a good part of a second).
+#	    TTOAUTH2_TEST_TIMEOUT  bound per test file in seconds (default
+#				300 here).
 
 set -eu
 
@@ -60,6 +62,9 @@ winpath() {
 
 export TTOAUTH2_SRCDIR="$(winpath "$SRCDIR")"
 export TTOAUTH2_SLOW="${TTOAUTH2_SLOW:-2}"
+# A file that hangs ends after 5 minutes (all.tcl kills it and counts a
+# failure), so a hang cannot hold a CI run for all.tcl's default 15.
+export TTOAUTH2_TEST_TIMEOUT="${TTOAUTH2_TEST_TIMEOUT:-300}"
 unset TTOAUTH2_TCLSH TMPDIR || true
 
 # The tests use tcllib's json (pure Tcl): Debian's tcllib, as the Linux
