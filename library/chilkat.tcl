@@ -18,9 +18,11 @@
 #	argument order and return values of Chilkat's SWIG binding:
 #	new_CkOAuth2 / delete_CkOAuth2, CkOAuth2_put_X / CkOAuth2_get_X for
 #	properties, CkOAuth2_x (lower-case first letter) for string
-#	properties, and the methods (CkOAuth2_startAuth, _LaunchBrowser,
-#	_SleepMs, _Cancel, _Monitor, _RefreshAccessToken, _AddAuthQueryParam,
-#	...).  As in Chilkat, a method that fails does not raise: it returns
+#	properties, CkOAuth2_get_X h ckString filling a CkString for string
+#	properties, and the methods (CkOAuth2_startAuth, _StartAuth h
+#	ckString, _LaunchBrowser, _SleepMs, _Cancel, _Monitor,
+#	_RefreshAccessToken, _AddAuthQueryParam, ...).  CkOAuth2_startAuth
+#	while a flow runs cancels it first, as Chilkat does.  As in Chilkat, a method that fails does not raise: it returns
 #	0 or "" and sets LastMethodSuccess to 0 and lastErrorText to the
 #	reason (ttoauth2's message and its -errorcode); a method that succeeds
 #	sets LastMethodSuccess to 1.  Programming errors do raise a Tcl
@@ -38,23 +40,27 @@
 #	IntOf, stringOf, BoolOf, HasMember, SizeOfArray, I/J/K with "[i]",
 #	"[j]", "[k]" in paths, Size), CkFileAccess (WriteEntireTextFile,
 #	ReadEntireTextFile, FileExists, DirAutoCreate) and CkStringBuilder
-#	(Append, GetAsString, WriteFile, LoadFile, Clear, Length).  Their
-#	handles are plain unique strings ("CkJsonObject:1", ...), as Chilkat's
-#	SWIG pointers are.
+#	(Append, GetAsString, WriteFile, LoadFile, Clear, Length), CkString
+#	(getString, setString, append, clear, getNumChars) and CkGlobal
+#	(UnlockBundle accepts any code and returns 1, UnlockStatus is 2:
+#	nothing here is locked, but scripts that unlock first run unchanged).
+#	Their handles are plain unique strings ("CkJsonObject:1", ...), as
+#	Chilkat's SWIG pointers are.
 #
 # Not supported (the commands do not exist, so a script using one fails
 # loudly rather than doing something else):
 #
-#	- The CkString out-argument forms (CkOAuth2_StartAuth h outStr,
-#	  CkJsonObject_StringOf j path outStr, ...): use the lower-case
-#	  forms that return the string.  Exceptions, as the two names are
-#	  common in samples: CkOAuth2_GetRedirectRequestParam h name,
-#	  CkStringBuilder_GetAsString sb and CkFileAccess_ReadEntireTextFile
-#	  return their string.
+#	- The CkString out-argument forms outside CkOAuth2
+#	  (CkJsonObject_StringOf j path outStr, ...): use the lower-case
+#	  forms that return the string.  Exceptions, as the names are common
+#	  in samples: CkStringBuilder_GetAsString sb and
+#	  CkFileAccess_ReadEntireTextFile return their string, and
+#	  CkOAuth2_GetRedirectRequestParam h name returns it too (with a
+#	  third argument it fills that CkString and returns 1 or 0).
 #	- Async methods (*Async, CkTask), event callbacks, AbortCheck,
 #	  HeartbeatMs, DebugLogFilePath, VerboseLogging (accepted, ignored),
 #	  LastErrorHtml/LastErrorXml, AppCallbackUrl, IncludeNonce/NonceLength,
-#	  UseConnection, SetRefreshHeader, global unlock (not needed).
+#	  UseConnection, SetRefreshHeader.
 #	- JSON editing (UpdateString, AddObjectAt, Delete, ...) and JSON
 #	  arrays as documents (CkJsonArray): a CkJsonObject here is a read-only
 #	  view of the text it loaded.
