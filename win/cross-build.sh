@@ -9,14 +9,18 @@
 #	    PREFIX/lib/ttoauth2<version>/ (the DLL, pkgIndex.tcl, chilkat.tcl)
 #
 #	so that `wine PREFIX/bin/tclsh86.exe script.tcl` (or the tree copied
-#	to a Windows machine) can `package require ttoauth2`.
+#	to a Windows machine) can `package require ttoauth2`.  Without a
+#	display, the Wine prefix that plain `wine` uses ($WINEPREFIX, else
+#	~/.wine) is made once and told to use Wine's "null" graphics driver,
+#	which Tcl's sockets need there (win/wine-prefix.sh).
 #
 #	Debian has no Windows builds of Tcl, libcurl or cJSON: their Debian
 #	source packages (the same versions Debian ships) are fetched with
 #	apt-get source through a private apt configuration under the cache
 #	(the system's sources are not touched) and cross-compiled with
 #	mingw-w64: Tcl 8.6 threaded, libcurl with Schannel (Windows' own TLS,
-#	no OpenSSL), cJSON as a static library.  ttoauth2 itself is then
+#	no OpenSSL) and zlib (Tcl's copy, linked in), cJSON as a static
+#	library.  ttoauth2 itself is then
 #	configured with --host=x86_64-w64-mingw32 --with-tcl --with-curl
 #	--with-cjson, built and installed.
 #
@@ -134,6 +138,9 @@ unpack() {
     fi
     log "unpacking $(basename "$dsc")"
     rm -rf "$CACHE/build/$name" "$CACHE/build/$name.built"
+    if [ "$name" = tcl8.6 ]; then
+	rm -f "$CACHE/build/zlib.built"	# zlib comes from Tcl's sources
+    fi
     dpkg-source --no-check -x "$dsc" "$CACHE/build/$name" >/dev/null
     echo "$dsc" > "$stamp"
 }
@@ -158,6 +165,28 @@ if [ ! -f "$CACHE/build/tcl8.6.built" ]; then
 fi
 
 #----------------------------------------------------------------------
+# zlib, for libcurl's gzip/deflate decoding (ttoauth2 offers both): the
+# copy in Tcl's sources (compat/zlib), compiled into a static library so
+# that libcurl-4.dll carries it.
+#----------------------------------------------------------------------
+
+ZLIB_DIR=$CACHE/zlib
+if [ ! -f "$CACHE/build/zlib.built" ]; then
+    log "building zlib (from Tcl's compat/zlib) for Windows"
+    rm -rf "$ZLIB_DIR" "$CACHE/build/zlib"
+    mkdir -p "$ZLIB_DIR/include" "$ZLIB_DIR/lib" "$CACHE/build/zlib"
+    zsrc=$CACHE/build/tcl8.6/compat/zlib
+    for f in adler32 compress crc32 deflate gzclose gzlib gzread gzwrite \
+	    infback inffast inflate inftrees trees uncompr zutil; do
+	$HOST-gcc -O2 -c -o "$CACHE/build/zlib/$f.o" "$zsrc/$f.c"
+    done
+    $HOST-ar rcs "$ZLIB_DIR/lib/libz.a" "$CACHE/build/zlib"/*.o
+    cp "$zsrc/zlib.h" "$zsrc/zconf.h" "$ZLIB_DIR/include/"
+    touch "$CACHE/build/zlib.built"
+    rm -f "$CACHE/build/curl.built"
+fi
+
+#----------------------------------------------------------------------
 # libcurl with Schannel.  Debian's 90_gnutls and 99_nss patches rename
 # the library for Debian's three flavours: reversed here.  Debian's other
 # patches that touch configure.ac concern GSS-API and LDAP, both left out,
@@ -177,9 +206,13 @@ if [ ! -f "$CACHE/build/curl.built" ]; then
 	    patch -R -p1 -s < "debian/patches/$p"
 	fi
     done
+    if [ -f Makefile ]; then
+	make distclean >/dev/null 2>&1 || true
+    fi
     logged configure.log ./configure --host=$HOST --prefix="$CURL_DIR" \
 	--with-schannel --without-openssl --without-gnutls \
-	--disable-ldap --disable-ldaps --without-libpsl --without-zlib \
+	--with-zlib="$ZLIB_DIR" \
+	--disable-ldap --disable-ldaps --without-libpsl \
 	--without-brotli --without-zstd --without-libidn2 \
 	--without-nghttp2 --without-libssh2 --without-librtmp \
 	--disable-manual --disable-static --disable-pthreads
@@ -265,5 +298,11 @@ if [ -n "$missing" ]; then
     echo "cross-build: DLLs missing from $PREFIX/bin:$missing" >&2
     exit 1
 fi
+
+# The Wine prefix a plain `wine` uses ($WINEPREFIX, else ~/.wine), made
+# ready for Tcl's sockets when there is no display, so that
+# `wine PREFIX/bin/tclsh86.exe script.tcl` works as it is.
+. "$SRCDIR/win/wine-prefix.sh"
+tto_wine_prefix "${WINEPREFIX:-$HOME/.wine}"
 
 log "done in $(( $(now) - START )) s: wine $PREFIX/bin/tclsh86.exe SCRIPT"

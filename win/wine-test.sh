@@ -35,25 +35,12 @@ if [ ! -f "$TCLSH" ]; then
     exit 2
 fi
 
+. "$SRCDIR/win/wine-prefix.sh"
 export WINEPREFIX="$CACHE/wine"
 export WINEDEBUG=-all
-# No Mono or Gecko: nothing here needs .NET or a browser engine, and
-# their installers would wait for a click.
 export WINEDLLOVERRIDES="mscoree=d;mshtml=d"
 unset DISPLAY WAYLAND_DISPLAY || true
-
-# A Wine prefix, made once.  Tcl 8.6's sockets need a hidden window,
-# which headless Wine refuses unless its graphics driver is "null".
-if [ ! -f "$WINEPREFIX/.ttoauth2-ready" ]; then
-    echo "wine-test: making the Wine prefix $WINEPREFIX"
-    rm -rf "$WINEPREFIX"
-    mkdir -p "$CACHE"
-    wineboot -i >/dev/null 2>&1 || true
-    wine reg add 'HKCU\Software\Wine\Drivers' /v Graphics /t REG_SZ \
-	/d null /f >/dev/null
-    wineserver -w
-    touch "$WINEPREFIX/.ttoauth2-ready"
-fi
+tto_wine_prefix "$WINEPREFIX"
 
 # Windows paths for the Windows tclsh (Wine maps / to Z:).
 winpath() {
