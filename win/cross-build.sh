@@ -195,6 +195,9 @@ fi
 #----------------------------------------------------------------------
 
 CURL_DIR=$CACHE/curl
+if [ ! -f "$CACHE/build/curl.built" ]; then
+    rm -f "$CACHE/build/curl.unpacked"	# a fresh tree: no half-done build
+fi
 unpack curl
 if [ ! -f "$CACHE/build/curl.built" ]; then
     log "building libcurl (Schannel) for Windows"
@@ -206,9 +209,6 @@ if [ ! -f "$CACHE/build/curl.built" ]; then
 	    patch -R -p1 -s < "debian/patches/$p"
 	fi
     done
-    if [ -f Makefile ]; then
-	make distclean >/dev/null 2>&1 || true
-    fi
     logged configure.log ./configure --host=$HOST --prefix="$CURL_DIR" \
 	--with-schannel --without-openssl --without-gnutls \
 	--with-zlib="$ZLIB_DIR" \
