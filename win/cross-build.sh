@@ -4,7 +4,7 @@
 #	Builds ttoauth2 for 64-bit Windows on Debian 12 (run as root) and
 #	installs a self-contained tree into PREFIX:
 #
-#	    PREFIX/bin/tclsh86.exe, tcl86.dll, libcurl-4.dll
+#	    PREFIX/bin/tclsh86.exe, tcl86.dll, libcurl-4.dll, zlib1.dll
 #	    PREFIX/lib/tcl8.6, PREFIX/lib/tcl8/ (tcltest)
 #	    PREFIX/lib/ttoauth2<version>/ (the DLL, pkgIndex.tcl, chilkat.tcl)
 #
@@ -19,8 +19,8 @@
 #	apt-get source through a private apt configuration under the cache
 #	(the system's sources are not touched) and cross-compiled with
 #	mingw-w64: Tcl 8.6 threaded, libcurl with Schannel (Windows' own TLS,
-#	no OpenSSL) and zlib (Tcl's copy, linked in), cJSON as a static
-#	library.  ttoauth2 itself is then
+#	no OpenSSL) and zlib (zlib1.dll, from Tcl's compat/zlib), cJSON as a
+#	static library.  ttoauth2 itself is then
 #	configured with --host=x86_64-w64-mingw32 --with-tcl --with-curl
 #	--with-cjson, built and installed.
 #
@@ -165,23 +165,25 @@ if [ ! -f "$CACHE/build/tcl8.6.built" ]; then
 fi
 
 #----------------------------------------------------------------------
-# zlib, for libcurl's gzip/deflate decoding (ttoauth2 offers both): the
-# copy in Tcl's sources (compat/zlib), compiled into a static library so
-# that libcurl-4.dll carries it.
+# zlib, for libcurl's gzip/deflate decoding (ttoauth2 offers both): built
+# from the copy in Tcl's sources (compat/zlib) as zlib1.dll, the DLL Tcl
+# itself uses (libtool builds no libcurl DLL on a static zlib).
 #----------------------------------------------------------------------
 
 ZLIB_DIR=$CACHE/zlib
 if [ ! -f "$CACHE/build/zlib.built" ]; then
     log "building zlib (from Tcl's compat/zlib) for Windows"
     rm -rf "$ZLIB_DIR" "$CACHE/build/zlib"
-    mkdir -p "$ZLIB_DIR/include" "$ZLIB_DIR/lib" "$CACHE/build/zlib"
-    zsrc=$CACHE/build/tcl8.6/compat/zlib
-    for f in adler32 compress crc32 deflate gzclose gzlib gzread gzwrite \
-	    infback inffast inflate inftrees trees uncompr zutil; do
-	$HOST-gcc -O2 -c -o "$CACHE/build/zlib/$f.o" "$zsrc/$f.c"
-    done
-    $HOST-ar rcs "$ZLIB_DIR/lib/libz.a" "$CACHE/build/zlib"/*.o
-    cp "$zsrc/zlib.h" "$zsrc/zconf.h" "$ZLIB_DIR/include/"
+    cp -R "$CACHE/build/tcl8.6/compat/zlib" "$CACHE/build/zlib"
+    cd "$CACHE/build/zlib"
+    rm -f zlib1.dll win32/zlib1.dll		# the prebuilt copies
+    logged make.log make -f win32/Makefile.gcc PREFIX=$HOST- SHARED_MODE=1 \
+	zlib1.dll libz.dll.a
+    mkdir -p "$ZLIB_DIR/include" "$ZLIB_DIR/lib" "$ZLIB_DIR/bin"
+    cp zlib.h zconf.h "$ZLIB_DIR/include/"
+    cp libz.dll.a "$ZLIB_DIR/lib/"
+    cp zlib1.dll "$ZLIB_DIR/bin/"
+    cd "$SRCDIR"
     touch "$CACHE/build/zlib.built"
     rm -f "$CACHE/build/curl.built"
 fi
@@ -219,6 +221,10 @@ if [ ! -f "$CACHE/build/curl.built" ]; then
     logged make.log make -j"$JOBS" -C lib
     logged install.log make -C lib install
     logged install-include.log make -C include install
+    if ! ls "$CURL_DIR"/bin/libcurl*.dll >/dev/null 2>&1; then
+	echo "cross-build: libcurl built no DLL (see $CACHE/build/curl/make.log)" >&2
+	exit 1
+    fi
     cd "$SRCDIR"
     touch "$CACHE/build/curl.built"
 fi
@@ -269,7 +275,7 @@ cd "$SRCDIR"
 log "installing into $PREFIX"
 mkdir -p "$PREFIX/bin" "$PREFIX/lib"
 cp -p "$TCL_DIR"/bin/*.exe "$TCL_DIR"/bin/*.dll "$PREFIX/bin/"
-cp -p "$CURL_DIR"/bin/libcurl*.dll "$PREFIX/bin/"
+cp -p "$CURL_DIR"/bin/libcurl*.dll "$ZLIB_DIR/bin/zlib1.dll" "$PREFIX/bin/"
 for d in "$TCL_DIR"/lib/*; do
     case "$(basename "$d")" in
 	*.a|*.sh) ;;		# link-time files: not needed at run time
