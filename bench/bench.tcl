@@ -43,7 +43,7 @@
 #	table, default bench/RESULTS.md; "" writes none).  -quick scales
 #	everything down for a smoke run (its numbers are not for publishing).
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 namespace eval ::bench {
     variable here [file dirname [file normalize [info script]]]
