@@ -2280,7 +2280,7 @@ JsonPrettyCmd(
 int
 TtoJsonSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subcmds[] = {

@@ -294,7 +294,7 @@ ResolveProgram(
 	if (end == p) {
 	    Tcl_DStringAppend(pathPtr, ".", 1);	/* empty: current dir */
 	} else {
-	    Tcl_DStringAppend(pathPtr, p, (int) (end - p));
+	    Tcl_DStringAppend(pathPtr, p, (Tcl_Size) (end - p));
 	}
 	Tcl_DStringAppend(pathPtr, "/", 1);
 	Tcl_DStringAppend(pathPtr, name, -1);
@@ -618,7 +618,7 @@ DirectoryOf(
 	Tcl_DStringAppend(dirPtr, "/", 1);
 	*basePtr = slash + 1;
     } else {
-	Tcl_DStringAppend(dirPtr, path, (int) (slash - path));
+	Tcl_DStringAppend(dirPtr, path, (Tcl_Size) (slash - path));
 	*basePtr = slash + 1;
     }
 }
