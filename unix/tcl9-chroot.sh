@@ -8,8 +8,9 @@
 # run made there -- installs Tcl 9.0 and everything the build and the tests
 # use, copies the current source tree into it (tracked and untracked files,
 # not ignored build outputs; the source tree is only read), configures it
-# out of tree with --with-tcl=/usr/lib/tcl9.0, builds it and runs
-# `make test` as an unprivileged user.  What it mounts (proc, /dev,
+# out of tree with --with-tcl=/usr/lib/tcl9.0, builds it, checks that
+# tclsh9.0 loads what `make install` installs (into a scratch DESTDIR) and
+# runs `make test`, all as an unprivileged user.  What it mounts (proc, /dev,
 # /dev/pts, a tmpfs on /dev/shm) it unmounts on the way out, also after a
 # failure or an interrupt.
 #
@@ -27,6 +28,9 @@
 # build (debootstrap and apt), a reused one a few seconds; then the build
 # and the suite.
 
+# The whole script is one { ... } block, so bash has read all of it before
+# it runs any of it (editing the file during a run changes nothing).
+{
 set -u
 set -o pipefail
 
@@ -208,7 +212,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$PACKAGES" ]; then
     # No daemon starts in the chroot.
     printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"
     chmod 755 "$ROOT/usr/sbin/policy-rc.d"
-    if ! { in_root apt-get update &&
+    # (dpkg --configure -a finishes what an interrupted run left.)
+    if ! { in_root dpkg --configure -a && in_root apt-get update &&
 	   in_root apt-get install -y --no-install-recommends $PACKAGES; } \
 	    >"$aptlog" 2>&1; then
 	tail -n 30 "$aptlog"
@@ -231,7 +236,7 @@ fi
 #----------------------------------------------------------------------
 
 dest=$ROOT$HOME_DIR/src
-rm -rf --one-file-system -- "$dest" "$ROOT$HOME_DIR/build"
+rm -rf --one-file-system -- "$dest" "$ROOT$HOME_DIR/build" "$ROOT$HOME_DIR/inst"
 mkdir -p "$dest"
 if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     (cd "$SRC" && git ls-files -z --cached --others --exclude-standard |
@@ -270,10 +275,22 @@ if ! as_user "cd src && { autoreconf -fi >../autoreconf.log 2>&1 || { cat ../aut
 	../src/configure -q --with-tcl=/usr/lib/tcl9.0 \${CONFIGURE_FLAGS:-} && make -s"; then
     die "the build failed"
 fi
-say "built in $(( $(date +%s) - t0 )) s; make test"
+say "built in $(( $(date +%s) - t0 )) s"
+
+# make install into a scratch DESTDIR: tclsh9.0 must load the installed copy.
+if ! as_user 'cd build && make -s install DESTDIR=$HOME/inst >/dev/null &&
+	index=$(find $HOME/inst -name pkgIndex.tcl) && test -n "$index" &&
+	echo "package require ttoauth2; puts [lindex [lsearch -inline -index 1 [info loaded] Ttoauth2] 0]" |
+	TCLLIBPATH=$(dirname "$(dirname "$index")") tclsh9.0' > "$ROOT/tmp/ttoauth2-install.out" 2>&1; then
+    cat "$ROOT/tmp/ttoauth2-install.out"
+    die "make install, or loading the installed package, failed"
+fi
+say "make install: tclsh9.0 loads $(sed "s|^$HOME_DIR/inst||" "$ROOT/tmp/ttoauth2-install.out")"
+say "make test"
 
 # make's own "*** [test] Error 1" would come after the suite's closing
 # line: leave it out, keep its status.
 as_user 'cd build && make -s test TESTFLAGS="${TESTFLAGS:-}" 2>&1' |
     grep -v -E '^make(\[[0-9]+\])?: \*\*\* .* Error [0-9]+$'
 exit "${PIPESTATUS[0]}"
+}
