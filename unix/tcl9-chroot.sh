@@ -24,7 +24,7 @@
 #   TESTFLAGS        passed to make test (e.g. TESTFLAGS="-file json.test")
 #   CONFIGURE_FLAGS  added to configure's (e.g. --enable-sanitize=address,undefined)
 #
-# Timing on 2 cores: a fresh chroot takes about two minutes before the
+# Timing on 2 cores: a fresh chroot takes about three minutes before the
 # build (debootstrap and apt), a reused one a few seconds; then the build
 # and the suite.
 
