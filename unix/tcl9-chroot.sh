@@ -61,13 +61,16 @@ started=$(date +%s)
 # is part of tcl9.0), TLS tests (tcl-tls 1.8, openssl), the sandbox's json
 # (tcllib), the man page check (groff), the real-browser test (chromium),
 # the RFC 6749 mock server (nodejs), kill/pkill (procps) and valgrind for
-# make valgrind.  npm comes only when the source tree has no
-# tests/node_modules to copy.
+# make valgrind.  The mock server's npm packages (pure JavaScript) come
+# from the source tree's tests/node_modules, else from the host's npm
+# (npm ci of tests/package-lock.json into the copy), else from the
+# chroot's: only then is npm installed in it.
 PACKAGES="build-essential autoconf automake pkg-config tcl9.0 tcl9.0-dev
     libcurl4-openssl-dev libcjson-dev libssl-dev
     tcl-tls tcllib openssl ca-certificates groff-base chromium nodejs
     procps valgrind"
-if [ ! -d "$SRC/tests/node_modules/oauth2-mock-server" ]; then
+if [ ! -d "$SRC/tests/node_modules/oauth2-mock-server" ] &&
+	! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES npm"
 fi
 PACKAGES=$(echo $PACKAGES)
@@ -200,12 +203,20 @@ as_user() {
 }
 
 #----------------------------------------------------------------------
-# 2. Packages: installed once; ROOT/var/lib/ttoauth2-packages records the
-#    list so that a reused chroot skips apt unless the list changed.
+# 2. Packages: installed once; ROOT/var/lib/ttoauth2-packages records what
+#    was installed, so a reused chroot skips apt unless one is new.
 #----------------------------------------------------------------------
 
 stamp=$ROOT/var/lib/ttoauth2-packages
-if [ "$(cat "$stamp" 2>/dev/null)" != "$PACKAGES" ]; then
+installed=" $(cat "$stamp" 2>/dev/null) "
+missing=""
+for p in $PACKAGES; do
+    case "$installed" in
+	*" $p "*) ;;
+	*) missing="$missing $p" ;;
+    esac
+done
+if [ -n "$missing" ]; then
     say "apt-get install (log: $ROOT/var/log/ttoauth2-apt.log)"
     t0=$(date +%s)
     aptlog=$ROOT/var/log/ttoauth2-apt.log
@@ -220,7 +231,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$PACKAGES" ]; then
 	die "apt-get failed"
     fi
     in_root apt-get clean >/dev/null 2>&1
-    echo "$PACKAGES" > "$stamp"
+    echo $installed $missing > "$stamp"
     say "packages installed in $(( $(date +%s) - t0 )) s"
 fi
 
@@ -232,7 +243,7 @@ fi
 #----------------------------------------------------------------------
 # 3. The source: the working tree's files as git sees them (tracked and
 #    untracked, not ignored), or everything but known outputs when it is
-#    no git checkout; a tests/node_modules the tree has is copied too.
+#    no git checkout; then the mock server's npm packages (see PACKAGES).
 #----------------------------------------------------------------------
 
 dest=$ROOT$HOME_DIR/src
@@ -254,14 +265,13 @@ fi
 if [ -d "$SRC/tests/node_modules/oauth2-mock-server" ]; then
     (cd "$SRC/tests" && tar -cf - node_modules) | tar -C "$dest/tests" -xf - ||
 	die "copying tests/node_modules failed"
+elif [ -f "$dest/tests/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
+    say "npm ci (tests/package-lock.json) with the host's npm"
+    (cd "$dest/tests" && npm ci --no-audit --no-fund --silent) >/dev/null 2>&1 ||
+	say "npm ci failed: make test tries again in the chroot"
 fi
 in_root chown -R "$USER_NAME:$USER_NAME" "$HOME_DIR" || die "chown failed"
 
-if [ ! -d "$dest/tests/node_modules/oauth2-mock-server" ]; then
-    say "npm install oauth2-mock-server@8"
-    as_user "cd src/tests && npm install --no-save --no-audit --no-fund --silent oauth2-mock-server@8" \
-	>/dev/null 2>&1 || say "npm install failed: the RFC 6749 tests will be skipped"
-fi
 
 #----------------------------------------------------------------------
 # 4. Build out of tree and run the suite.
