@@ -114,7 +114,7 @@ MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 			    const char *verifier, const char *method);
 
 /* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
-MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, int objc,
+MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
 
 /*
