@@ -60,15 +60,16 @@ started=$(date +%s)
 # What the build needs, then what the tests use: Tcl's own packages (tcltest
 # is part of tcl9.0), TLS tests (tcl-tls 1.8, openssl), the sandbox's json
 # (tcllib), the man page check (groff), the real-browser test (chromium),
-# the RFC 6749 mock server (nodejs), kill/pkill (procps) and valgrind for
-# make valgrind.  The mock server's npm packages (pure JavaScript) come
-# from the source tree's tests/node_modules, else from the host's npm
-# (npm ci of tests/package-lock.json into the copy), else from the
-# chroot's: only then is npm installed in it.
+# the RFC 6749 mock server (nodejs), kill/pkill (procps), valgrind for
+# make valgrind and slowhttptest for the slow-client tests.  The mock
+# server's npm packages (pure JavaScript) come from the source tree's
+# tests/node_modules, else from the host's npm (npm ci of
+# tests/package-lock.json into the copy), else from the chroot's: only
+# then is npm installed in it.
 PACKAGES="build-essential autoconf automake pkg-config tcl9.0 tcl9.0-dev
     libcurl4-openssl-dev libcjson-dev libssl-dev
     tcl-tls tcllib openssl ca-certificates groff-base chromium nodejs
-    procps valgrind"
+    procps valgrind slowhttptest"
 if [ ! -d "$SRC/tests/node_modules/oauth2-mock-server" ] &&
 	! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES npm"
