@@ -26,20 +26,60 @@
 #include <errno.h>
 #include <cjson/cJSON.h>
 
+/*
+ * An edit of the response text: the member name of obj replaced by
+ * value (a JSON text) when it differs from what the text has, or added
+ * when missing.  Edits go in edits[], their values in vals[] (cJSON
+ * allocated, freed by the caller).
+ */
+
 static void
-ReplaceMember(
-    cJSON *obj,
+Edit(
+    const cJSON *obj,
     const char *name,
-    cJSON *value)
+    const char *string,		/* a string value, or NULL (number) */
+    long long number,		/* else a number, if >= 0 */
+    TtoJsonEdit *edits,
+    char **vals,
+    int *nPtr)
 {
-    if (value == NULL) {
+    const cJSON *child;
+    char buf[32];
+    long long have;
+    int index = 0;
+    cJSON *item;
+
+    if (obj == NULL || (string ? *string == '\0' : number < 0)) {
 	return;
     }
-    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
-	cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
-    } else {
-	cJSON_AddItemToObject(obj, name, value);
+    for (child = obj->child; child; child = child->next, index++) {
+	if (child->string && strcmp(child->string, name) == 0) {
+	    break;
+	}
     }
+    if (child && (string ? (cJSON_IsString(child) && child->valuestring
+	    && strcmp(child->valuestring, string) == 0)
+	    : (TtoJsonWide(child, &have) && have == number))) {
+	return;				/* as the server sent it */
+    }
+    if (string) {
+	item = cJSON_CreateString(string);
+	vals[*nPtr] = item ? cJSON_PrintUnformatted(item) : NULL;
+	cJSON_Delete(item);
+    } else {
+	snprintf(buf, sizeof(buf), "%lld", number);
+	vals[*nPtr] = cJSON_malloc(strlen(buf) + 1);
+	if (vals[*nPtr]) {
+	    strcpy(vals[*nPtr], buf);
+	}
+    }
+    if (vals[*nPtr] == NULL) {
+	return;
+    }
+    edits[*nPtr].index = child ? index : -1;
+    edits[*nPtr].name = name;
+    edits[*nPtr].json = vals[*nPtr];
+    (*nPtr)++;
 }
 
 /*
@@ -47,7 +87,9 @@ ReplaceMember(
  *
  * TtoStoreFormat --
  *
- *	The text of a token file for a snapshot of an object's tokens.
+ *	The text of a token file for a snapshot of an object's tokens: the
+ *	last response re-indented with every member's text as received,
+ *	and beside them what ttoauth2 adds or changed (see the top).
  *
  * Results:
  *	A ckalloc'ed, pretty-printed JSON text, or NULL on memory failure.
@@ -59,50 +101,37 @@ char *
 TtoStoreFormat(
     const TtoTokenSnapshot *snap)
 {
-    cJSON *root = NULL, *data;
-    char *compact, *pretty;
+    cJSON *root = NULL, *data = NULL;
+    const cJSON *child;
+    TtoJsonEdit edits[4];
+    char *vals[4], *compact, *pretty = NULL;
+    int n = 0, target = -1, i;
 
     if (snap->body && snap->bodyLen > 0) {
-	root = TtoJsonParseStrict(snap->body, snap->bodyLen);
-	if (root && !cJSON_IsObject(root)) {
-	    cJSON_Delete(root);
-	    root = NULL;
-	}
+	root = TtoJsonParse(snap->body, snap->bodyLen, NULL, NULL);
     }
-    data = root ? cJSON_GetObjectItemCaseSensitive(root, "data") : NULL;
-
-    if (root && cJSON_IsObject(data)
+    if (cJSON_IsObject(root)) {
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    }
+    if (cJSON_IsObject(data)
 	    && cJSON_GetObjectItemCaseSensitive(data, "access_token")) {
 	/*
 	 * TikTok Shop shape: as received, but with the object's current
 	 * tokens (a script may have set them by hand since).
 	 */
-	if (snap->accessToken && *snap->accessToken) {
-	    ReplaceMember(data, "access_token",
-		    cJSON_CreateString(snap->accessToken));
+	for (child = root->child, target = 0; child != data;
+		child = child->next) {
+	    target++;
 	}
-	if (snap->refreshToken && *snap->refreshToken) {
-	    ReplaceMember(data, "refresh_token",
-		    cJSON_CreateString(snap->refreshToken));
-	}
-    } else if (root && cJSON_GetObjectItemCaseSensitive(root,
-	    "access_token")) {
-	if (snap->accessToken && *snap->accessToken) {
-	    ReplaceMember(root, "access_token",
-		    cJSON_CreateString(snap->accessToken));
-	}
-	if (snap->refreshToken && *snap->refreshToken) {
-	    ReplaceMember(root, "refresh_token",
-		    cJSON_CreateString(snap->refreshToken));
-	}
-	if (snap->expiresAt >= 0) {
-	    ReplaceMember(root, "expires_at",
-		    cJSON_CreateNumber((double) snap->expiresAt));
-	}
-	if (snap->refreshExpiresAt >= 0) {
-	    ReplaceMember(root, "refresh_expires_at",
-		    cJSON_CreateNumber((double) snap->refreshExpiresAt));
-	}
+	Edit(data, "access_token", snap->accessToken ? snap->accessToken : "", 0, edits, vals, &n);
+	Edit(data, "refresh_token", snap->refreshToken ? snap->refreshToken : "", 0, edits, vals, &n);
+    } else if (cJSON_IsObject(root)
+	    && cJSON_GetObjectItemCaseSensitive(root, "access_token")) {
+	Edit(root, "access_token", snap->accessToken ? snap->accessToken : "", 0, edits, vals, &n);
+	Edit(root, "refresh_token", snap->refreshToken ? snap->refreshToken : "", 0, edits, vals, &n);
+	Edit(root, "expires_at", NULL, snap->expiresAt, edits, vals, &n);
+	Edit(root, "refresh_expires_at", NULL, snap->refreshExpiresAt,
+		edits, vals, &n);
     } else {
 	/* No usable response (tokens set by hand): write our own shape. */
 	cJSON_Delete(root);
@@ -117,17 +146,14 @@ TtoStoreFormat(
 	    if (data) {
 		cJSON_AddStringToObject(data, "access_token",
 			snap->accessToken ? snap->accessToken : "");
-		if (snap->expiresAt >= 0) {
-		    cJSON_AddNumberToObject(data, "access_token_expire_in",
-			    (double) snap->expiresAt);
-		}
 		cJSON_AddStringToObject(data, "refresh_token",
 			snap->refreshToken ? snap->refreshToken : "");
-		if (snap->refreshExpiresAt >= 0) {
-		    cJSON_AddNumberToObject(data, "refresh_token_expire_in",
-			    (double) snap->refreshExpiresAt);
-		}
 	    }
+	    target = 2;
+	    Edit(data, "access_token_expire_in", NULL, snap->expiresAt,
+		    edits, vals, &n);
+	    Edit(data, "refresh_token_expire_in", NULL,
+		    snap->refreshExpiresAt, edits, vals, &n);
 	} else {
 	    cJSON_AddStringToObject(root, "access_token",
 		    snap->accessToken ? snap->accessToken : "");
@@ -138,28 +164,27 @@ TtoStoreFormat(
 		cJSON_AddStringToObject(root, "refresh_token",
 			snap->refreshToken);
 	    }
-	    if (snap->expiresAt >= 0) {
-		cJSON_AddNumberToObject(root, "expires_at",
-			(double) snap->expiresAt);
-	    }
-	    if (snap->refreshExpiresAt >= 0) {
-		cJSON_AddNumberToObject(root, "refresh_expires_at",
-			(double) snap->refreshExpiresAt);
-	    }
+	    Edit(root, "expires_at", NULL, snap->expiresAt, edits, vals, &n);
+	    Edit(root, "refresh_expires_at", NULL, snap->refreshExpiresAt,
+		    edits, vals, &n);
 	}
+	compact = cJSON_PrintUnformatted(root);
+	if (compact != NULL) {
+	    pretty = TtoJsonPretty(compact, strlen(compact), target, edits,
+		    n, NULL);
+	    memset(compact, 0, strlen(compact));
+	    cJSON_free(compact);
+	}
+	goto done;
     }
-    if (root == NULL) {
-	return NULL;
-    }
+    pretty = TtoJsonPretty(snap->body, snap->bodyLen, target, edits, n, NULL);
 
-    compact = cJSON_PrintUnformatted(root);
+  done:
     cJSON_Delete(root);
-    if (compact == NULL) {
-	return NULL;
+    for (i = 0; i < n; i++) {
+	memset(vals[i], 0, strlen(vals[i]));
+	cJSON_free(vals[i]);
     }
-    pretty = TtoJsonPretty(compact, strlen(compact));
-    memset(compact, 0, strlen(compact));
-    cJSON_free(compact);
     return pretty;
 }
 
@@ -229,7 +254,7 @@ TtoStoreParse(
     TtoProvider *providerPtr,
     TtoTokenResult *res)
 {
-    cJSON *root = TtoJsonParseStrict(text, len);
+    cJSON *root = TtoJsonParse(text, len, NULL, NULL);
     const cJSON *data;
 
     memset(res, 0, sizeof(*res));

@@ -686,12 +686,15 @@ TtoTokenClassify(
     snprintf(statusWord, sizeof(statusWord), "%ld", status);
 
     if (body && len > 0) {
-	root = TtoJsonParseStrict(body, len);
+	root = TtoJsonParse(body, len, NULL, NULL);
     }
-    if (root && memmem(body, len, "\\u0000", 6) != NULL) {
+    if (cJSON_IsObject(root) && (TtoJsonHasNul(body, len, root, root,
+	    rootMembers) || (provider == TTO_PROVIDER_TIKTOKSHOP
+	    && cJSON_IsObject(data = cJSON_GetObjectItemCaseSensitive(root,
+	    "data")) && TtoJsonHasNul(body, len, root, data, dataMembers)))) {
 	/*
-	 * A string with a NUL in it: cJSON's C strings would cut a token
-	 * there without a word.  No genuine token response has one.
+	 * A member we read with a NUL in its name or value: cJSON's C
+	 * strings would cut it there without a word.
 	 */
 	cJSON_Delete(root);
 	SetFailure(res, "JSON", NULL, NULL, "token response contains a NUL "
