@@ -56,6 +56,21 @@ typedef struct {
 
 TCL_DECLARE_MUTEX(cjsonMutex)
 
+/* A cursor on a text, past a leading UTF-8 byte order mark. */
+
+static void
+CursorInit(
+    Cursor *c,
+    const char *text,
+    size_t len)
+{
+    c->p = text;
+    c->end = text + len;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+	c->p += 3;
+    }
+}
+
 static cJSON *
 ParseLocked(
     const char *text,
@@ -197,20 +212,20 @@ Check(
 	    }
 	    values += (depth == 0);
 	} else if (*t == '-' || IS_DIGIT(*t)) {
+	    const char *d;
+
 	    q = t + (*t == '-');
 	    if (q < t + n && *q == '0') {
 		q++;
 	    } else {
-		for (t = q; q < t + n && IS_DIGIT(*q); q++) {
+		for (d = q; q < t + n && IS_DIGIT(*q); q++) {
 		}
-		if (q == t) {
+		if (q == d) {
 		    return "invalid number";
 		}
 	    }
-	    t = *offPtr + text;
 	    if (q < t + n && *q == '.') {
-		const char *d = ++q;
-
+		d = ++q;
 		while (q < t + n && IS_DIGIT(*q)) {
 		    q++;
 		}
@@ -219,8 +234,6 @@ Check(
 		}
 	    }
 	    if (q < t + n && (*q == 'e' || *q == 'E')) {
-		const char *d;
-
 		q++;
 		q += (q < t + n && (*q == '+' || *q == '-'));
 		for (d = q; q < t + n && IS_DIGIT(*q); q++) {
@@ -236,8 +249,13 @@ Check(
 	} else if ((unsigned char) *t < 0x20 || *t == '+' || *t == '.') {
 	    return (*t == '+' || *t == '.') ? "invalid number"
 		    : "unexpected character";
-	} else {
-	    values += (depth == 0 && *t != ',' && *t != ':');
+	} else if (*t != ',' && *t != ':') {
+	    if (!((n == 4 && (memcmp(t, "true", 4) == 0
+		    || memcmp(t, "null", 4) == 0))
+		    || (n == 5 && memcmp(t, "false", 5) == 0))) {
+		return "unexpected character";
+	    }
+	    values += (depth == 0);
 	}
     }
     if (depth > 0 || values == 0) {
@@ -291,9 +309,18 @@ TtoJsonParse(
 	    why = "unexpected character";
 	    checkOff = off;
 	}
-    } else if (why != NULL) {
-	cJSON_Delete(root);
-	root = NULL;
+    } else {
+	while (end < text + len && IS_SPACE(*end)) {
+	    end++;
+	}
+	if (why == NULL && end < text + len) {
+	    why = "unexpected data after the JSON value";
+	    checkOff = (size_t) (end - text - skip);
+	}
+	if (why != NULL) {
+	    cJSON_Delete(root);
+	    root = NULL;
+	}
     }
     if (root == NULL) {
 	if (offPtr) {
@@ -349,12 +376,13 @@ TtoJsonHasNul(
     const cJSON *obj,
     const char *const *names)
 {
-    Cursor c = {text, text + len};
+    Cursor c;
     const cJSON *child;
     const char *t;
     size_t n;
     int i;
 
+    CursorInit(&c, text, len);
     Token(&c, &t);			/* the root's '{' */
     for (child = root->child; obj != root && child; child = child->next) {
 	Token(&c, &t);			/* key */
@@ -497,7 +525,7 @@ TtoJsonPretty(
     size_t *lenPtr)
 {
     Tcl_DString ds;
-    Cursor c = {text, text + len}, peek;
+    Cursor c, peek;
     const char *t, *u;
     size_t n;
     int depth = 0, ok = 1, member = -1, top = -1, i, items = 0;
@@ -508,9 +536,7 @@ TtoJsonPretty(
 	appends |= (edits[i].index < 0);
     }
     Tcl_DStringInit(&ds);
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-	c.p += 3;
-    }
+    CursorInit(&c, text, len);
     while (ok && (n = RawToken(&c, &t)) > 0) {
 	switch (*t) {
 	case '{': case '[': {
@@ -1031,11 +1057,7 @@ TtoJsonSubcmd(
 		why));
 	goto done;
     }
-    c.p = text;
-    c.end = text + len;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-	c.p += 3;
-    }
+    CursorInit(&c, text, len);
     if (index == JSON_PRETTY) {
 	char *out = TtoJsonPretty(text, len, -1, NULL, 0, &off);
 
