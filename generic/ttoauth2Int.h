@@ -125,9 +125,9 @@ MODULE_SCOPE int	TtoJsonHasNul(const char *text, size_t len,
 			    const cJSON *root, const cJSON *obj,
 			    const char *const *names);
 MODULE_SCOPE int	TtoJsonWide(const cJSON *item, long long *valuePtr);
-MODULE_SCOPE char *	TtoJsonPretty(const char *text, size_t len,
+MODULE_SCOPE int	TtoJsonPretty(const char *text, size_t len,
 			    int target, const TtoJsonEdit *edits, int nEdits,
-			    size_t *lenPtr);
+			    Tcl_DString *out);
 
 /*
  * ttoauth2Token.c: token endpoint requests (libcurl) and the one place

@@ -32,10 +32,12 @@
 #include "ttoauth2Int.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define IS_DIGIT(c)	((c) >= '0' && (c) <= '9')
@@ -159,6 +161,46 @@ SkipValue(
  * reason, with its offset.
  */
 
+static const char *
+Digits(
+    const char *q,
+    const char *end)
+{
+    while (q < end && IS_DIGIT(*q)) {
+	q++;
+    }
+    return q;
+}
+
+/* RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)? */
+
+static int
+NumberOk(
+    const char *q,
+    const char *end)
+{
+    const char *d = (q += (*q == '-'));
+
+    q = (q < end && *q == '0') ? q + 1 : Digits(q, end);
+    if (q == d) {
+	return 0;
+    }
+    if (q < end && *q == '.') {
+	d = ++q;
+	if ((q = Digits(q, end)) == d) {
+	    return 0;
+	}
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+	q += 1 + (q + 1 < end && (q[1] == '+' || q[1] == '-'));
+	d = q;
+	if ((q = Digits(q, end)) == d) {
+	    return 0;
+	}
+    }
+    return q == end;
+}
+
 static const char unterminated[] = "unterminated string";
 static const char endOfInput[] = "unexpected end of input";
 
@@ -212,43 +254,12 @@ Check(
 	    }
 	    values += (depth == 0);
 	} else if (*t == '-' || IS_DIGIT(*t)) {
-	    const char *d;
-
-	    q = t + (*t == '-');
-	    if (q < t + n && *q == '0') {
-		q++;
-	    } else {
-		for (d = q; q < t + n && IS_DIGIT(*q); q++) {
-		}
-		if (q == d) {
-		    return "invalid number";
-		}
-	    }
-	    if (q < t + n && *q == '.') {
-		d = ++q;
-		while (q < t + n && IS_DIGIT(*q)) {
-		    q++;
-		}
-		if (q == d) {
-		    return "invalid number";
-		}
-	    }
-	    if (q < t + n && (*q == 'e' || *q == 'E')) {
-		q++;
-		q += (q < t + n && (*q == '+' || *q == '-'));
-		for (d = q; q < t + n && IS_DIGIT(*q); q++) {
-		}
-		if (q == d) {
-		    return "invalid number";
-		}
-	    }
-	    if (q != t + n) {
+	    if (!NumberOk(t, t + n)) {
 		return "invalid number";
 	    }
 	    values += (depth == 0);
-	} else if ((unsigned char) *t < 0x20 || *t == '+' || *t == '.') {
-	    return (*t == '+' || *t == '.') ? "invalid number"
-		    : "unexpected character";
+	} else if (*t == '+' || *t == '.') {
+	    return "invalid number";
 	} else if (*t != ',' && *t != ':') {
 	    if (!((n == 4 && (memcmp(t, "true", 4) == 0
 		    || memcmp(t, "null", 4) == 0))
@@ -434,8 +445,9 @@ TtoJsonWide(
     const cJSON *item,
     long long *valuePtr)
 {
-    const char *p;
-    unsigned long long v = 0, limit = (unsigned long long) LLONG_MAX;
+    const char *s = cJSON_IsString(item) ? item->valuestring : NULL;
+    char *end;
+    long long v;
 
     if (cJSON_IsNumber(item)) {
 	double d = item->valuedouble;
@@ -448,23 +460,15 @@ TtoJsonWide(
 	*valuePtr = (long long) d;
 	return 1;
     }
-    if (!cJSON_IsString(item) || item->valuestring == NULL) {
+    if (s == NULL || !IS_DIGIT(s[*s == '-'])) {
 	return 0;
     }
-    p = item->valuestring;
-    limit += (*p == '-');
-    p += (*p == '-');
-    if (!IS_DIGIT(*p)) {
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
 	return 0;
     }
-    for (; *p != '\0'; p++) {
-	if (!IS_DIGIT(*p) || v > (limit - (unsigned) (*p - '0')) / 10) {
-	    return 0;
-	}
-	v = v * 10 + (unsigned) (*p - '0');
-    }
-    *valuePtr = (item->valuestring[0] != '-') ? (long long) v
-	    : (v > (unsigned long long) LLONG_MAX) ? LLONG_MIN : -(long long) v;
+    *valuePtr = v;
     return 1;
 }
 
@@ -483,8 +487,8 @@ TtoJsonWide(
  *	JSON texts, copied as given.
  *
  * Results:
- *	A ckalloc'ed NUL-terminated text (its length in *lenPtr when not
- *	NULL), or NULL if memory ran out.
+ *	1 with the text appended to *out (initialized by the caller), or 0
+ *	if it would be too large.
  *
  *----------------------------------------------------------------------
  */
@@ -515,27 +519,25 @@ Newline(
     return ok;
 }
 
-char *
+int
 TtoJsonPretty(
     const char *text,
     size_t len,
     int target,
     const TtoJsonEdit *edits,
     int nEdits,
-    size_t *lenPtr)
+    Tcl_DString *out)
 {
-    Tcl_DString ds;
+    Tcl_DString *ds = out;
     Cursor c, peek;
     const char *t, *u;
     size_t n;
     int depth = 0, ok = 1, member = -1, top = -1, i, items = 0;
     int tdepth = (target >= 0) ? 2 : 1, inTarget = 0, done = 0, appends = 0;
-    char *out;
 
     for (i = 0; i < nEdits; i++) {
 	appends |= (edits[i].index < 0);
     }
-    Tcl_DStringInit(&ds);
     CursorInit(&c, text, len);
     while (ok && (n = RawToken(&c, &t)) > 0) {
 	switch (*t) {
@@ -546,9 +548,9 @@ TtoJsonPretty(
 
 	    peek = c;
 	    empty = (RawToken(&peek, &u) == 1 && (*u == '}' || *u == ']'));
-	    ok = Put(&ds, t, 1);
+	    ok = Put(ds, t, 1);
 	    if (empty && !(enter && appends)) {
-		ok = ok && Put(&ds, u, 1);
+		ok = ok && Put(ds, u, 1);
 		c = peek;
 		done |= enter;
 		break;
@@ -558,7 +560,7 @@ TtoJsonPretty(
 		inTarget = 1;
 	    }
 	    if (!empty) {
-		ok = ok && Newline(&ds, depth);
+		ok = ok && Newline(ds, depth);
 	    }
 	    break;
 	}
@@ -566,11 +568,11 @@ TtoJsonPretty(
 	    if (inTarget && depth == tdepth) {
 		for (i = 0; ok && i < nEdits; i++) {
 		    if (edits[i].index < 0) {
-			ok = (items == 0 || Put(&ds, ",", 1))
-			    && Newline(&ds, depth) && Put(&ds, "\"", 1)
-			    && Put(&ds, edits[i].name, strlen(edits[i].name))
-			    && Put(&ds, "\": ", 3)
-			    && Put(&ds, edits[i].json, strlen(edits[i].json));
+			ok = (items == 0 || Put(ds, ",", 1))
+			    && Newline(ds, depth) && Put(ds, "\"", 1)
+			    && Put(ds, edits[i].name, strlen(edits[i].name))
+			    && Put(ds, "\": ", 3)
+			    && Put(ds, edits[i].json, strlen(edits[i].json));
 			items++;
 		    }
 		}
@@ -578,19 +580,19 @@ TtoJsonPretty(
 		done = 1;
 	    }
 	    depth--;
-	    ok = ok && Newline(&ds, depth) && Put(&ds, t, 1);
+	    ok = ok && Newline(ds, depth) && Put(ds, t, 1);
 	    break;
 	case ',':
-	    ok = Put(&ds, ",", 1) && Newline(&ds, depth);
+	    ok = Put(ds, ",", 1) && Newline(ds, depth);
 	    break;
 	case ':':
-	    ok = Put(&ds, ": ", 2);
+	    ok = Put(ds, ": ", 2);
 	    top += (depth == 1);
 	    if (inTarget && depth == tdepth) {
 		member++;
 		for (i = 0; ok && i < nEdits; i++) {
 		    if (edits[i].index == member) {
-			ok = Put(&ds, edits[i].json, strlen(edits[i].json));
+			ok = Put(ds, edits[i].json, strlen(edits[i].json));
 			SkipValue(&c);
 			break;
 		    }
@@ -598,26 +600,12 @@ TtoJsonPretty(
 	    }
 	    break;
 	default:
-	    ok = Put(&ds, t, n);
+	    ok = Put(ds, t, n);
 	    items += (inTarget && depth == tdepth);
 	    break;
 	}
     }
-    if (!ok) {
-	Tcl_DStringFree(&ds);
-	return NULL;
-    }
-    n = (size_t) Tcl_DStringLength(&ds);
-    out = attemptckalloc(n + 1);
-    if (out != NULL) {
-	memcpy(out, Tcl_DStringValue(&ds), n + 1);
-	if (lenPtr) {
-	    *lenPtr = n;
-	}
-    }
-    memset(Tcl_DStringValue(&ds), 0, n);
-    Tcl_DStringFree(&ds);
-    return out;
+    return ok;
 }
 
 /*
@@ -628,7 +616,6 @@ TtoJsonPretty(
 
 typedef struct {
     Tcl_Encoding utf8;		/* fetched when first needed */
-    Tcl_Obj *literals[3];	/* shared 1, 0, "" */
 } Conv;
 
 static Tcl_Obj *
@@ -755,20 +742,6 @@ NumberObj(
     return Tcl_NewDoubleObj(d);
 }
 
-static Tcl_Obj *
-Literal(
-    Conv *cv,
-    int which)
-{
-    static const char *const text[] = {"1", "0", ""};
-
-    if (cv->literals[which] == NULL) {
-	cv->literals[which] = Tcl_NewStringObj(text[which], -1);
-	Tcl_IncrRefCount(cv->literals[which]);
-    }
-    return cv->literals[which];
-}
-
 /*
  * Converts item, whose text starts at the cursor, and moves the cursor
  * past it: object -> dict (order kept, the last duplicate's value),
@@ -812,7 +785,10 @@ ToTcl(
     if (cJSON_IsNumber(item)) {
 	return NumberObj(item, t, n);
     }
-    return Literal(cv, cJSON_IsTrue(item) ? 0 : cJSON_IsFalse(item) ? 1 : 2);
+    if (cJSON_IsBool(item)) {
+	return Tcl_NewWideIntObj(cJSON_IsTrue(item));
+    }
+    return Tcl_NewObj();
 }
 
 /*
@@ -873,36 +849,36 @@ static const cJSON *
 Navigate(
     const cJSON *item,
     Cursor *c,
-    const PathStep *steps,
-    size_t nSteps)
+    const char *path,
+    const char *end)
 {
     const cJSON *child, *found;
     Cursor at = *c;
+    PathStep step;
     const char *t;
     size_t i, n;
+    int first = 1;
 
-    for (; nSteps > 0; steps++, nSteps--) {
+    for (; PathNext(&path, end, first, &step) == 1; first = 0) {
 	found = NULL;
-	if (steps->isIndex ? !cJSON_IsArray(item) : !cJSON_IsObject(item)) {
+	if (step.isIndex ? !cJSON_IsArray(item) : !cJSON_IsObject(item)) {
 	    return NULL;
 	}
 	Token(c, &t);			/* '{' or '[' */
 	for (child = item->child, i = 0; child; child = child->next, i++) {
-	    if (steps->isIndex) {
-		if (i == steps->index) {
-		    found = child;
-		    at = *c;
-		    break;
-		}
-	    } else {
+	    if (step.isIndex && i == step.index) {
+		found = child;
+		at = *c;
+		break;
+	    } else if (!step.isIndex) {
 		Tcl_DString key;
 
 		n = Token(c, &t);
 		StringBytes(child->string, t, n, &key);
-		if ((size_t) Tcl_DStringLength(&key) == steps->keyLen
-			&& memcmp(Tcl_DStringValue(&key), steps->key,
-			steps->keyLen) == 0) {
-		    found = child;
+		if ((size_t) Tcl_DStringLength(&key) == step.keyLen
+			&& memcmp(Tcl_DStringValue(&key), step.key,
+			step.keyLen) == 0) {
+		    found = child;	/* the last of duplicates */
 		    at = *c;
 		}
 		Tcl_DStringFree(&key);
@@ -1002,9 +978,9 @@ TtoJsonSubcmd(
     };
     Conv cv;
     Tcl_DString textDs, pathDs;
-    const char *text, *path = NULL, *why, *p;
-    size_t len, pathLen = 0, nSteps = 0, off, i;
-    PathStep stackSteps[16], *steps = stackSteps, step;
+    const char *text, *path = "", *why, *p;
+    size_t len, pathLen = 0, off;
+    PathStep step;
     cJSON *root = NULL;
     const cJSON *item;
     Cursor c;
@@ -1031,21 +1007,14 @@ TtoJsonSubcmd(
     Tcl_DStringInit(&pathDs);
     if (objc >= 5) {
 	path = TextFromObj(&cv, objv[4], &pathDs, &pathLen);
-	for (p = path; (r = PathNext(&p, path + pathLen, nSteps == 0,
+	for (p = path; (r = PathNext(&p, path + pathLen, p == path,
 		&step)) == 1; ) {
-	    nSteps++;
 	}
 	if (r < 0) {
 	    Tcl_DStringFree(&pathDs);
 	    return Fail(interp, "BADPATH", objv[4], Tcl_ObjPrintf(
 		    "malformed JSON path \"%s\": use key, .key and [index] "
 		    "steps", Tcl_GetString(objv[4])));
-	}
-	if (nSteps > sizeof(stackSteps) / sizeof(stackSteps[0])) {
-	    steps = (PathStep *) ckalloc(nSteps * sizeof(PathStep));
-	}
-	for (p = path, i = 0; i < nSteps; i++) {
-	    PathNext(&p, path + pathLen, i == 0, &steps[i]);
 	}
     }
 
@@ -1059,20 +1028,21 @@ TtoJsonSubcmd(
     }
     CursorInit(&c, text, len);
     if (index == JSON_PRETTY) {
-	char *out = TtoJsonPretty(text, len, -1, NULL, 0, &off);
+	Tcl_DString out;
 
-	if (out == NULL) {
-	    Tcl_SetObjResult(interp, Tcl_NewStringObj(
-		    "not enough memory for the JSON text", -1));
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON", "PARSE", NULL);
-	    goto done;
+	Tcl_DStringInit(&out);
+	if (TtoJsonPretty(text, len, -1, NULL, 0, &out)) {
+	    Tcl_SetObjResult(interp, Utf8ToObj(&cv, Tcl_DStringValue(&out),
+		    (size_t) Tcl_DStringLength(&out)));
+	    code = TCL_OK;
+	} else {
+	    Fail(interp, "PARSE", NULL, Tcl_NewStringObj(
+		    "the JSON text is too large", -1));
 	}
-	Tcl_SetObjResult(interp, Utf8ToObj(&cv, out, off));
-	ckfree(out);
-	code = TCL_OK;
+	Tcl_DStringFree(&out);
 	goto done;
     }
-    item = Navigate(root, &c, steps, nSteps);
+    item = Navigate(root, &c, path, path + pathLen);
     if (item == NULL && objc == 6) {
 	Tcl_SetObjResult(interp, objv[5]);
     } else if (item == NULL) {
@@ -1094,16 +1064,8 @@ TtoJsonSubcmd(
 
   done:
     cJSON_Delete(root);
-    if (steps != stackSteps) {
-	ckfree(steps);
-    }
     Tcl_DStringFree(&textDs);
     Tcl_DStringFree(&pathDs);
-    for (i = 0; i < 3; i++) {
-	if (cv.literals[i]) {
-	    Tcl_DecrRefCount(cv.literals[i]);
-	}
-    }
     if (cv.utf8) {
 	Tcl_FreeEncoding(cv.utf8);
     }

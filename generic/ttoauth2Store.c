@@ -104,7 +104,10 @@ TtoStoreFormat(
     cJSON *root = NULL, *data = NULL;
     const cJSON *child;
     TtoJsonEdit edits[4];
-    char *vals[4], *compact, *pretty = NULL;
+    char *vals[4], *compact = NULL, *pretty = NULL;
+    const char *src = snap->body;
+    size_t srcLen = snap->bodyLen;
+    Tcl_DString ds;
     int n = 0, target = -1, i;
 
     if (snap->body && snap->bodyLen > 0) {
@@ -169,17 +172,23 @@ TtoStoreFormat(
 		    edits, vals, &n);
 	}
 	compact = cJSON_PrintUnformatted(root);
-	if (compact != NULL) {
-	    pretty = TtoJsonPretty(compact, strlen(compact), target, edits,
-		    n, NULL);
-	    memset(compact, 0, strlen(compact));
-	    cJSON_free(compact);
-	}
-	goto done;
+	src = compact;
+	srcLen = compact ? strlen(compact) : 0;
     }
-    pretty = TtoJsonPretty(snap->body, snap->bodyLen, target, edits, n, NULL);
-
-  done:
+    Tcl_DStringInit(&ds);
+    if (src != NULL && TtoJsonPretty(src, srcLen, target, edits, n, &ds)) {
+	pretty = attemptckalloc((size_t) Tcl_DStringLength(&ds) + 1);
+	if (pretty) {
+	    memcpy(pretty, Tcl_DStringValue(&ds),
+		    (size_t) Tcl_DStringLength(&ds) + 1);
+	}
+    }
+    memset(Tcl_DStringValue(&ds), 0, (size_t) Tcl_DStringLength(&ds));
+    Tcl_DStringFree(&ds);
+    if (compact) {
+	memset(compact, 0, strlen(compact));
+	cJSON_free(compact);
+    }
     cJSON_Delete(root);
     for (i = 0; i < n; i++) {
 	memset(vals[i], 0, strlen(vals[i]));
