@@ -109,12 +109,14 @@ RawToken(
 	return 0;
     }
     if (*p == '"') {
-	for (p++; p < c->end && *p != '"'; p++) {
-	    if (*p == '\\' && p + 1 < c->end) {
-		p++;
+	const char *q;
+
+	do {				/* to a '"' after an even run of '\\' */
+	    p = memchr(p + 1, '"', (size_t) (c->end - p - 1));
+	    for (q = p; q && q[-1] == '\\'; q--) {
 	    }
-	}
-	p += (p < c->end);
+	} while (p && (p - q) % 2);
+	p = p ? p + 1 : c->end;
     } else if (strchr("{}[],:", *p)) {
 	p++;
     } else {
@@ -201,6 +203,42 @@ NumberOk(
     return q == end;
 }
 
+/* Bytes that end a run of plain string content. */
+
+static const unsigned char special[256] = {
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1
+};
+
+/*
+ * Eight bytes at a time: whether any is >= 0x80 (Wide8) or ends plain
+ * string content (Special8: '"', '\\' or < 0x20).  Exact, word-wise.
+ */
+
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+static uint64_t
+Load8(
+    const char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static int
+Special8(
+    const char *p)
+{
+    uint64_t v = Load8(p), a = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+
+    return ((((a - ONES) & ~a) | ((b - ONES) & ~b) | ((v - ONES * 0x20) & ~v))
+	    & HIGHS) != 0;
+}
+
 static const char unterminated[] = "unterminated string";
 static const char endOfInput[] = "unexpected end of input";
 
@@ -213,9 +251,10 @@ Check(
     Cursor c = {text, text + len};
     const char *t, *q;
     size_t n;
-    int depth = 0, values = 0;
+    int depth = 0, values = 0, i;
 
-    while ((n = RawToken(&c, &t)) > 0) {
+    while ((n = (c.p < c.end && *c.p == '"') ? (size_t) ((t = c.p) != NULL)
+	    : RawToken(&c, &t)) > 0) {
 	*offPtr = (size_t) (t - text);
 	if (depth == 0 && values > 0) {
 	    return "unexpected data after the JSON value";
@@ -227,31 +266,39 @@ Check(
 	} else if (*t == '}' || *t == ']') {
 	    values += (--depth == 0);
 	} else if (*t == '"') {
-	    for (q = t + 1; q < t + n - 1; q++) {
+	    for (q = t + 1; q < c.end && *q != '"'; q++) {
+		while (q + 8 <= c.end && !Special8(q)) {
+		    q += 8;
+		}
+		while (q < c.end && !special[(unsigned char) *q]) {
+		    q++;
+		}
+		if (q >= c.end || *q == '"') {
+		    break;
+		}
 		*offPtr = (size_t) (q - text);
 		if ((unsigned char) *q < 0x20) {
 		    return "control character in string";
 		}
-		if (*q == '\\' && (q + 1 >= t + n - 1 || q[1] == '\0'
-			|| strchr("\"\\/bfnrtu", q[1]) == NULL)) {
+		if (q + 1 >= c.end || strchr("\"\\/bfnrtu", q[1]) == NULL
+			|| q[1] == '\0') {
 		    return "invalid escape in string";
 		}
-		if (*q == '\\' && q[1] == 'u') {
+		if (q[1] == 'u') {
 		    /* cJSON reads a bad hex digit as 0: "\u12G4" is a NUL */
-		    int i;
-
 		    for (i = 2; i < 6; i++) {
-			if (q + i >= t + n - 1 || !isxdigit((unsigned char) q[i])) {
+			if (q + i >= c.end || !isxdigit((unsigned char) q[i])) {
 			    return "invalid escape in string";
 			}
 		    }
 		}
-		q += (*q == '\\');
+		q++;
 	    }
-	    if (n < 2 || t[n - 1] != '"' || q != t + n - 1) {
+	    if (q >= c.end) {
 		*offPtr = len;
 		return unterminated;
 	    }
+	    c.p = q + 1;
 	    values += (depth == 0);
 	} else if (*t == '-' || IS_DIGIT(*t)) {
 	    if (!NumberOk(t, t + n)) {
@@ -628,7 +675,10 @@ Utf8ToObj(
     Tcl_Obj *objPtr;
     size_t i;
 
-    for (i = 0; i < len && (unsigned char) bytes[i] - 1u < 0x7Fu; i++) {
+    for (i = 0; i + 8 <= len && !((Load8(bytes + i) | (Load8(bytes + i)
+	    - ONES)) & HIGHS); i += 8) {
+    }
+    for (; i < len && (unsigned char) bytes[i] - 1u < 0x7Fu; i++) {
     }
     if (i == len) {
 	return Tcl_NewStringObj(bytes, (Tcl_Size) len);
@@ -909,7 +959,9 @@ TextFromObj(
     const char *s = Tcl_GetStringFromObj(objPtr, &len);
 
     Tcl_DStringInit(ds);
-    for (i = 0; i < len && (unsigned char) s[i] < 0x80; i++) {
+    for (i = 0; i + 8 <= len && !(Load8(s + i) & HIGHS); i += 8) {
+    }
+    for (; i < len && (unsigned char) s[i] < 0x80; i++) {
     }
     if (i == len) {
 	*lenPtr = (size_t) len;
