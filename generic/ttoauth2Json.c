@@ -266,7 +266,7 @@ Check(
 	} else if (*t == '}' || *t == ']') {
 	    values += (--depth == 0);
 	} else if (*t == '"') {
-	    for (q = t + 1; q < c.end && *q != '"'; q++) {
+	    for (q = t + 1; q < c.end && *q != '"'; q += 2) {
 		while (q + 8 <= c.end && !Special8(q)) {
 		    q += 8;
 		}
@@ -292,7 +292,6 @@ Check(
 			}
 		    }
 		}
-		q++;
 	    }
 	    if (q >= c.end) {
 		*offPtr = len;

@@ -301,6 +301,29 @@ Squeeze(
     return o;
 }
 
+/*
+ * TtoJsonPretty into a malloc'ed C string (NULL if it fails).
+ */
+
+static char *
+Pretty(
+    const char *text,
+    size_t len,
+    const TtoJsonEdit *edits,
+    int n)
+{
+    Tcl_DString ds;
+    char *out = NULL;
+
+    Tcl_DStringInit(&ds);
+    if (TtoJsonPretty(text, len, -1, edits, n, &ds)) {
+	out = FuzzDup((const uint8_t *) Tcl_DStringValue(&ds),
+		(size_t) Tcl_DStringLength(&ds));
+    }
+    Tcl_DStringFree(&ds);
+    return out;
+}
+
 static void
 CheckPretty(
     const char *text,
@@ -313,10 +336,10 @@ CheckPretty(
     FUZZ_CHECK(plen > 0, "empty pretty output");
     FUZZ_CHECK(pretty[plen - 1] != '\n' && pretty[plen - 1] != ' ',
 	    "pretty output ends in whitespace");
-    again = TtoJsonPretty(pretty, plen, -1, NULL, 0, NULL);
+    again = Pretty(pretty, plen, NULL, 0);
     FUZZ_CHECK(again != NULL, "pretty output is not JSON");
     FUZZ_CHECK(strcmp(again, pretty) == 0, "pretty(pretty(x)) != pretty(x)");
-    ckfree(again);
+    free(again);
 
     s1 = malloc(len + 1);
     s2 = malloc(plen + 1);
@@ -500,7 +523,7 @@ CheckEdits(
 	edits[n].name = NULL;
 	edits[n++].json = "\"tto_replaced\"";
     }
-    out = TtoJsonPretty(text, len, -1, edits, n, NULL);
+    out = Pretty(text, len, edits, n);
     FUZZ_CHECK(out != NULL, "TtoJsonPretty with edits failed");
     again = TtoJsonParse(out, strlen(out), NULL, NULL);
     FUZZ_CHECK(again != NULL && cJSON_GetArraySize(again) == count + 1,
@@ -516,7 +539,7 @@ CheckEdits(
 		"replaced member has not the new value");
     }
     cJSON_Delete(again);
-    ckfree(out);
+    free(out);
 }
 
 int
@@ -553,7 +576,7 @@ LLVMFuzzerTestOneInput(
 	FUZZ_CHECK(off <= len && why != NULL, "error offset %lu beyond %lu",
 		(unsigned long) off, (unsigned long) len);
     } else {
-	pretty = TtoJsonPretty(text, len, -1, NULL, 0, NULL);
+	pretty = Pretty(text, len, NULL, 0);
 	FUZZ_CHECK(pretty != NULL, "TtoJsonPretty refuses a parsed text");
 	stats.prettyOk++;
 	CheckPretty(text, len, pretty);
@@ -598,7 +621,7 @@ LLVMFuzzerTestOneInput(
 
     CmdResultFree(&get);
     if (pretty != NULL) {
-	ckfree(pretty);
+	free(pretty);
     }
     free(path);
     return 0;
