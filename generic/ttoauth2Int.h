@@ -169,6 +169,7 @@ typedef struct {
     char *tokenType;
     long long expiresAt;	/* Unix seconds, -1 unknown */
     long long refreshExpiresAt;	/* Unix seconds, -1 unknown */
+    TtoProvider provider;	/* the profile the answer was read as */
     /* On failure: */
     const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
     char *errorWords[2];	/* further words of -errorcode, may be NULL */

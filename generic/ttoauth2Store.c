@@ -3,18 +3,24 @@
  *
  *	Token files.  A token file is the provider's token response,
  *	pretty-printed, so a file written by Chilkat's samples and one
- *	written here read the same.  For RFC 6749 responses two facts that
- *	the response alone cannot carry are added, so that a later loadToken
- *	restores them exactly:
+ *	written here read the same.  The server's members are kept as
+ *	received: the file is made from the response's own text by the
+ *	re-indenter (TtoJsonPretty), which copies every string and number
+ *	byte for byte, so integers beyond 2^53, exponents, \u escapes and
+ *	unknown members survive any number of load/save round trips.  What
+ *	ttoauth2 adds sits beside them, at the end of the object the tokens
+ *	are in, replacing an earlier one of its own rather than repeating it.
+ *	For RFC 6749 responses that is what the response alone cannot carry,
+ *	so that a later loadToken restores them exactly:
  *
  *	    "expires_at"		absolute Unix time (the response has
  *	    "refresh_expires_at"	only relative expires_in)
  *	    "refresh_token"		kept from before when a refresh
  *					response did not rotate it (RFC 6749 6)
  *
- *	TikTok Shop responses carry absolute expiries already and always
- *	carry a refresh token; they are written as received.  In both shapes
- *	the tokens written are the object's current ones.
+ *	TikTok Shop responses carry absolute expiries and a refresh token
+ *	already.  In both shapes a token the object holds that differs from
+ *	the response's (set by hand since) replaces it.
  *
  *	Writes are atomic (TtoFileWriteAtomic: temp file, fsync, rename)
  *	and optionally under the cross-process lock of the file.
@@ -263,24 +269,8 @@ TtoStoreParse(
     TtoProvider *providerPtr,
     TtoTokenResult *res)
 {
-    cJSON *root = TtoJsonParse(text, len, NULL, NULL);
-    const cJSON *data;
-
     memset(res, 0, sizeof(*res));
-    res->expiresAt = res->refreshExpiresAt = -1;
-    if (!cJSON_IsObject(root)) {
-	cJSON_Delete(root);
-	res->errorKind = "JSON";
-	return -1;
-    }
-    data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    if (cJSON_IsObject(data)
-	    && cJSON_GetObjectItemCaseSensitive(data, "access_token")) {
-	*providerPtr = TTO_PROVIDER_TIKTOKSHOP;
-    } else {
-	*providerPtr = TTO_PROVIDER_RFC6749;
-    }
-    cJSON_Delete(root);
-    TtoTokenClassify(*providerPtr, 200, text, len, receivedAt, res);
+    TtoTokenClassify(TTO_PROVIDER_AUTO, 200, text, len, receivedAt, res);
+    *providerPtr = res->provider;
     return res->ok ? 0 : -1;
 }

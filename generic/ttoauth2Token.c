@@ -660,7 +660,8 @@ Excerpt(
  *	Fills res: on success ok=1 and the tokens and expiries; otherwise
  *	errorKind "HTTP" (status), "TOKEN" (the provider said no) or
  *	"JSON" (an answer we cannot read), with failureInfo.  res->body is
- *	left alone.
+ *	left alone.  With TTO_PROVIDER_AUTO (a token file) the answer's
+ *	shape decides the profile, left in res->provider.
  *
  *----------------------------------------------------------------------
  */
@@ -688,6 +689,19 @@ TtoTokenClassify(
     if (body && len > 0) {
 	root = TtoJsonParse(body, len, NULL, NULL);
     }
+    if (provider == TTO_PROVIDER_AUTO) {
+	/* A token file: its shape says the profile. */
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	provider = (cJSON_IsObject(data) && cJSON_GetObjectItemCaseSensitive(
+		data, "access_token")) ? TTO_PROVIDER_TIKTOKSHOP
+		: TTO_PROVIDER_RFC6749;
+	if (!cJSON_IsObject(root)) {
+	    SetFailure(res, "JSON", NULL, NULL, root ? "not a JSON object"
+		    : "not valid JSON");
+	    goto done;
+	}
+    }
+    res->provider = provider;
     if (cJSON_IsObject(root) && (TtoJsonHasNul(body, len, root, root,
 	    rootMembers) || (provider == TTO_PROVIDER_TIKTOKSHOP
 	    && cJSON_IsObject(data = cJSON_GetObjectItemCaseSensitive(root,
