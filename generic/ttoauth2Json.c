@@ -246,15 +246,23 @@ static const char *
 Check(
     const char *text,
     size_t len,
-    size_t *offPtr)
+    size_t *offPtr,
+    Tcl_DString *skel)		/* or NULL */
 {
     Cursor c = {text, text + len};
-    const char *t, *q;
+    const char *t, *q, *copied = text;
     size_t n;
-    int depth = 0, values = 0, i;
+    int depth = 0, values = 0, i, escapes;
 
-    while ((n = (c.p < c.end && *c.p == '"') ? (size_t) ((t = c.p) != NULL)
-	    : RawToken(&c, &t)) > 0) {
+    for (;;) {
+	while (c.p < c.end && IS_SPACE(*c.p)) {
+	    c.p++;
+	}
+	n = (c.p < c.end && *c.p == '"') ? (size_t) ((t = c.p) != NULL)
+		: RawToken(&c, &t);
+	if (n == 0) {
+	    break;
+	}
 	*offPtr = (size_t) (t - text);
 	if (depth == 0 && values > 0) {
 	    return "unexpected data after the JSON value";
@@ -266,7 +274,7 @@ Check(
 	} else if (*t == '}' || *t == ']') {
 	    values += (--depth == 0);
 	} else if (*t == '"') {
-	    for (q = t + 1; q < c.end && *q != '"'; q += 2) {
+	    for (q = t + 1, escapes = 0; q < c.end && *q != '"'; q += 2) {
 		while (q + 8 <= c.end && !Special8(q)) {
 		    q += 8;
 		}
@@ -280,6 +288,7 @@ Check(
 		if ((unsigned char) *q < 0x20) {
 		    return "control character in string";
 		}
+		escapes = 1;
 		if (q + 1 >= c.end || strchr("\"\\/bfnrtu", q[1]) == NULL
 			|| q[1] == '\0') {
 		    return "invalid escape in string";
@@ -299,6 +308,10 @@ Check(
 	    }
 	    c.p = q + 1;
 	    values += (depth == 0);
+	    if (skel && !escapes && q > t + 1) {
+		Tcl_DStringAppend(skel, copied, (Tcl_Size) (t + 1 - copied));
+		copied = q;
+	    }
 	} else if (*t == '-' || IS_DIGIT(*t)) {
 	    if (!NumberOk(t, t + n)) {
 		return "invalid number";
@@ -319,43 +332,55 @@ Check(
 	*offPtr = len;
 	return endOfInput;
     }
+    if (skel) {
+	Tcl_DStringAppend(skel, copied, (Tcl_Size) (c.end - copied));
+    }
     return NULL;
 }
 
 /*
- *----------------------------------------------------------------------
- *
- * TtoJsonParse --
- *
- *	Parses one JSON value that must fill the whole text (white space
- *	around it and a leading UTF-8 byte order mark aside), strictly.
- *
- * Results:
- *	The cJSON tree (free with cJSON_Delete), or NULL with, when the
- *	pointers are not NULL, the byte offset of the error and a static
- *	reason.
- *
- * Side effects:
- *	None.
- *
- *----------------------------------------------------------------------
+ * TtoJsonParse's work.  With skeleton set the tree's strings that have
+ * no escape are empty: cJSON parses the text with their contents left
+ * out (what is left is JSON exactly when the text is, as Check has seen
+ * those contents), which is much faster for long tokens, for callers
+ * that read such strings from the text.
  */
 
-cJSON *
-TtoJsonParse(
+static cJSON *
+Parse(
     const char *text,
     size_t len,
     size_t *offPtr,
-    const char **whyPtr)
+    const char **whyPtr,
+    int skeleton)
 {
     const char *end = NULL, *why;
     size_t off = 0, checkOff = 0, skip = 0;
     cJSON *root = NULL;
+    Tcl_DString skel;
 
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
 	skip = 3;
     }
-    why = Check(text + skip, len - skip, &checkOff);
+    Tcl_DStringInit(&skel);
+    why = Check(text + skip, len - skip, &checkOff,
+	    skeleton ? &skel : NULL);
+    if (why == NULL && skeleton) {
+	root = ParseLocked(Tcl_DStringValue(&skel),
+		(size_t) Tcl_DStringLength(&skel), &end);
+	while (root && end < Tcl_DStringValue(&skel) + Tcl_DStringLength(&skel)
+		&& IS_SPACE(*end)) {
+	    end++;
+	}
+	if (root && end == Tcl_DStringValue(&skel) + Tcl_DStringLength(&skel)) {
+	    Tcl_DStringFree(&skel);
+	    return root;
+	}
+	cJSON_Delete(root);		/* the text says why: read it whole */
+	root = NULL;
+	end = NULL;
+    }
+    Tcl_DStringFree(&skel);
     if (len > skip) {
 	root = ParseLocked(text + skip, len - skip, &end);
     }
@@ -388,6 +413,35 @@ TtoJsonParse(
 	}
     }
     return root;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoJsonParse --
+ *
+ *	Parses one JSON value that must fill the whole text (white space
+ *	around it and a leading UTF-8 byte order mark aside), strictly.
+ *
+ * Results:
+ *	The cJSON tree (free with cJSON_Delete), or NULL with, when the
+ *	pointers are not NULL, the byte offset of the error and a static
+ *	reason.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+cJSON *
+TtoJsonParse(
+    const char *text,
+    size_t len,
+    size_t *offPtr,
+    const char **whyPtr)
+{
+    return Parse(text, len, offPtr, whyPtr, 0);
 }
 
 /*
@@ -662,6 +716,7 @@ TtoJsonPretty(
 
 typedef struct {
     Tcl_Encoding utf8;		/* fetched when first needed */
+    int ascii;			/* the last TextFromObj text is ASCII */
 } Conv;
 
 static Tcl_Obj *
@@ -752,7 +807,8 @@ StringObj(
     Tcl_Obj *objPtr;
 
     if (memchr(t, '\\', n) == NULL) {
-	return Utf8ToObj(cv, t + 1, n - 2);
+	return cv->ascii ? Tcl_NewStringObj(t + 1, (Tcl_Size) n - 2)
+		: Utf8ToObj(cv, t + 1, n - 2);
     }
     if (value != NULL && !HasNulEscape(t, n)) {
 	return Utf8ToObj(cv, value, strlen(value));
@@ -962,6 +1018,7 @@ TextFromObj(
     }
     for (; i < len && (unsigned char) s[i] < 0x80; i++) {
     }
+    cv->ascii = (i == len);
     if (i == len) {
 	*lenPtr = (size_t) len;
 	return s;
@@ -1070,7 +1127,7 @@ TtoJsonSubcmd(
     }
 
     text = TextFromObj(&cv, objv[3], &textDs, &len);
-    root = TtoJsonParse(text, len, &off, &why);
+    root = Parse(text, len, &off, &why, 1);	/* strings read from text */
     if (root == NULL) {
 	Fail(interp, "PARSE", NULL, Tcl_ObjPrintf(
 		"invalid JSON at byte offset %lu: %s", (unsigned long) off,
