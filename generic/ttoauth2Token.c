@@ -271,6 +271,7 @@ CurlErrorName(
     case CURLE_PEER_FAILED_VERIFICATION: return "PEER_FAILED_VERIFICATION";
     case CURLE_SSL_CACERT_BADFILE:	return "SSL_CACERT_BADFILE";
     case CURLE_TOO_MANY_REDIRECTS:	return "TOO_MANY_REDIRECTS";
+    case CURLE_BAD_CONTENT_ENCODING:	return "BAD_CONTENT_ENCODING";
     default:				return NULL;
     }
 }
@@ -495,6 +496,8 @@ TtoTokenRequestRun(
     curl_easy_setopt(curl, CURLOPT_USERAGENT,
 	    (req->userAgent && *req->userAgent) ? req->userAgent
 	    : "ttoauth2/" PACKAGE_VERSION);
+    /* "": offer (and decode) every encoding this libcurl was built with. */
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     headers = curl_slist_append(headers, "Accept: application/json");
     if (Tcl_DStringLength(&basic) > 0) {
 	headers = curl_slist_append(headers, Tcl_DStringValue(&basic));

@@ -44,7 +44,12 @@
 #	("http://localhost:3017/"), service_id ("": any non-empty service_id is
 #	accepted; else it must match), seller_name ("Sandbox Shop"), region ("GB"),
 #	code_lifetime (1800 s), access_lifetime (604800 s), refresh_expires (absolute
-#	Unix time, 4841467787), verbose (0).
+#	Unix time, 4841467787), verbose (0), content_encoding (identity): how the
+#	two token endpoints encode their answers when the request's Accept-Encoding
+#	offers it (as a real server does; otherwise they answer plainly):
+#	identity, gzip ([zlib gzip]), deflate ([zlib compress]), badgzip
+#	(Content-Encoding: gzip on a body that is not), gzipbomb (gzip of the
+#	answer followed by 4 MiB of spaces: a few KiB on the wire).
 #
 # ENDPOINTS (HTTP/1.1, keep-alive with Content-Length, or Connection: close)
 #
@@ -105,7 +110,9 @@
 #	codes_outstanding, access_tokens, refresh_tokens: table sizes; modes: the
 #	current modes; requests: the request lines received (at most the last 1000),
 #	with the values of app_secret, auth_code, code, refresh_token, access_token,
-#	client_secret and code_verifier replaced by ***.
+#	client_secret and code_verifier replaced by ***; accept_encoding: the
+#	Accept-Encoding of the last token request ("" when it had none); encoded:
+#	how many token answers were sent content-encoded.
 #   /__control/reset			   as sandbox::reset.
 #   /__control/shutdown			   answer "bye", then stop (the program exits).
 #   /__control/mode/ENDPOINT/WORD/...	   set a mode, e.g. /__control/mode/token_get/slow/2
@@ -139,6 +146,7 @@ namespace eval ::sandbox {
 	access_lifetime	604800
 	refresh_expires	4841467787
 	verbose		0
+	content_encoding identity
     }
     variable config $defaults
 
@@ -208,6 +216,12 @@ proc ::sandbox::configure {args} {
 		&& ![string is wideinteger -strict $value]} {
 	    return -code error -errorcode [list SANDBOX OPTION $key] \
 		"setting \"$key\" needs an integer, got \"$value\""
+	}
+	if {$key eq "content_encoding"
+		&& $value ni {identity gzip deflate badgzip gzipbomb}} {
+	    return -code error -errorcode [list SANDBOX OPTION $key] \
+		"setting \"content_encoding\" must be identity, gzip, deflate,\
+		 badgzip or gzipbomb, got \"$value\""
 	}
 	if {$key eq "verbose" && ![string is boolean -strict $value]} {
 	    return -code error -errorcode [list SANDBOX OPTION $key] \
@@ -296,7 +310,7 @@ proc ::sandbox::reset {} {
     variable stats {
 	authorize 0 token_get 0 token_refresh 0 api 0 redirect_followed 0 other 0
 	outcomes {authorize {} token_get {} token_refresh {} api {}}
-	requests {}
+	requests {} accept_encoding {} encoded 0
     }
     return ok
 }
@@ -943,6 +957,17 @@ proc ::sandbox::Respond {id status headers body {close 0}} {
 	set close 1
     }
     set body [encoding convertto utf-8 $body]
+    if {[info exists C($id,encode)]} {
+	# A token endpoint answer in the configured content_encoding.
+	switch -- $C($id,encode) {
+	    gzip {set body [zlib gzip $body]}
+	    deflate {set body [zlib compress $body]}
+	    gzipbomb {set body [zlib gzip $body[string repeat " " 4194304]]}
+	    badgzip {}
+	}
+	lappend headers Content-Encoding [expr {$C($id,encode) eq "deflate" ? "deflate" : "gzip"}]
+	unset C($id,encode)
+    }
     set head "HTTP/1.1 $status [StatusText $status]\r\n"
     append head "Date: [clock format [clock seconds] -format {%a, %d %b %Y %H:%M:%S GMT} -gmt 1]\r\n"
     append head "Server: ttoauth2-sandbox\r\n"
@@ -1166,7 +1191,19 @@ proc ::sandbox::Authorize {id request} {
 proc ::sandbox::TokenEndpoint {id endpoint request} {
     variable C
     variable modes
+    variable config
+    variable stats
     Count $endpoint
+    set headers [dict get $request headers]
+    set offered [expr {[dict exists $headers accept-encoding]
+	? [dict get $headers accept-encoding] : ""}]
+    dict set stats accept_encoding $offered
+    set coding [dict get $config content_encoding]
+    if {$coding ne "identity"
+	    && [Offers $offered [expr {$coding eq "deflate" ? "deflate" : "gzip"}]]} {
+	set C($id,encode) $coding
+	dict incr stats encoded
+    }
     set mode [dict get $modes $endpoint]
     if {[lindex $mode 0] eq "slow"} {
 	set C($id,busy) 1
@@ -1176,6 +1213,24 @@ proc ::sandbox::TokenEndpoint {id endpoint request} {
 	return
     }
     TokenAnswer $id $endpoint $request $mode
+}
+
+# sandbox::Offers --
+#
+# Results:
+#	1 if the Accept-Encoding value offers the coding (q not 0), else 0.
+
+proc ::sandbox::Offers {acceptEncoding coding} {
+    foreach item [split $acceptEncoding ,] {
+	set parts [split $item \;]
+	if {[string tolower [string trim [lindex $parts 0]]] ni [list $coding *]} continue
+	set q 1
+	foreach param [lrange $parts 1 end] {
+	    regexp {^\s*q\s*=\s*([0-9.]+)\s*$} $param -> q
+	}
+	return [expr {[string is double -strict $q] && $q > 0}]
+    }
+    return 0
 }
 
 proc ::sandbox::SlowAnswer {id endpoint request} {
