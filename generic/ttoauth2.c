@@ -805,6 +805,42 @@ AuthorizeUrl(
     TtoQueryAppend(urlPtr, &first, "state", flow->stateParam);
 }
 
+/*
+ * TikTok Shop sends the browser to the redirect URL registered for the app
+ * in Partner Center, never to one the authorize URL names: a random port
+ * (-listenport 0) cannot be reached, and without service_id the authorize
+ * page fails.  Both would otherwise show only when -authtimeout runs out.
+ */
+
+static int
+TikTokSetupError(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    const char *serviceId;
+    Tcl_WideInt port;
+
+    if (ResolveProvider(obj) != TTO_PROVIDER_TIKTOKSHOP) {
+	return TCL_OK;
+    }
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORT], &port);
+    if (port == 0) {
+	return Error(interp, "OPTION", "-listenport", NULL, "TikTok Shop "
+		"redirects the browser to the redirect URL registered for "
+		"the app in Partner Center (such as http://localhost:3017/): "
+		"set -listenport to that URL's port (0 would listen on a "
+		"random port the redirect cannot reach)");
+    }
+    serviceId = TtoPairsGet(&obj->authParams, "service_id");
+    if (serviceId == NULL || *serviceId == '\0') {
+	return Error(interp, "STATE", "service_id", NULL, "TikTok Shop's "
+		"authorize page needs the app's service ID: call "
+		"\"addAuthQueryParam service_id ...\" (Partner Center shows "
+		"it) before startAuth");
+    }
+    return TCL_OK;
+}
+
 static int
 StartAuth(
     Tcl_Interp *interp,
@@ -828,6 +864,9 @@ StartAuth(
     if (*OptString(obj, OPT_TOKENENDPOINT) == '\0') {
 	return Error(interp, "STATE", NULL, NULL,
 		"startAuth needs -tokenendpoint");
+    }
+    if (TikTokSetupError(interp, obj) != TCL_OK) {
+	return TCL_ERROR;
     }
 
     flow = TtoFlowNew();

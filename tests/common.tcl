@@ -87,6 +87,20 @@ proc socketsOnPort {port} {
     return $n
 }
 
+# Listener options for a TikTok Shop flow.  TikTok sends the browser to
+# the registered redirect URL, so startAuth refuses -listenport 0 with the
+# tiktokshop provider; the tests give a port range instead, starting at a
+# port that was free a moment ago (startAuth binds the first port of the
+# range free on both loopback addresses, so a port taken meanwhile by
+# another process does not matter).
+proc listenPorts {{count 20}} {
+    set s [socket -server {apply {{c a p} {close $c}}} -myaddr 127.0.0.1 0]
+    set port [lindex [fconfigure $s -sockname] 2]
+    close $s
+    return [list -listenport $port \
+	-listenportrangeend [expr {min($port + $count - 1, 65535)}]]
+}
+
 #----------------------------------------------------------------------
 # Temporary files
 #----------------------------------------------------------------------
