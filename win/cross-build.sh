@@ -32,8 +32,9 @@
 #	    TTOAUTH2_WIN_JOBS	parallel make jobs (default: number of CPUs).
 #
 #	Packages it installs when missing: gcc-mingw-w64-x86-64,
-#	binutils-mingw-w64-x86-64, wine, wine64, dpkg-dev, autoconf,
-#	pkg-config, make, patch, xz-utils.
+#	binutils-mingw-w64-x86-64, wine, wine64, dpkg-dev, autoconf, automake,
+#	pkg-config, make, patch, xz-utils, and tcl + tcllib (win/wine-test.sh
+#	takes tcllib's json for the tests from there).
 
 set -eu
 
@@ -78,7 +79,7 @@ START=$(now)
 
 need=""
 for p in gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 wine wine64 \
-	dpkg-dev autoconf pkg-config make patch xz-utils; do
+	dpkg-dev autoconf automake pkg-config make patch xz-utils tcl tcllib; do
     if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null \
 	    | grep -q 'install ok installed'; then
 	need="$need $p"
@@ -110,8 +111,14 @@ if ! have_src tcl8.6 || ! have_src curl || ! have_src cjson; then
 	"$apt_dir/cache/archives/partial"
     : > "$apt_dir/none.list"
     # The same mirrors and suites as the system's own entries.
-    sed -e 's/^Types:.*/Types: deb-src/' \
-	/etc/apt/sources.list.d/debian.sources > "$apt_dir/parts/src.sources"
+    rm -f "$apt_dir/parts"/*
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+	sed -e 's/^Types:.*/Types: deb-src/' \
+	    /etc/apt/sources.list.d/debian.sources > "$apt_dir/parts/src.sources"
+    else
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+	    | sed -n 's/^deb /deb-src /p' > "$apt_dir/parts/src.list"
+    fi
     set -- -o Dir::Etc::SourceList="$apt_dir/none.list" \
 	-o Dir::Etc::SourceParts="$apt_dir/parts" \
 	-o Dir::State::Lists="$apt_dir/lists" \
