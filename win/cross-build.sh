@@ -197,15 +197,18 @@ fi
 
 #----------------------------------------------------------------------
 # libcurl with Schannel.  Debian's 90_gnutls and 99_nss patches rename
-# the library for Debian's three flavours: reversed here.  Debian's other
+# the library for Debian's three flavours: reversed here.  Only HTTP and
+# HTTPS are built (ttoauth2 allows no other protocol).  Debian's other
 # patches that touch configure.ac concern GSS-API and LDAP, both left out,
 # so the shipped configure is used as it is (maintainer mode is off).  No
 # pthreads, so the DLL needs no libwinpthread-1.dll.
 #----------------------------------------------------------------------
 
 CURL_DIR=$CACHE/curl
-if [ ! -f "$CACHE/build/curl.built" ]; then
-    rm -f "$CACHE/build/curl.unpacked"	# a fresh tree: no half-done build
+# The stamp holds the recipe's version: a changed recipe rebuilds.
+CURL_RECIPE="http-only 1"
+if [ "$(cat "$CACHE/build/curl.built" 2>/dev/null)" != "$CURL_RECIPE" ]; then
+    rm -f "$CACHE/build/curl.built" "$CACHE/build/curl.unpacked"
 fi
 unpack curl
 if [ ! -f "$CACHE/build/curl.built" ]; then
@@ -222,6 +225,10 @@ if [ ! -f "$CACHE/build/curl.built" ]; then
 	--with-schannel --without-openssl --without-gnutls \
 	--with-zlib="$ZLIB_DIR" \
 	--disable-ldap --disable-ldaps --without-libpsl \
+	--disable-dict --disable-file --disable-ftp --disable-gopher \
+	--disable-imap --disable-mqtt --disable-pop3 --disable-rtsp \
+	--disable-smb --disable-smtp --disable-telnet --disable-tftp \
+	--disable-dependency-tracking \
 	--without-brotli --without-zstd --without-libidn2 \
 	--without-nghttp2 --without-libssh2 --without-librtmp \
 	--disable-manual --disable-static --disable-pthreads
@@ -233,7 +240,7 @@ if [ ! -f "$CACHE/build/curl.built" ]; then
 	exit 1
     fi
     cd "$SRCDIR"
-    touch "$CACHE/build/curl.built"
+    echo "$CURL_RECIPE" > "$CACHE/build/curl.built"
 fi
 
 #----------------------------------------------------------------------
