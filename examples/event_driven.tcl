@@ -47,9 +47,8 @@ set oauth2 [ttoauth2 new \
 $oauth2 addAuthQueryParam service_id [dict get $opts -serviceid]
 
 set url [$oauth2 startAuth]
-if {[catch {$oauth2 launchBrowser $url}]} {
-    puts "Open this URL in a browser: $url"
-}
+puts "Authorize in a browser at: $url"
+catch {$oauth2 launchBrowser $url}   ;# none on a server: the URL is printed
 
 # Anything else the program does keeps running meanwhile: here, a
 # heartbeat every second.

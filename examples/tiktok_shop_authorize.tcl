@@ -93,12 +93,14 @@ if {[catch {$oauth2 startAuth} url opts2]} {
     exit 1
 }
 
-puts "Waiting for the seller to authorize in the browser..."
+# Always print the URL: the browser may open on a machine the seller does
+# not sit at, or not at all ({TTOAUTH2 BROWSER NONE} on a server).
+puts "Authorize in a browser at:"
+puts "  $url"
 if {[catch {$oauth2 launchBrowser $url} msg]} {
-    puts "Could not open a browser ($msg)."
-    puts "Open this URL yourself:"
-    puts "  $url"
+    puts "(Could not open a browser here: $msg. Open the URL yourself.)"
 }
+puts "Waiting for the seller to authorize in the browser..."
 
 # Wait for the redirect and the token exchange (bounded by -authtimeout).
 set state [$oauth2 wait [expr {[dict get $opts -wait] * 1000 + 5000}]]

@@ -2,7 +2,7 @@
  * ttoauth2.c --
  *
  *	The Tcl face of ttoauth2: the package's init, the `ttoauth2` command
- *	(new, create, version, json) and the object command with its options
+ *	(new, create, version, json, pkce, tiktokshop) and the object command with its options
  *	and methods, mirroring Chilkat's CkOAuth2 (see doc/ttoauth2.n).
  *
  *	An object owns at most one flow at a time (ttoauth2Flow.c).  Results
@@ -243,6 +243,36 @@ SplitUrl(
     Tcl_DStringAppend(pathPtr, hostEnd, (int) pathLen);
 }
 
+/*
+ * AsciiCaseEqual: the n bytes at a and b are equal but for the case of
+ * ASCII letters (host names compare so; no locale, no Unicode folding,
+ * which would take the Kelvin sign for a "k").
+ */
+
+static int
+AsciiCaseEqual(
+    const char *a,
+    const char *b,
+    size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+	unsigned char ca = (unsigned char) a[i], cb = (unsigned char) b[i];
+
+	if (ca >= 'A' && ca <= 'Z') {
+	    ca = (unsigned char) (ca - 'A' + 'a');
+	}
+	if (cb >= 'A' && cb <= 'Z') {
+	    cb = (unsigned char) (cb - 'A' + 'a');
+	}
+	if (ca != cb) {
+	    return 0;
+	}
+    }
+    return 1;
+}
+
 static int
 HostIs(
     const char *host,
@@ -251,10 +281,10 @@ HostIs(
     size_t hl = strlen(host), dl = strlen(domain);
 
     if (hl == dl) {
-	return strcasecmp(host, domain) == 0;
+	return AsciiCaseEqual(host, domain, dl);
     }
     return hl > dl && host[hl - dl - 1] == '.'
-	    && strcasecmp(host + hl - dl, domain) == 0;
+	    && AsciiCaseEqual(host + hl - dl, domain, dl);
 }
 
 static TtoProvider
@@ -1306,12 +1336,21 @@ Refresh(
  *
  * LaunchBrowser --
  *
- *	Opens url with -browser (an argv prefix), else $BROWSER (entries
- *	separated by ':', "%s" replaced by the URL), else the platform's
- *	opener.  Returns at once: the browser runs detached.
+ *	Opens url in the user's browser: ::ttoauth2::LaunchBrowser, in the
+ *	package's library/ttoauth2.tcl (sourced by pkgIndex.tcl), chooses
+ *	the program from -browser, $BROWSER or the platform and starts it
+ *	detached with Tcl's exec.
+ *
+ * Results:
+ *	A Tcl result; errors are {TTOAUTH2 BROWSER ...}.
+ *
+ * Side effects:
+ *	Starts a program.
  *
  *----------------------------------------------------------------------
  */
+
+#define LAUNCH_PROC "::ttoauth2::LaunchBrowser"
 
 static int
 LaunchBrowser(
@@ -1319,74 +1358,54 @@ LaunchBrowser(
     TtoObject *obj,
     Tcl_Obj *urlObj)
 {
-    const char *url = Tcl_GetString(urlObj);
-    Tcl_Obj *prefix = obj->options[OPT_BROWSER];
-    Tcl_Obj *cmd = NULL;
-    Tcl_Obj **words;
-    Tcl_Size n, i;
-    const char **argv;
-    int err = 0, rc, substituted = 0;
-    const char *env;
+    Tcl_Obj *words[3];
+    int code, i;
 
-    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-	return Error(interp, "BROWSER", "URL", NULL, "launchBrowser needs an "
-		"https:// or http:// URL");
+    if (Tcl_FindCommand(interp, LAUNCH_PROC, NULL, TCL_GLOBAL_ONLY)
+	    == NULL) {
+	return Error(interp, "BROWSER", "NONE", NULL, "launchBrowser needs "
+		"the package's ttoauth2.tcl: load ttoauth2 with "
+		"package require");
     }
-    if (Tcl_GetString(prefix)[0] != '\0') {
-	cmd = Tcl_DuplicateObj(prefix);
-    } else if ((env = Tcl_GetVar2(interp, "env", "BROWSER", TCL_GLOBAL_ONLY))
-	    != NULL && *env) {
-	const char *colon = strchr(env, ':');
-	Tcl_Obj *first = Tcl_NewStringObj(env,
-		colon ? (int) (colon - env) : -1);
+    words[0] = Tcl_NewStringObj(LAUNCH_PROC, -1);
+    words[1] = obj->options[OPT_BROWSER];
+    words[2] = urlObj;
+    for (i = 0; i < 3; i++) {
+	Tcl_IncrRefCount(words[i]);
+    }
+    code = Tcl_EvalObjv(interp, 3, words, TCL_EVAL_GLOBAL);
+    for (i = 0; i < 3; i++) {
+	Tcl_DecrRefCount(words[i]);
+    }
+    if (code == TCL_ERROR) {
+	/*
+	 * Raise it as this method's own error: the trace would show the
+	 * procedure's insides and repeat the URL.
+	 */
 
-	Tcl_IncrRefCount(first);
-	cmd = Tcl_NewListObj(0, NULL);
-	if (Tcl_ListObjAppendList(NULL, cmd, first) != TCL_OK) {
-	    Tcl_DecrRefCount(cmd);
-	    cmd = Tcl_NewListObj(1, &first);
-	}
-	Tcl_DecrRefCount(first);
-    } else {
-	const char *const *opener = TtoDefaultOpener();
+	Tcl_Obj *msg = Tcl_GetObjResult(interp);
+	Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
+	Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+	Tcl_Obj *errorCode = NULL;
 
-	cmd = Tcl_NewListObj(0, NULL);
-	for (i = 0; opener[i]; i++) {
-	    Tcl_ListObjAppendElement(NULL, cmd, Tcl_NewStringObj(opener[i],
-		    -1));
+	Tcl_IncrRefCount(msg);
+	Tcl_IncrRefCount(options);
+	Tcl_IncrRefCount(key);
+	Tcl_DictObjGet(NULL, options, key, &errorCode);
+	if (errorCode != NULL) {
+	    Tcl_IncrRefCount(errorCode);
 	}
-    }
-    Tcl_IncrRefCount(cmd);
-    Tcl_ListObjGetElements(NULL, cmd, &n, &words);
-    if (n == 0) {
-	Tcl_DecrRefCount(cmd);
-	return Error(interp, "BROWSER", "NONE", NULL,
-		"no browser to launch: set -browser or $BROWSER");
-    }
-    argv = (const char **) ckalloc((n + 2) * sizeof(char *));
-    for (i = 0; i < n; i++) {
-	if (strcmp(Tcl_GetString(words[i]), "%s") == 0) {
-	    argv[i] = url;
-	    substituted = 1;
-	} else {
-	    argv[i] = Tcl_GetString(words[i]);
+	Tcl_ResetResult(interp);
+	Tcl_SetObjResult(interp, msg);
+	if (errorCode != NULL) {
+	    Tcl_SetObjErrorCode(interp, errorCode);
+	    Tcl_DecrRefCount(errorCode);
 	}
+	Tcl_DecrRefCount(key);
+	Tcl_DecrRefCount(options);
+	Tcl_DecrRefCount(msg);
     }
-    argv[n] = substituted ? NULL : url;
-    argv[n + 1] = NULL;
-    rc = TtoLaunch(argv, &err);
-    ckfree(argv);
-    if (rc != 0) {
-	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot launch the browser "
-		"\"%s\": %s", Tcl_GetString(words[0]), Tcl_ErrnoMsg(err)));
-	errno = err;
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "BROWSER",
-		Tcl_GetString(words[0]), Tcl_ErrnoId(), (char *) NULL);
-	Tcl_DecrRefCount(cmd);
-	return TCL_ERROR;
-    }
-    Tcl_DecrRefCount(cmd);
-    return TCL_OK;
+    return code;
 }
 
 /*
@@ -1815,7 +1834,8 @@ CreateObject(
  *
  * TtoauthCmd --
  *
- *	The `ttoauth2` command: new, create, version, json.
+ *	The `ttoauth2` command: new, create, version, json, pkce,
+ *	tiktokshop.
  *
  *----------------------------------------------------------------------
  */
@@ -1828,9 +1848,11 @@ TtoauthCmd(
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
-	"create", "json", "new", "pkce", "version", NULL
+	"create", "json", "new", "pkce", "tiktokshop", "version", NULL
     };
-    enum { SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_VERSION };
+    enum {
+	SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_TIKTOKSHOP, SUB_VERSION
+    };
     InterpData *data = clientData;
     int sub;
     char name[64];
@@ -1887,6 +1909,8 @@ TtoauthCmd(
 	return TtoJsonSubcmd(interp, objc, objv);
     case SUB_PKCE:
 	return PkceSubcmd(interp, objc, objv);
+    case SUB_TIKTOKSHOP:
+	return TtoTiktokshopSubcmd(interp, objc, objv);
     }
     return TCL_OK;
 }

@@ -103,6 +103,10 @@ MODULE_SCOPE int	TtoRandomToken(Tcl_DString *dsPtr, size_t octets);
 MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 			    const char *verifier, const char *method);
 
+/* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
+MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, int objc,
+			    Tcl_Obj *const objv[]);
+
 /*
  * ttoauth2Json.c: cJSON helpers.  The JSON text handed in may contain any
  * bytes; none of these functions crash on malformed input.
@@ -338,8 +342,11 @@ MODULE_SCOPE void	TtoNetClose(TtoNet *net);
 
 MODULE_SCOPE long long	TtoNowMs(void);
 MODULE_SCOPE int	TtoOsRandom(unsigned char *buf, size_t len);
-MODULE_SCOPE const char *const *TtoDefaultOpener(void);
-MODULE_SCOPE int	TtoLaunch(const char *const *argv, int *errnoPtr);
+MODULE_SCOPE int	TtoSha256(const void *data, size_t len,
+			    unsigned char out[32]);
+MODULE_SCOPE int	TtoHmacSha256(const void *key, size_t keyLen,
+			    const void *data, size_t len,
+			    unsigned char out[32]);
 MODULE_SCOPE int	TtoFileWriteAtomic(const char *path, const char *data,
 			    size_t len, int *errnoPtr);
 MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,

@@ -3,14 +3,13 @@
  *
  *	Unguessable values for a flow: the state parameter and the PKCE
  *	code verifier (RFC 7636) with its challenge.  Randomness comes from
- *	the operating system's CSPRNG (TtoOsRandom, platform layer); SHA-256
- *	from OpenSSL's libcrypto, which is present wherever libcurl is built
- *	with OpenSSL.  No hand-written cryptography.
+ *	the operating system's CSPRNG (TtoOsRandom) and SHA-256 from the
+ *	system's crypto library (TtoSha256: libcrypto on Unix, BCrypt on
+ *	Windows), both in the platform layer.  No hand-written cryptography.
  */
 
 #include "ttoauth2Int.h"
 #include <string.h>
-#include <openssl/evp.h>
 
 /*
  *----------------------------------------------------------------------
@@ -52,7 +51,7 @@ TtoRandomToken(
  *	BASE64URL(SHA256(ASCII(verifier))); for "plain", the verifier.
  *
  * Results:
- *	0 on success, -1 if libcrypto failed or the method is unknown.
+ *	0 on success, -1 if SHA-256 failed or the method is unknown.
  *
  *----------------------------------------------------------------------
  */
@@ -63,8 +62,7 @@ TtoPkceChallenge(
     const char *verifier,
     const char *method)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digestLen = 0;
+    unsigned char digest[32];
 
     if (strcmp(method, "plain") == 0) {
 	Tcl_DStringAppend(dsPtr, verifier, -1);
@@ -73,10 +71,9 @@ TtoPkceChallenge(
     if (strcmp(method, "S256") != 0) {
 	return -1;
     }
-    if (EVP_Digest(verifier, strlen(verifier), digest, &digestLen,
-	    EVP_sha256(), NULL) != 1 || digestLen != 32) {
+    if (TtoSha256(verifier, strlen(verifier), digest) != 0) {
 	return -1;
     }
-    TtoBase64Encode(dsPtr, digest, digestLen, 1);
+    TtoBase64Encode(dsPtr, digest, sizeof(digest), 1);
     return 0;
 }

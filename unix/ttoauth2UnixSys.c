@@ -1,14 +1,20 @@
 /*
  * ttoauth2UnixSys.c --
  *
- *	The POSIX side of what differs by platform apart from sockets: the
- *	clock, the OS random source, starting a program (the browser)
- *	detached, and the token file (atomic replace, bounded read,
+ *	The POSIX side of what differs by platform (see the platform layer
+ *	in ttoauth2Int.h; win/ttoauth2WinSys.c is the Windows side): the
+ *	clock, the OS random source, SHA-256 and HMAC-SHA256 (OpenSSL's
+ *	libcrypto), and the token file (atomic replace, bounded read,
  *	cross-process lock).
+ *
+ *	POSIX.1-2008 plus flock() (Linux, macOS, the BSDs).  What not every
+ *	Unix has is optional: getrandom() (Linux), getentropy() and
+ *	mkostemp() (configure checks, HAVE_*), F_OFD_SETLKW (Linux), each
+ *	with a portable fallback.
  */
 
 #ifndef _GNU_SOURCE
-#   define _GNU_SOURCE		/* mkostemp, O_CLOEXEC, F_OFD_SETLKW */
+#   define _GNU_SOURCE		/* mkostemp, F_OFD_SETLKW, syscall */
 #endif
 
 #include "ttoauth2Int.h"
@@ -16,38 +22,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #ifdef __linux__
 #   include <sys/syscall.h>
 #endif
-#if defined(__APPLE__) || defined(__OpenBSD__) || defined(__FreeBSD__)
-#   include <sys/random.h>
-#   define TTO_HAVE_GETENTROPY 1
+#ifdef HAVE_SYS_RANDOM_H
+#   include <sys/random.h>	/* getentropy on macOS */
 #endif
 
 #ifndef O_CLOEXEC
-#   define O_CLOEXEC 0
-#endif
-
-/*
- * The second fork of TtoLaunch happens in a child of a multi-threaded
- * process, where only async-signal-safe calls are allowed.  _Fork()
- * (glibc 2.34+, POSIX.1-2024) is one; fork() runs pthread_atfork
- * handlers, which need not be.
- */
-
-#if defined(__GLIBC__) && (__GLIBC__ > 2 \
-	|| (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-#   define CHILD_FORK() _Fork()
-#else
-#   define CHILD_FORK() fork()
+#   define O_CLOEXEC 0		/* pre-2008 systems: see SetCloexec */
+#   define TTO_NO_O_CLOEXEC 1
 #endif
 
 #define MAX_FILE_SIZE	(16 * 1024 * 1024)	/* TtoFileRead refuses more */
@@ -66,43 +58,42 @@ typedef struct {
     LockKind kind;
 } FileLock;
 
-static void	CloseKeepErrno(int fd);
 static void	DirectoryOf(const char *path, Tcl_DString *dirPtr,
 		    const char **basePtr);
-static void	LaunchChild(const char *path, char *const *argv, int errFd,
-		    int maxFd, const struct sigaction *dflPtr);
+static int	OpenTemp(char *pattern);
 static int	ReadAll(int fd, unsigned char *buf, size_t len);
-static int	ResolveProgram(const char *name, Tcl_DString *pathPtr,
-		    int *errnoPtr);
-static void	ReportChildError(int errFd, int err);
+static void	SetCloexec(int fd);
 static int	WriteAll(int fd, const char *data, size_t len);
 
 /*
  *----------------------------------------------------------------------
  *
- * CloseKeepErrno --
+ * SetCloexec --
  *
- *	close() for error paths: errno still says why they were taken.
+ *	Where open() has no O_CLOEXEC (systems before POSIX.1-2008), sets
+ *	close-on-exec after the fact, so that no program started later
+ *	inherits the descriptor.
  *
  * Results:
  *	None.
  *
  * Side effects:
- *	Closes fd when it is not -1.
+ *	Sets FD_CLOEXEC on fd when it is not -1.
  *
  *----------------------------------------------------------------------
  */
 
 static void
-CloseKeepErrno(
+SetCloexec(
     int fd)
 {
-    int saved = errno;
-
+#ifdef TTO_NO_O_CLOEXEC
     if (fd >= 0) {
-	close(fd);
+	(void) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    errno = saved;
+#else
+    (void) fd;
+#endif
 }
 
 /*
@@ -178,9 +169,10 @@ ReadAll(
  * TtoOsRandom --
  *
  *	Fills buf from the operating system's CSPRNG: getrandom() on Linux
- *	(it blocks only until the pool is first seeded), getentropy() on
- *	the BSDs and macOS, /dev/urandom where neither exists or the call
- *	is refused (old kernel, seccomp).
+ *	(it blocks only until the pool is first seeded; called through
+ *	syscall() so any libc will do), getentropy() where configure found
+ *	it (macOS, the BSDs), /dev/urandom where neither exists or the
+ *	call is refused (old kernel, seccomp).
  *
  * Results:
  *	0, or -1 when no random source works.
@@ -214,7 +206,7 @@ TtoOsRandom(
 	    return -1;
 	}
     }
-#elif defined(TTO_HAVE_GETENTROPY)
+#elif defined(HAVE_GETENTROPY)
     while (done < len) {
 	size_t chunk = len - done;
 
@@ -235,6 +227,7 @@ TtoOsRandom(
     if (fd < 0) {
 	return -1;
     }
+    SetCloexec(fd);
     if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
 	close(fd);
 	return -1;
@@ -247,342 +240,78 @@ TtoOsRandom(
 /*
  *----------------------------------------------------------------------
  *
- * ResolveProgram --
+ * TtoSha256 --
  *
- *	Finds the file execvp() would run for name, in the parent, before
- *	fork(): searching PATH allocates, which is not allowed between
- *	fork() and exec() in a multi-threaded process.  A name holding a
- *	'/' is used as it is (exec reports what is wrong with it).
+ *	SHA-256 of len bytes (the PKCE S256 challenge), by libcrypto.
  *
  * Results:
- *	0 with the path in *pathPtr, or -1 with *errnoPtr ENOENT (found
- *	nowhere) or EACCES (found, but not an executable file).
+ *	0 with the digest in out, or -1 when libcrypto failed.
  *
  * Side effects:
  *	None.
- *
- *----------------------------------------------------------------------
- */
-
-static int
-ResolveProgram(
-    const char *name,
-    Tcl_DString *pathPtr,
-    int *errnoPtr)
-{
-    const char *search, *p, *end;
-    char csPath[PATH_MAX];
-    struct stat st;
-    int sawAccess = 0;
-
-    if (strchr(name, '/') != NULL) {
-	Tcl_DStringAppend(pathPtr, name, -1);
-	return 0;
-    }
-    search = getenv("PATH");
-    if (search == NULL) {
-	size_t n = confstr(_CS_PATH, csPath, sizeof(csPath));
-
-	search = (n > 0 && n <= sizeof(csPath)) ? csPath : "/usr/bin:/bin";
-    }
-    for (p = search; ; p = end + 1) {
-	end = strchr(p, ':');
-	if (end == NULL) {
-	    end = p + strlen(p);
-	}
-	Tcl_DStringSetLength(pathPtr, 0);
-	if (end == p) {
-	    Tcl_DStringAppend(pathPtr, ".", 1);	/* empty: current dir */
-	} else {
-	    Tcl_DStringAppend(pathPtr, p, (int) (end - p));
-	}
-	Tcl_DStringAppend(pathPtr, "/", 1);
-	Tcl_DStringAppend(pathPtr, name, -1);
-	if (stat(Tcl_DStringValue(pathPtr), &st) == 0) {
-	    if (S_ISREG(st.st_mode)
-		    && access(Tcl_DStringValue(pathPtr), X_OK) == 0) {
-		return 0;
-	    }
-	    sawAccess = 1;
-	} else if (errno == EACCES) {
-	    sawAccess = 1;
-	}
-	if (*end == '\0') {
-	    break;
-	}
-    }
-    Tcl_DStringSetLength(pathPtr, 0);
-    *errnoPtr = sawAccess ? EACCES : ENOENT;
-    return -1;
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * ReportChildError --
- *
- *	In a child of TtoLaunch: tells the parent why the program could
- *	not be started.  Async-signal-safe.
- *
- * Results:
- *	None.
- *
- * Side effects:
- *	Writes errno's value to the report pipe.
- *
- *----------------------------------------------------------------------
- */
-
-static void
-ReportChildError(
-    int errFd,
-    int err)
-{
-    const char *p = (const char *) &err;
-    size_t done = 0;
-
-    while (done < sizeof(err)) {
-	ssize_t n = write(errFd, p + done, sizeof(err) - done);
-
-	if (n > 0) {
-	    done += (size_t) n;
-	} else if (n < 0 && errno == EINTR) {
-	    continue;
-	} else {
-	    return;
-	}
-    }
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * LaunchChild --
- *
- *	The child side of TtoLaunch.  The fork()ed child starts a new
- *	session and forks again; the grandchild (no session leader, so it
- *	can never get a controlling terminal) gets /dev/null as stdin,
- *	stdout and stderr, no other descriptor but the report pipe, an
- *	empty signal mask and default SIGPIPE/SIGCHLD, and execs.  The
- *	child exits at once, so the grandchild is adopted by init (or a
- *	subreaper) and nobody has to wait for the program.
- *
- *	Only async-signal-safe calls: other threads of the parent may
- *	have held locks (malloc's included) at the time of fork().
- *
- * Results:
- *	Never returns.
- *
- * Side effects:
- *	Runs the program, or reports errno on errFd and exits.
- *
- *----------------------------------------------------------------------
- */
-
-static void
-LaunchChild(
-    const char *path,
-    char *const *argv,
-    int errFd,
-    int maxFd,
-    const struct sigaction *dflPtr)
-{
-    sigset_t none;
-    pid_t pid;
-    int fd, done = 0;
-
-    (void) setsid();
-    pid = CHILD_FORK();
-    if (pid < 0) {
-	ReportChildError(errFd, errno);
-	_exit(127);
-    }
-    if (pid > 0) {
-	_exit(0);
-    }
-
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    sigaction(SIGPIPE, dflPtr, NULL);
-    sigaction(SIGCHLD, dflPtr, NULL);
-
-    fd = open("/dev/null", O_RDWR);
-    if (fd < 0) {
-	ReportChildError(errFd, errno);
-	_exit(127);
-    }
-    if ((fd != 0 && dup2(fd, 0) < 0) || (fd != 1 && dup2(fd, 1) < 0)
-	    || (fd != 2 && dup2(fd, 2) < 0)) {
-	ReportChildError(errFd, errno);
-	_exit(127);
-    }
-    if (fd > 2) {
-	close(fd);
-    }
-
-    /*
-     * Close every other descriptor, whatever its close-on-exec flag:
-     * not every library in a Tcl process creates its descriptors with it.
-     * The report pipe (errFd > 2, close-on-exec) stays until exec.
-     */
-
-#if defined(__linux__) && defined(SYS_close_range)
-    if ((errFd == 3 || syscall(SYS_close_range, 3, errFd - 1, 0) == 0)
-	    && syscall(SYS_close_range, errFd + 1, ~0U, 0) == 0) {
-	done = 1;
-    }
-#endif
-    if (!done) {
-	for (fd = 3; fd < maxFd; fd++) {
-	    if (fd != errFd) {
-		close(fd);
-	    }
-	}
-    }
-
-    execv(path, argv);
-    ReportChildError(errFd, errno);
-    _exit(127);
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * TtoLaunch --
- *
- *	Starts a program fully detached (see LaunchChild), without waiting
- *	for it: argv[0] is searched in PATH when it holds no '/'.  Whether
- *	the exec worked is known before returning: the grandchild writes
- *	errno to a close-on-exec pipe when it fails, and the pipe reaches
- *	EOF without a byte when the exec succeeds.
- *
- *	Safe in a multi-threaded process: everything that allocates or
- *	takes a lock (PATH search, sysconf) happens before fork().
- *
- * Results:
- *	0, or -1 with *errnoPtr set (ENOENT: no such program).
- *
- * Side effects:
- *	Runs a program.  The intermediate child is reaped here, so no
- *	zombie remains.
  *
  *----------------------------------------------------------------------
  */
 
 int
-TtoLaunch(
-    const char *const *argv,
-    int *errnoPtr)
+TtoSha256(
+    const void *data,
+    size_t len,
+    unsigned char out[32])
 {
-    Tcl_DString path;
-    struct sigaction dfl;
-    int pipeFds[2] = {-1, -1}, childErr = 0, status, i;
-    long maxFd;
-    pid_t pid;
-    ssize_t n;
-    size_t got = 0;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digestLen = 0;
 
-    if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
-	*errnoPtr = ENOENT;
+    if (EVP_Digest(data, len, digest, &digestLen, EVP_sha256(), NULL) != 1
+	    || digestLen != 32) {
 	return -1;
     }
-    Tcl_DStringInit(&path);
-    if (ResolveProgram(argv[0], &path, errnoPtr) < 0) {
-	Tcl_DStringFree(&path);
-	return -1;
-    }
-    maxFd = sysconf(_SC_OPEN_MAX);
-    if (maxFd < 0 || maxFd > INT_MAX) {
-	maxFd = 65536;
-    }
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-
-    /*
-     * The report pipe, close-on-exec so that the exec closes it (the EOF
-     * that means success) and no other program started meanwhile by
-     * another thread inherits it.  Its ends are moved above 2, so that
-     * setting up stdin/stdout/stderr in the grandchild cannot clobber
-     * them even when the process runs with those closed.
-     */
-
-#ifdef __linux__
-    if (pipe2(pipeFds, O_CLOEXEC) < 0) {
-	goto error;
-    }
-#else
-    if (pipe(pipeFds) < 0) {
-	goto error;
-    }
-    for (i = 0; i < 2; i++) {
-	if (fcntl(pipeFds[i], F_SETFD, FD_CLOEXEC) < 0) {
-	    goto error;
-	}
-    }
-#endif
-    for (i = 0; i < 2; i++) {
-	if (pipeFds[i] <= 2) {
-	    int fd = fcntl(pipeFds[i], F_DUPFD_CLOEXEC, 3);
-
-	    if (fd < 0) {
-		goto error;
-	    }
-	    close(pipeFds[i]);
-	    pipeFds[i] = fd;
-	}
-    }
-
-    pid = fork();
-    if (pid < 0) {
-	goto error;
-    }
-    if (pid == 0) {
-	close(pipeFds[0]);
-	LaunchChild(Tcl_DStringValue(&path), (char *const *) argv,
-		pipeFds[1], (int) maxFd, &dfl);
-    }
-    close(pipeFds[1]);
-    pipeFds[1] = -1;
-    Tcl_DStringFree(&path);
-
-    /*
-     * The child exits right after its fork(); ECHILD means a SIGCHLD
-     * disposition of SIG_IGN reaped it already.
-     */
-
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-	/* retry */
-    }
-
-    while (got < sizeof(childErr)) {
-	n = read(pipeFds[0], (char *) &childErr + got,
-		sizeof(childErr) - got);
-	if (n > 0) {
-	    got += (size_t) n;
-	} else if (n < 0 && errno == EINTR) {
-	    continue;
-	} else {
-	    break;
-	}
-    }
-    close(pipeFds[0]);
-    if (got == sizeof(childErr)) {
-	*errnoPtr = childErr ? childErr : EIO;
-	return -1;
-    }
-    if (got > 0) {
-	*errnoPtr = EIO;		/* cannot happen: a torn report */
-	return -1;
-    }
+    memcpy(out, digest, 32);
     return 0;
+}
 
-  error:
-    *errnoPtr = errno;
-    CloseKeepErrno(pipeFds[0]);
-    CloseKeepErrno(pipeFds[1]);
-    Tcl_DStringFree(&path);
-    return -1;
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoHmacSha256 --
+ *
+ *	HMAC-SHA256 (RFC 2104) of len bytes with a key (TikTok Shop's
+ *	request and webhook signatures), by libcrypto's one-shot HMAC(),
+ *	which OpenSSL 1.1 and 3 both have.
+ *
+ * Results:
+ *	0 with the MAC in out, or -1 when libcrypto failed or the key is
+ *	longer than HMAC() takes (INT_MAX).
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoHmacSha256(
+    const void *key,
+    size_t keyLen,
+    const void *data,
+    size_t len,
+    unsigned char out[32])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int macLen = 0;
+    static const unsigned char empty = 0;
+
+    if (keyLen > INT_MAX) {
+	return -1;
+    }
+    if (HMAC(EVP_sha256(), keyLen ? key : &empty, (int) keyLen,
+	    len ? (const unsigned char *) data : &empty, len, mac, &macLen)
+	    == NULL || macLen != 32) {
+	return -1;
+    }
+    memcpy(out, mac, 32);
+    memset(mac, 0, sizeof(mac));
+    return 0;
 }
 
 /*
@@ -667,6 +396,41 @@ WriteAll(
 /*
  *----------------------------------------------------------------------
  *
+ * OpenTemp --
+ *
+ *	Creates and opens a new file from a mkstemp() template, close-on-
+ *	exec: mkostemp() where there is one (one step, so no program that
+ *	another thread starts meanwhile can inherit it), else mkstemp() and
+ *	FD_CLOEXEC.
+ *
+ * Results:
+ *	The descriptor, or -1 with errno set.
+ *
+ * Side effects:
+ *	Creates the file (mode 0600 at most) and fills in the template.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+OpenTemp(
+    char *pattern)
+{
+#ifdef HAVE_MKOSTEMP
+    return mkostemp(pattern, O_CLOEXEC);
+#else
+    int fd = mkstemp(pattern);
+
+    if (fd >= 0) {
+	(void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    return fd;
+#endif
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * TtoFileWriteAtomic --
  *
  *	Replaces the file at path with data so that a crash at any moment
@@ -724,12 +488,12 @@ TtoFileWriteAtomic(
     Tcl_DStringAppend(&tmp, ".tmpXXXXXX", -1);
 
     /*
-     * mkostemp() creates the file with mode 0600 masked by the umask, so
+     * mkstemp() creates the file with mode 0600 masked by the umask, so
      * never more than 0600, but a umask like 0277 would leave it
      * unwritable for its owner on the next save: set 0600 exactly.
      */
 
-    fd = mkostemp(Tcl_DStringValue(&tmp), O_CLOEXEC);
+    fd = OpenTemp(Tcl_DStringValue(&tmp));
     if (fd < 0) {
 	*errnoPtr = errno;
 	goto done;
@@ -761,6 +525,7 @@ TtoFileWriteAtomic(
 #endif
 	    );
     if (dirFd >= 0) {
+	SetCloexec(dirFd);
 	(void) fsync(dirFd);
 	close(dirFd);
     }
@@ -815,6 +580,7 @@ TtoFileRead(
 	*errnoPtr = errno;
 	return -1;
     }
+    SetCloexec(fd);
     if (fstat(fd, &st) < 0) {
 	*errnoPtr = errno;
 	close(fd);
@@ -943,6 +709,7 @@ TtoFileLock(
 	Tcl_DStringFree(&lockPath);
 	return -1;
     }
+    SetCloexec(fd);
     Tcl_DStringFree(&lockPath);
 
     lock = (FileLock *) ckalloc(sizeof(FileLock));
