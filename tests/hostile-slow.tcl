@@ -21,7 +21,7 @@
 #	printing "closed N": how many of its connections the listener
 #	ended (each of them would have held a slot of the listener).
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 set opts [dict create -port "" -host 127.0.0.1 -mode partial -count 100 \
     -interval 1000 -duration 20000]
