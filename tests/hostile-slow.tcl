@@ -17,9 +17,10 @@
 #		       connection for every one the listener has closed, so
 #		       that -count stay open, as the slowloris tool does.
 #	Prints "ready N" once the first -count connections are established,
-#	then exits after -duration ms (default 20000) or when stdin closes,
-#	printing "closed N": how many of its connections the listener
-#	ended (each of them would have held a slot of the listener).
+#	"closed N" (how many of its connections the listener has ended so
+#	far) at most every 50 ms while that number grows, and exits after
+#	-duration ms (default 20000) or when stdin closes, printing the final
+#	"closed N".
 
 package require Tcl 8.6-
 
@@ -95,6 +96,17 @@ proc gone {s} {
     if {[info exists ::conns($s)]} {
 	unset ::conns($s)
 	incr ::closed
+	if {![info exists ::reporting]} {
+	    set ::reporting [after 50 report]
+	}
+    }
+}
+
+proc report {} {
+    unset ::reporting
+    catch {
+	puts "closed $::closed"
+	flush stdout
     }
 }
 
@@ -111,8 +123,10 @@ proc tick {} {
 }
 
 proc finish {} {
-    puts "closed $::closed"
-    flush stdout
+    catch {
+	puts "closed $::closed"
+	flush stdout
+    }
     exit 0
 }
 
