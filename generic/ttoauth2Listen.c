@@ -1252,7 +1252,7 @@ void
 TtoNetCloseListeners(
     TtoNet *net)
 {
-    int i;
+    int i, closed = 0;
 
     if (net == NULL) {
 	return;
@@ -1261,12 +1261,15 @@ TtoNetCloseListeners(
 	if (net->listen[i] != NULL) {
 	    Tcl_Close(NULL, net->listen[i]);
 	    net->listen[i] = NULL;
+	    closed = 1;
 	}
     }
     for (i = 0; i < TTO_MAX_CONNECTIONS; i++) {
 	ConnClose(&net->conns[i]);
     }
-    NotifierSync();
+    if (closed) {
+	NotifierSync();
+    }
 }
 
 /*
