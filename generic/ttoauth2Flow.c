@@ -491,6 +491,15 @@ WorkerThread(
     Tcl_SetVar2(interp, "::tcl::unsupported::noReverseDNS", NULL, "1",
 	    TCL_GLOBAL_ONLY);
 
+    /*
+     * Tcl creates a mutex on its first lock, after an unlocked check.
+     * Servicing the (empty) event queue locks this thread's queue mutex
+     * once now, before any other thread can queue an event here
+     * (TtoNetWake, only once a flow is bound), so that check cannot race.
+     */
+
+    Tcl_ServiceEvent(TCL_ALL_EVENTS);
+
     Tcl_MutexLock(&workerMutex);
     for (;;) {
 	while (w->job == NULL && !w->quit) {
