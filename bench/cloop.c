@@ -358,6 +358,7 @@ main(int argc, char **argv)
     headers = curl_slist_append(NULL, "Accept: application/json");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "ttoauth2/1.0");
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");	/* as ttoauth2 */
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);

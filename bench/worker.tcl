@@ -21,7 +21,7 @@
 #	    tto-flow N			N complete flows
 #	    browser PORT N		N scripted-browser requests alone
 
-package require Tcl 8.6
+package require Tcl 8.6-
 source [file join [file dirname [file normalize [info script]]] bench.tcl]
 
 namespace eval ::bench::worker {
@@ -78,9 +78,15 @@ proc ::bench::worker::cli-refresh {url n} {
 proc ::bench::worker::flow-setup {base} {
     variable flowObj
     package require ttoauth2
+    # A TikTok flow needs a fixed port (startAuth refuses 0): a range from
+    # one that was free a moment ago.
+    set s [socket -server {apply {{c a p} {close $c}}} -myaddr 127.0.0.1 0]
+    set port [lindex [fconfigure $s -sockname] 2]
+    close $s
     set flowObj [ttoauth2 new -tokenendpoint $base/api/v2/token/get \
 	    -authorizationendpoint $base/open/authorize \
 	    -clientid bench_app_key -clientsecret bench_app_secret \
+	    -listenport $port -listenportrangeend [expr {min($port + 19, 65535)}] \
 	    -localhost 127.0.0.1 -authtimeout 10000 -timeout 10000]
     $flowObj addAuthQueryParam service_id 7123456789012345678
     return ok

@@ -135,10 +135,11 @@ typedef struct {
 TCL_DECLARE_MUTEX(initMutex)
 static int processInitialized = 0;
 
-static int ObjectCmd(ClientData clientData, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]);
+static int ObjectCmd(ClientData clientData, Tcl_Interp *interp,
+	Tcl_Size objc, Tcl_Obj *const objv[]);
 static void ObjectDeleted(ClientData clientData);
-static int PkceSubcmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]);
+static int PkceSubcmd(Tcl_Interp *interp, Tcl_Size objc,
+	Tcl_Obj *const objv[]);
 
 /*
  *----------------------------------------------------------------------
@@ -238,9 +239,9 @@ SplitUrl(
     colon = (*hostStart == '[') ? NULL
 	    : memchr(hostStart, ':', (size_t) (hostEnd - hostStart));
     Tcl_DStringAppend(hostPtr, hostStart,
-	    (int) ((colon ? colon : hostEnd) - hostStart));
+	    (Tcl_Size) ((colon ? colon : hostEnd) - hostStart));
     pathLen = strcspn(hostEnd, "?#");
-    Tcl_DStringAppend(pathPtr, hostEnd, (int) pathLen);
+    Tcl_DStringAppend(pathPtr, hostEnd, (Tcl_Size) pathLen);
 }
 
 /*
@@ -358,7 +359,7 @@ RefreshEndpoint(
     pathEnd = q ? (size_t) (q - token) : strlen(token);
     if (provider == TTO_PROVIDER_TIKTOKSHOP && pathEnd >= 10
 	    && strncmp(token + pathEnd - 10, "/token/get", 10) == 0) {
-	Tcl_DStringAppend(dsPtr, token, (int) pathEnd - 4);
+	Tcl_DStringAppend(dsPtr, token, (Tcl_Size) pathEnd - 4);
 	Tcl_DStringAppend(dsPtr, "/refresh", -1);
 	Tcl_DStringAppend(dsPtr, token + pathEnd, -1);
 	return;
@@ -653,7 +654,7 @@ static int
 Configure(
     Tcl_Interp *interp,
     TtoObject *obj,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     int i, opt, running;
@@ -804,6 +805,42 @@ AuthorizeUrl(
     TtoQueryAppend(urlPtr, &first, "state", flow->stateParam);
 }
 
+/*
+ * TikTok Shop sends the browser to the redirect URL registered for the app
+ * in Partner Center, never to one the authorize URL names: a random port
+ * (-listenport 0) cannot be reached, and without service_id the authorize
+ * page fails.  Both would otherwise show only when -authtimeout runs out.
+ */
+
+static int
+TikTokSetupError(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    const char *serviceId;
+    Tcl_WideInt port;
+
+    if (ResolveProvider(obj) != TTO_PROVIDER_TIKTOKSHOP) {
+	return TCL_OK;
+    }
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORT], &port);
+    if (port == 0) {
+	return Error(interp, "OPTION", "-listenport", NULL, "TikTok Shop "
+		"redirects the browser to the redirect URL registered for "
+		"the app in Partner Center (such as http://localhost:3017/): "
+		"set -listenport to that URL's port (0 would listen on a "
+		"random port the redirect cannot reach)");
+    }
+    serviceId = TtoPairsGet(&obj->authParams, "service_id");
+    if (serviceId == NULL || *serviceId == '\0') {
+	return Error(interp, "STATE", "service_id", NULL, "TikTok Shop's "
+		"authorize page needs the app's service ID: call "
+		"\"addAuthQueryParam service_id ...\" (Partner Center shows "
+		"it) before startAuth");
+    }
+    return TCL_OK;
+}
+
 static int
 StartAuth(
     Tcl_Interp *interp,
@@ -827,6 +864,9 @@ StartAuth(
     if (*OptString(obj, OPT_TOKENENDPOINT) == '\0') {
 	return Error(interp, "STATE", NULL, NULL,
 		"startAuth needs -tokenendpoint");
+    }
+    if (TikTokSetupError(interp, obj) != TCL_OK) {
+	return TCL_ERROR;
     }
 
     flow = TtoFlowNew();
@@ -1507,7 +1547,7 @@ static const char *
 FilePathArg(
     Tcl_Interp *interp,
     TtoObject *obj,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     const char *path = (objc > 2) ? Tcl_GetString(objv[2])
@@ -1525,7 +1565,7 @@ static int
 ObjectCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     TtoObject *obj = clientData;
@@ -1748,7 +1788,7 @@ CreateObject(
     Tcl_Interp *interp,
     InterpData *data,
     const char *name,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     TtoObject *obj = ckalloc(sizeof(TtoObject));
@@ -1813,7 +1853,7 @@ CreateObject(
 	FreeObject(obj);
 	return TCL_ERROR;
     }
-    obj->command = Tcl_CreateObjCommand(interp, Tcl_DStringValue(&fullName),
+    obj->command = Tcl_CreateObjCommand2(interp, Tcl_DStringValue(&fullName),
 	    ObjectCmd, obj, ObjectDeleted);
     if (obj->command == NULL) {
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot create command \"%s\"",
@@ -1844,7 +1884,7 @@ static int
 TtoauthCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
@@ -1933,7 +1973,7 @@ TtoauthCmd(
 static int
 PkceSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const forms[] = {"challenge", "verifier", NULL};
@@ -2059,7 +2099,7 @@ Ttoauth2_Init(
     }
     data->empty = Tcl_NewObj();
     Tcl_IncrRefCount(data->empty);
-    Tcl_CreateObjCommand(interp, "::ttoauth2", TtoauthCmd, data,
+    Tcl_CreateObjCommand2(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);
 }

@@ -14,6 +14,7 @@
 #ifndef TTOAUTH2INT_H
 #define TTOAUTH2INT_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <time.h>
 #include <tcl.h>
@@ -26,10 +27,20 @@
 #   define MODULE_SCOPE extern __attribute__((__visibility__("hidden")))
 #endif
 
-/* Tcl 8.6 / 9.0 compatibility. */
+/*
+ * Tcl 8.6 / 9.0 compatibility.  Lengths and argument counts are Tcl_Size:
+ * int on Tcl 8.6, ptrdiff_t on Tcl 9.  Commands are made with
+ * Tcl_CreateObjCommand2, whose procedures take a Tcl_Size objc; on 8.6
+ * that is Tcl_CreateObjCommand, whose procedures take an int.
+ */
 #ifndef TCL_SIZE_MAX
 typedef int Tcl_Size;
 #   define TCL_SIZE_MAX INT_MAX
+#endif
+#if TCL_MAJOR_VERSION < 9
+#   ifndef Tcl_CreateObjCommand2
+#	define Tcl_CreateObjCommand2 Tcl_CreateObjCommand
+#   endif
 #endif
 
 #ifndef PACKAGE_VERSION
@@ -104,22 +115,35 @@ MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 			    const char *verifier, const char *method);
 
 /* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
-MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, int objc,
+MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
 
 /*
- * ttoauth2Json.c: cJSON helpers.  The JSON text handed in may contain any
+ * ttoauth2Json.c: JSON on cJSON.  The JSON text handed in may contain any
  * bytes; none of these functions crash on malformed input.
  */
 
+#define TTO_JSON_MAX_DEPTH	1000	/* containers nested at most this deep */
+
 typedef struct cJSON cJSON;
-MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, int objc,
+
+typedef struct {
+    int index;			/* member to replace, or -1: add one */
+    const char *name;		/* name of an added member (plain ASCII) */
+    const char *json;		/* the value, as JSON text */
+} TtoJsonEdit;
+
+MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
-MODULE_SCOPE const cJSON *TtoJsonPath(const cJSON *root, const char *path);
-MODULE_SCOPE Tcl_Obj *	TtoJsonToTcl(const cJSON *item);
-MODULE_SCOPE char *	TtoJsonPretty(const char *text, size_t len);
+MODULE_SCOPE cJSON *	TtoJsonParse(const char *text, size_t len,
+			    size_t *offPtr, const char **whyPtr);
+MODULE_SCOPE int	TtoJsonHasNul(const char *text, size_t len,
+			    const cJSON *root, const cJSON *obj,
+			    const char *const *names);
 MODULE_SCOPE int	TtoJsonWide(const cJSON *item, long long *valuePtr);
-MODULE_SCOPE cJSON *	TtoJsonParseStrict(const char *text, size_t len);
+MODULE_SCOPE int	TtoJsonPretty(const char *text, size_t len,
+			    int target, const TtoJsonEdit *edits, int nEdits,
+			    Tcl_DString *out);
 
 /*
  * ttoauth2Token.c: token endpoint requests (libcurl) and the one place
@@ -157,6 +181,7 @@ typedef struct {
     char *tokenType;
     long long expiresAt;	/* Unix seconds, -1 unknown */
     long long refreshExpiresAt;	/* Unix seconds, -1 unknown */
+    TtoProvider provider;	/* the profile the answer was read as */
     /* On failure: */
     const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
     char *errorWords[2];	/* further words of -errorcode, may be NULL */

@@ -18,9 +18,11 @@
 #	argument order and return values of Chilkat's SWIG binding:
 #	new_CkOAuth2 / delete_CkOAuth2, CkOAuth2_put_X / CkOAuth2_get_X for
 #	properties, CkOAuth2_x (lower-case first letter) for string
-#	properties, and the methods (CkOAuth2_startAuth, _LaunchBrowser,
-#	_SleepMs, _Cancel, _Monitor, _RefreshAccessToken, _AddAuthQueryParam,
-#	...).  As in Chilkat, a method that fails does not raise: it returns
+#	properties, CkOAuth2_get_X h ckString filling a CkString for string
+#	properties, and the methods (CkOAuth2_startAuth, _StartAuth h
+#	ckString, _LaunchBrowser, _SleepMs, _Cancel, _Monitor,
+#	_RefreshAccessToken, _AddAuthQueryParam, ...).  CkOAuth2_startAuth
+#	while a flow runs cancels it first, as Chilkat does.  As in Chilkat, a method that fails does not raise: it returns
 #	0 or "" and sets LastMethodSuccess to 0 and lastErrorText to the
 #	reason (ttoauth2's message and its -errorcode); a method that succeeds
 #	sets LastMethodSuccess to 1.  Programming errors do raise a Tcl
@@ -38,23 +40,27 @@
 #	IntOf, stringOf, BoolOf, HasMember, SizeOfArray, I/J/K with "[i]",
 #	"[j]", "[k]" in paths, Size), CkFileAccess (WriteEntireTextFile,
 #	ReadEntireTextFile, FileExists, DirAutoCreate) and CkStringBuilder
-#	(Append, GetAsString, WriteFile, LoadFile, Clear, Length).  Their
-#	handles are plain unique strings ("CkJsonObject:1", ...), as Chilkat's
-#	SWIG pointers are.
+#	(Append, GetAsString, WriteFile, LoadFile, Clear, Length), CkString
+#	(getString, setString, append, clear, getNumChars) and CkGlobal
+#	(UnlockBundle accepts any code and returns 1, UnlockStatus is 2:
+#	nothing here is locked, but scripts that unlock first run unchanged).
+#	Their handles are plain unique strings ("CkJsonObject:1", ...), as
+#	Chilkat's SWIG pointers are.
 #
 # Not supported (the commands do not exist, so a script using one fails
 # loudly rather than doing something else):
 #
-#	- The CkString out-argument forms (CkOAuth2_StartAuth h outStr,
-#	  CkJsonObject_StringOf j path outStr, ...): use the lower-case
-#	  forms that return the string.  Exceptions, as the two names are
-#	  common in samples: CkOAuth2_GetRedirectRequestParam h name,
-#	  CkStringBuilder_GetAsString sb and CkFileAccess_ReadEntireTextFile
-#	  return their string.
+#	- The CkString out-argument forms outside CkOAuth2
+#	  (CkJsonObject_StringOf j path outStr, ...): use the lower-case
+#	  forms that return the string.  Exceptions, as the names are common
+#	  in samples: CkStringBuilder_GetAsString sb and
+#	  CkFileAccess_ReadEntireTextFile return their string, and
+#	  CkOAuth2_GetRedirectRequestParam h name returns it too (with a
+#	  third argument it fills that CkString and returns 1 or 0).
 #	- Async methods (*Async, CkTask), event callbacks, AbortCheck,
 #	  HeartbeatMs, DebugLogFilePath, VerboseLogging (accepted, ignored),
 #	  LastErrorHtml/LastErrorXml, AppCallbackUrl, IncludeNonce/NonceLength,
-#	  UseConnection, SetRefreshHeader, global unlock (not needed).
+#	  UseConnection, SetRefreshHeader.
 #	- JSON editing (UpdateString, AddObjectAt, Delete, ...) and JSON
 #	  arrays as documents (CkJsonArray): a CkJsonObject here is a read-only
 #	  view of the text it loaded.
@@ -74,20 +80,26 @@
 #	  "true"/"false", null as "null"; an object or array, or a missing
 #	  path, gives "" and LastMethodSuccess 0.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require ttoauth2 1.0
 
 namespace eval ::ttoauth2::chilkat {
     # Per-handle state, keyed "handle,field".
     #   oauth: lms (LastMethodSuccess), err (LastErrorText), verbose
-    #   json:  text, tree, compact, I, J, K, lms, err
+    #   json:  text, size, compact, I, J, K, lms, err
     #   fac:   lms, err
     #   sb:    text, lms, err
+    #   str:   text (CkString)
+    #   global: the handle's LastErrorText (CkGlobal), keyed by handle
     variable oauth
     variable json
     variable fac
     variable sb
+    variable str
+    variable global
     array set oauth {}
+    array set str {}
+    array set global {}
     array set json {}
     array set fac {}
     array set sb {}
@@ -346,32 +358,48 @@ foreach {name option kind} $::ttoauth2::chilkat::properties {
     proc ::CkOAuth2_put_$name {h value} [string map $map {
 	::ttoauth2::chilkat::Put $h NAME OPTION $value
     }]
-    set getter [string map $map {
-	return [::ttoauth2::chilkat::Get $h OPTION KIND]
-    }]
-    proc ::CkOAuth2_get_$name {h} $getter
-    if {$kind ne "bool" && $kind ne "int"} {
-	proc ::CkOAuth2_[string tolower [string index $name 0]][string range $name 1 end] \
-		{h} $getter
+    if {$kind eq "bool" || $kind eq "int"} {
+	proc ::CkOAuth2_get_$name {h} [string map $map {
+	    return [::ttoauth2::chilkat::Get $h OPTION KIND]
+	}]
     }
 }
-unset -nocomplain name option kind map getter
+unset -nocomplain name option kind map
 
-# Read-only properties that ttoauth2 has as methods.
-foreach {name method} {
-    AccessTokenResponse accessTokenResponse
-    FailureInfo         failureInfo
-    TokenType           tokenType
-    RedirectUri         redirectUri
-} {
-    set body [string map [list METHOD $method] {
-	::ttoauth2::chilkat::OAuth $h
-	return [$h METHOD]
-    }]
-    proc ::CkOAuth2_get_$name {h} $body
-    proc ::CkOAuth2_[string tolower [string index $name 0]][string range $name 1 end] {h} $body
+# The string properties, each with the script that gives its value for
+# the handle $h.  Each gets the three getter forms of Chilkat's binding:
+# CkOAuth2_get_Name h (returns the string), CkOAuth2_get_Name h ckString
+# (fills the CkString, returns nothing) and CkOAuth2_name h.
+namespace eval ::ttoauth2::chilkat {
+    variable stringGetters {}
+    foreach {name option kind} $properties {
+	if {$kind ni {bool int}} {
+	    lappend stringGetters $name "::ttoauth2::chilkat::Get \$h $option $kind"
+	}
+    }
+    unset -nocomplain name option kind
+    lappend stringGetters \
+	AccessTokenResponse {$h accessTokenResponse} \
+	FailureInfo         {$h failureInfo} \
+	TokenType           {$h tokenType} \
+	RedirectUri         {$h redirectUri} \
+	LastErrorText       {set ::ttoauth2::chilkat::oauth($h,err)} \
+	Version             {package present ttoauth2}
 }
-unset -nocomplain name method body
+foreach {name script} $::ttoauth2::chilkat::stringGetters {
+    proc ::CkOAuth2_get_$name {h {ckString ""}} [string map [list SCRIPT $script] {
+	::ttoauth2::chilkat::OAuth $h
+	set value [SCRIPT]
+	if {$ckString eq ""} {
+	    return $value
+	}
+	::ttoauth2::chilkat::StrSet $ckString $value
+	return
+    }]
+    proc ::CkOAuth2_[string tolower [string index $name 0]][string range $name 1 end] \
+	    {h} "tailcall ::CkOAuth2_get_$name \$h"
+}
+unset -nocomplain name script
 
 proc ::CkOAuth2_get_AuthFlowState {h} {
     ::ttoauth2::chilkat::OAuth $h
@@ -391,16 +419,6 @@ proc ::CkOAuth2_put_LastMethodSuccess {h value} {
     return
 }
 
-proc ::CkOAuth2_get_LastErrorText {h} {
-    variable ::ttoauth2::chilkat::oauth
-    ::ttoauth2::chilkat::OAuth $h
-    return $oauth($h,err)
-}
-
-proc ::CkOAuth2_lastErrorText {h} {
-    tailcall ::CkOAuth2_get_LastErrorText $h
-}
-
 proc ::CkOAuth2_get_VerboseLogging {h} {
     variable ::ttoauth2::chilkat::oauth
     ::ttoauth2::chilkat::OAuth $h
@@ -414,20 +432,23 @@ proc ::CkOAuth2_put_VerboseLogging {h value} {
     return
 }
 
-proc ::CkOAuth2_get_Version {h} {
-    ::ttoauth2::chilkat::OAuth $h
-    return [package present ttoauth2]
-}
-
-proc ::CkOAuth2_version {h} {
-    tailcall ::CkOAuth2_get_Version $h
-}
-
 # Methods
 
+# startAuth while a flow runs cancels that flow first, as Chilkat does.
 proc ::CkOAuth2_startAuth {h} {
     ::ttoauth2::chilkat::OAuth $h
+    if {[$h authFlowState] in {1 2}} {
+	$h cancel
+    }
     return [lindex [::ttoauth2::chilkat::Call $h startAuth startAuth] 1]
+}
+
+# The CkString form: fills ckString with the URL, returns 1 or 0.
+proc ::CkOAuth2_StartAuth {h ckString} {
+    ::ttoauth2::chilkat::Str $ckString
+    set url [::CkOAuth2_startAuth $h]
+    ::ttoauth2::chilkat::StrSet $ckString $url
+    return [::CkOAuth2_get_LastMethodSuccess $h]
 }
 
 proc ::CkOAuth2_LaunchBrowser {h url} {
@@ -506,15 +527,20 @@ proc ::CkOAuth2_getRedirectRequestParam {h name} {
     return [dict get $params $name]
 }
 
-proc ::CkOAuth2_GetRedirectRequestParam {h name} {
-    tailcall ::CkOAuth2_getRedirectRequestParam $h $name
+# Returns the value, or with a CkString fills it and returns 1 or 0.
+proc ::CkOAuth2_GetRedirectRequestParam {h name {ckString ""}} {
+    if {$ckString eq ""} {
+	tailcall ::CkOAuth2_getRedirectRequestParam $h $name
+    }
+    ::ttoauth2::chilkat::Str $ckString
+    ::ttoauth2::chilkat::StrSet $ckString [::CkOAuth2_getRedirectRequestParam $h $name]
+    return [::CkOAuth2_get_LastMethodSuccess $h]
 }
 
 #----------------------------------------------------------------------
-# CkJsonObject: a read-only view of a JSON object's text.  Values come
-# from [ttoauth2 json get] (exact strings, integers of any size); a small
-# type tree built at load time answers what [json get] cannot say (is
-# this an array? a string or a number? present but empty?).
+# CkJsonObject: a read-only view of a JSON object's text, read by
+# [ttoauth2 json] (cJSON): [json raw] gives a value as written (its first
+# character says its type; numbers digit for digit), [json get] strings.
 #----------------------------------------------------------------------
 
 proc ::ttoauth2::chilkat::Json {j} {
@@ -525,70 +551,6 @@ proc ::ttoauth2::chilkat::Json {j} {
     return $j
 }
 
-# Builds the type tree of a JSON text that [ttoauth2 json pretty] has
-# already validated: {o dict-of-subtrees}, {a list-of-subtrees},
-# {n text-of-the-number}, or one of s (string), b (boolean), z (null).
-# Iterative, so deep nesting needs no deep recursion.
-proc ::ttoauth2::chilkat::TypeTree {text} {
-    set tokens [regexp -all -inline \
-	{"(?:[^"\\]|\\.)*"|[\{\}\[\]:,]|[^\s\{\}\[\]:,"]+} $text]
-    set depth 0
-    set kinds {}
-    set items {}
-    set keys {}
-    set result z
-    set n [llength $tokens]
-    for {set i 0} {$i < $n} {incr i} {
-	set tok [lindex $tokens $i]
-	switch -- $tok {
-	    "\{" - "\[" {
-		lappend kinds [expr {$tok eq "\{" ? "o" : "a"}]
-		lappend items {}
-		lappend keys {}
-		continue
-	    }
-	    ":" - "," {
-		continue
-	    }
-	    "\}" - "\]" {
-		set value [list [lindex $kinds end] [lindex $items end]]
-		set kinds [lrange $kinds 0 end-1]
-		set items [lrange $items 0 end-1]
-		set keys [lrange $keys 0 end-1]
-	    }
-	    default {
-		set c [string index $tok 0]
-		if {$c eq "\"" && [lindex $kinds end] eq "o"
-			&& [lindex $tokens [expr {$i + 1}]] eq ":"} {
-		    lset keys end [subst -nocommands -novariables \
-			    [string range $tok 1 end-1]]
-		    continue
-		}
-		switch -- $c {
-		    "\"" {set value s}
-		    t - f {set value b}
-		    n {set value z}
-		    default {set value [list n $tok]}
-		}
-	    }
-	}
-	if {[llength $kinds] == 0} {
-	    set result $value
-	} elseif {[lindex $kinds end] eq "o"} {
-	    set d [lindex $items end]
-	    lset items end {}
-	    dict set d [lindex $keys end] $value
-	    lset items end $d
-	} else {
-	    set l [lindex $items end]
-	    lset items end {}
-	    lappend l $value
-	    lset items end $l
-	}
-    }
-    return $result
-}
-
 # The path with [i], [j], [k] replaced by the handle's I, J, K.
 proc ::ttoauth2::chilkat::JsonPath {j path} {
     variable json
@@ -596,49 +558,25 @@ proc ::ttoauth2::chilkat::JsonPath {j path} {
 	    {[k]} "\[$json($j,K)\]"] $path]
 }
 
-# The type tree at a (substituted) path, "" if there is none.
-proc ::ttoauth2::chilkat::TypeAt {j path} {
-    variable json
-    set node $json($j,tree)
-    set rest $path
-    set first 1
-    while {$rest ne ""} {
-	if {[regexp {^\[(\d+)\](.*)$} $rest -> index rest]} {
-	    if {[lindex $node 0] ne "a"} {return ""}
-	    set list [lindex $node 1]
-	    scan $index %d index
-	    if {$index >= [llength $list]} {return ""}
-	    set node [lindex $list $index]
-	} elseif {[regexp {^(\.?)([^.\[]+)(.*)$} $rest -> dot key rest]
-		&& ($first ? $dot eq "" : $dot ne "")} {
-	    if {[lindex $node 0] ne "o"} {return ""}
-	    set d [lindex $node 1]
-	    if {![dict exists $d $key]} {return ""}
-	    set node [dict get $d $key]
-	} else {
-	    return ""
-	}
-	set first 0
-    }
-    return $node
-}
-
-# {type value} at path, or {} when there is nothing there.
+# {type value} at path, or {} when there is nothing there.  Types: o
+# (object), a (array), s (string), n (number, as written), b (boolean
+# 1/0), z (null).
 proc ::ttoauth2::chilkat::JsonValue {j path} {
     variable json
     set path [JsonPath $j $path]
-    set node [TypeAt $j $path]
-    if {$node eq ""} {
+    if {[catch {ttoauth2 json raw $json($j,text) $path ""} raw]
+	    || $raw eq ""} {
 	return {}
     }
-    if {[lindex $node 0] eq "n"} {
-	# as written: [json get] gives 12.50 as the double 12.5
-	return $node
+    switch -- [string index $raw 0] {
+	"\{" {return [list o $raw]}
+	"\[" {return [list a [llength [ttoauth2 json get $raw {}]]]}
+	"\"" {return [list s [ttoauth2 json get $raw {}]]}
+	t {return {b 1}}
+	f {return {b 0}}
+	n {return {z {}}}
     }
-    if {[catch {ttoauth2 json get $json($j,text) $path} value]} {
-	return {}
-    }
-    return [list [lindex $node 0] $value]
+    return [list n $raw]
 }
 
 proc ::ttoauth2::chilkat::JsonMissing {j method path} {
@@ -655,7 +593,7 @@ proc ::ttoauth2::chilkat::Compact {text} {
 proc ::new_CkJsonObject {} {
     variable ::ttoauth2::chilkat::json
     set j [::ttoauth2::chilkat::NewHandle CkJsonObject]
-    array set json [list $j,text "{}" $j,tree {o {}} $j,compact 1 \
+    array set json [list $j,text "{}" $j,size 0 $j,compact 1 \
 	    $j,I 0 $j,J 0 $j,K 0 $j,lms 1 $j,err ""]
     return $j
 }
@@ -670,18 +608,17 @@ proc ::delete_CkJsonObject {j} {
 proc ::CkJsonObject_Load {j text} {
     variable ::ttoauth2::chilkat::json
     ::ttoauth2::chilkat::Json $j
-    if {[catch {ttoauth2 json pretty $text} msg opts]} {
-	::ttoauth2::chilkat::Fail json $j Load $msg [dict get $opts -errorcode]
+    if {[catch {ttoauth2 json raw $text {}} raw opts]} {
+	::ttoauth2::chilkat::Fail json $j Load $raw [dict get $opts -errorcode]
 	return 0
     }
-    set tree [::ttoauth2::chilkat::TypeTree $text]
-    if {[lindex $tree 0] ne "o"} {
+    if {[string index $raw 0] ne "\{"} {
 	::ttoauth2::chilkat::Fail json $j Load \
 	    "the JSON is not an object" {TTOAUTH2 JSON NOTOBJECT}
 	return 0
     }
-    set json($j,text) [string trim $text]
-    set json($j,tree) $tree
+    set json($j,text) $raw
+    set json($j,size) [dict size [ttoauth2 json parse $raw]]
     ::ttoauth2::chilkat::Ok json $j
     return 1
 }
@@ -763,7 +700,7 @@ proc ::CkJsonObject_get_LastErrorText {j} {
 proc ::CkJsonObject_get_Size {j} {
     variable ::ttoauth2::chilkat::json
     ::ttoauth2::chilkat::Json $j
-    return [dict size [lindex $json($j,tree) 1]]
+    return $json($j,size)
 }
 
 proc ::CkJsonObject_IntOf {j path} {
@@ -834,20 +771,19 @@ proc ::CkJsonObject_BoolOf {j path} {
 proc ::CkJsonObject_HasMember {j path} {
     ::ttoauth2::chilkat::Json $j
     ::ttoauth2::chilkat::Ok json $j
-    set path [::ttoauth2::chilkat::JsonPath $j $path]
-    return [expr {[::ttoauth2::chilkat::TypeAt $j $path] ne ""}]
+    return [expr {[::ttoauth2::chilkat::JsonValue $j $path] ne ""}]
 }
 
 # Number of elements of the array at path; -1 if there is no array there.
 proc ::CkJsonObject_SizeOfArray {j path} {
     ::ttoauth2::chilkat::Json $j
-    set node [::ttoauth2::chilkat::TypeAt $j [::ttoauth2::chilkat::JsonPath $j $path]]
-    if {[lindex $node 0] ne "a"} {
+    lassign [::ttoauth2::chilkat::JsonValue $j $path] type size
+    if {$type ne "a"} {
 	::ttoauth2::chilkat::Fail json $j SizeOfArray "no array at \"$path\""
 	return -1
     }
     ::ttoauth2::chilkat::Ok json $j
-    return [llength [lindex $node 1]]
+    return $size
 }
 
 #----------------------------------------------------------------------
@@ -1032,6 +968,124 @@ proc ::CkStringBuilder_lastErrorText {h} {
 
 proc ::CkStringBuilder_get_LastErrorText {h} {
     tailcall ::CkStringBuilder_lastErrorText $h
+}
+
+#----------------------------------------------------------------------
+# CkString: the string object Chilkat's out-argument forms fill.
+#----------------------------------------------------------------------
+
+proc ::ttoauth2::chilkat::Str {h} {
+    variable str
+    if {![info exists str($h,text)]} {
+	BadHandle CkString $h
+    }
+    return $h
+}
+
+proc ::ttoauth2::chilkat::StrSet {h text} {
+    variable str
+    Str $h
+    set str($h,text) $text
+    return
+}
+
+proc ::new_CkString {} {
+    variable ::ttoauth2::chilkat::str
+    set h [::ttoauth2::chilkat::NewHandle CkString]
+    set str($h,text) ""
+    return $h
+}
+
+proc ::delete_CkString {h} {
+    variable ::ttoauth2::chilkat::str
+    ::ttoauth2::chilkat::Str $h
+    unset str($h,text)
+    return
+}
+
+proc ::CkString_getString {h} {
+    variable ::ttoauth2::chilkat::str
+    ::ttoauth2::chilkat::Str $h
+    return $str($h,text)
+}
+
+proc ::CkString_setString {h text} {
+    ::ttoauth2::chilkat::StrSet $h $text
+}
+
+proc ::CkString_append {h text} {
+    variable ::ttoauth2::chilkat::str
+    ::ttoauth2::chilkat::Str $h
+    append str($h,text) $text
+    return
+}
+
+proc ::CkString_clear {h} {
+    ::ttoauth2::chilkat::StrSet $h ""
+}
+
+proc ::CkString_getNumChars {h} {
+    tailcall string length [::CkString_getString $h]
+}
+
+#----------------------------------------------------------------------
+# CkGlobal: ttoauth2 needs no unlocking.  UnlockBundle accepts any code
+# (and keeps none of it) so scripts that unlock first run unchanged.
+#----------------------------------------------------------------------
+
+proc ::ttoauth2::chilkat::Global {h} {
+    variable global
+    if {![info exists global($h)]} {
+	BadHandle CkGlobal $h
+    }
+    return $h
+}
+
+proc ::new_CkGlobal {} {
+    variable ::ttoauth2::chilkat::global
+    set h [::ttoauth2::chilkat::NewHandle CkGlobal]
+    set global($h) ""
+    return $h
+}
+
+proc ::delete_CkGlobal {h} {
+    variable ::ttoauth2::chilkat::global
+    ::ttoauth2::chilkat::Global $h
+    unset global($h)
+    return
+}
+
+proc ::CkGlobal_UnlockBundle {h unlockCode} {
+    variable ::ttoauth2::chilkat::global
+    ::ttoauth2::chilkat::Global $h
+    set global($h) "UnlockBundle: ttoauth2 needs no unlock code; nothing to do."
+    return 1
+}
+
+# 2, Chilkat's "unlocked with a purchased code": nothing is ever locked.
+proc ::CkGlobal_get_UnlockStatus {h} {
+    ::ttoauth2::chilkat::Global $h
+    return 2
+}
+
+proc ::CkGlobal_get_LastMethodSuccess {h} {
+    ::ttoauth2::chilkat::Global $h
+    return 1
+}
+
+proc ::CkGlobal_lastErrorText {h} {
+    variable ::ttoauth2::chilkat::global
+    ::ttoauth2::chilkat::Global $h
+    return $global($h)
+}
+
+proc ::CkGlobal_get_LastErrorText {h {ckString ""}} {
+    set text [::CkGlobal_lastErrorText $h]
+    if {$ckString eq ""} {
+	return $text
+    }
+    ::ttoauth2::chilkat::StrSet $ckString $text
+    return
 }
 
 package provide ttoauth2::chilkat 1.0

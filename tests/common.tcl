@@ -8,7 +8,7 @@
 #	Every server a test needs is started here on loopback and stopped by
 #	the test file; every wait is bounded.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require tcltest 2.5
 namespace import -force ::tcltest::*
 
@@ -87,6 +87,20 @@ proc socketsOnPort {port} {
     return $n
 }
 
+# Listener options for a TikTok Shop flow.  TikTok sends the browser to
+# the registered redirect URL, so startAuth refuses -listenport 0 with the
+# tiktokshop provider; the tests give a port range instead, starting at a
+# port that was free a moment ago (startAuth binds the first port of the
+# range free on both loopback addresses, so a port taken meanwhile by
+# another process does not matter).
+proc listenPorts {{count 20}} {
+    set s [socket -server {apply {{c a p} {close $c}}} -myaddr 127.0.0.1 0]
+    set port [lindex [fconfigure $s -sockname] 2]
+    close $s
+    return [list -listenport $port \
+	-listenportrangeend [expr {min($port + $count - 1, 65535)}]]
+}
+
 #----------------------------------------------------------------------
 # Temporary files
 #----------------------------------------------------------------------
@@ -125,6 +139,12 @@ proc writeFile {path data} {
     fconfigure $f -encoding utf-8
     puts -nonewline $f $data
     close $f
+}
+
+# A file's permission bits as four octal digits, "0600" (Tcl 8.6 reports
+# them as 00600, Tcl 9 as 0o600).
+proc permissions {path} {
+    return [format %04o [file attributes $path -permissions]]
 }
 
 #----------------------------------------------------------------------
@@ -204,6 +224,18 @@ proc rawRequest {host port data {ms 3000}} {
     set result $::rawData($s)
     unset ::rawDone($s) ::rawData($s)
     return $result
+}
+
+# The value of a response header of an http package token, "" when absent
+# (the http package of Tcl 9 gives header names in lower case, 8.6's as
+# the server sent them).
+proc httpHeader {tok name} {
+    foreach {key value} [http::meta $tok] {
+	if {[string equal -nocase $key $name]} {
+	    return $value
+	}
+    }
+    return ""
 }
 
 proc httpStatus {response} {

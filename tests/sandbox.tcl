@@ -44,7 +44,12 @@
 #	("http://localhost:3017/"), service_id ("": any non-empty service_id is
 #	accepted; else it must match), seller_name ("Sandbox Shop"), region ("GB"),
 #	code_lifetime (1800 s), access_lifetime (604800 s), refresh_expires (absolute
-#	Unix time, 4841467787), verbose (0).
+#	Unix time, 4841467787), verbose (0), content_encoding (identity): how the
+#	two token endpoints encode their answers when the request's Accept-Encoding
+#	offers it (as a real server does; otherwise they answer plainly):
+#	identity, gzip ([zlib gzip]), deflate ([zlib compress]), badgzip
+#	(Content-Encoding: gzip on a body that is not), gzipbomb (gzip of the
+#	answer followed by 4 MiB of spaces: a few KiB on the wire).
 #
 # ENDPOINTS (HTTP/1.1, keep-alive with Content-Length, or Connection: close)
 #
@@ -79,7 +84,7 @@
 #	nostate: the success redirect without state; wrongstate: with a different state.
 #   token_get, token_refresh:	ok | http500 | html200 | nonjson | slow SECONDS |
 #				close | redirect ?URL? | code N ?MESSAGE? |
-#				expiresoon | truncated | nodata
+#				expiresoon | truncated | nodata | rich
 #	http500: 500 with an HTML body. html200: 200 with an HTML page. nonjson: 200
 #	text/plain garbage. slow: answer normally after SECONDS (fractions allowed;
 #	event driven, other connections are served meanwhile; if the client hangs up
@@ -89,6 +94,8 @@
 #	can prove the client did not follow). code: HTTP 200 {"code":N,"message":...,
 #	"data":{}}. expiresoon: success with access_token_expire_in = now+60.
 #	truncated: application/json cut in the middle. nodata: code 0, "data":{}.
+#	rich: as ok, and a success also carries members no client knows, whose
+#	text a client must keep: big integers, exponents, \u escapes, nesting.
 #	Failure modes leave codes and tokens untouched; ok, slow, expiresoon process
 #	the request for real.
 #
@@ -103,7 +110,9 @@
 #	codes_outstanding, access_tokens, refresh_tokens: table sizes; modes: the
 #	current modes; requests: the request lines received (at most the last 1000),
 #	with the values of app_secret, auth_code, code, refresh_token, access_token,
-#	client_secret and code_verifier replaced by ***.
+#	client_secret and code_verifier replaced by ***; accept_encoding: the
+#	Accept-Encoding of the last token request ("" when it had none); encoded:
+#	how many token answers were sent content-encoded.
 #   /__control/reset			   as sandbox::reset.
 #   /__control/shutdown			   answer "bye", then stop (the program exits).
 #   /__control/mode/ENDPOINT/WORD/...	   set a mode, e.g. /__control/mode/token_get/slow/2
@@ -119,7 +128,7 @@
 #	"control seed refresh_token X expires 0". A reply other than 200 is an error
 #	with -errorcode {SANDBOX CONTROL status}.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 namespace eval ::sandbox {
     # Where this file lives, for spawn (info script is only right while sourcing).
@@ -137,6 +146,7 @@ namespace eval ::sandbox {
 	access_lifetime	604800
 	refresh_expires	4841467787
 	verbose		0
+	content_encoding identity
     }
     variable config $defaults
 
@@ -207,6 +217,12 @@ proc ::sandbox::configure {args} {
 	    return -code error -errorcode [list SANDBOX OPTION $key] \
 		"setting \"$key\" needs an integer, got \"$value\""
 	}
+	if {$key eq "content_encoding"
+		&& $value ni {identity gzip deflate badgzip gzipbomb}} {
+	    return -code error -errorcode [list SANDBOX OPTION $key] \
+		"setting \"content_encoding\" must be identity, gzip, deflate,\
+		 badgzip or gzipbomb, got \"$value\""
+	}
 	if {$key eq "verbose" && ![string is boolean -strict $value]} {
 	    return -code error -errorcode [list SANDBOX OPTION $key] \
 		"setting \"verbose\" needs a boolean, got \"$value\""
@@ -232,7 +248,7 @@ proc ::sandbox::mode {endpoint args} {
     set valid {
 	authorize	{ok deny nostate wrongstate}
 	token_get	{ok http500 html200 nonjson slow close redirect code expiresoon
-			 truncated nodata}
+			 truncated nodata rich}
     }
     dict set valid token_refresh [dict get $valid token_get]
     if {![dict exists $valid $endpoint]} {
@@ -294,7 +310,7 @@ proc ::sandbox::reset {} {
     variable stats {
 	authorize 0 token_get 0 token_refresh 0 api 0 redirect_followed 0 other 0
 	outcomes {authorize {} token_get {} token_refresh {} api {}}
-	requests {}
+	requests {} accept_encoding {} encoded 0
     }
     return ok
 }
@@ -941,6 +957,17 @@ proc ::sandbox::Respond {id status headers body {close 0}} {
 	set close 1
     }
     set body [encoding convertto utf-8 $body]
+    if {[info exists C($id,encode)]} {
+	# A token endpoint answer in the configured content_encoding.
+	switch -- $C($id,encode) {
+	    gzip {set body [zlib gzip $body]}
+	    deflate {set body [zlib compress $body]}
+	    gzipbomb {set body [zlib gzip $body[string repeat " " 4194304]]}
+	    badgzip {}
+	}
+	lappend headers Content-Encoding [expr {$C($id,encode) eq "deflate" ? "deflate" : "gzip"}]
+	unset C($id,encode)
+    }
     set head "HTTP/1.1 $status [StatusText $status]\r\n"
     append head "Date: [clock format [clock seconds] -format {%a, %d %b %Y %H:%M:%S GMT} -gmt 1]\r\n"
     append head "Server: ttoauth2-sandbox\r\n"
@@ -1164,7 +1191,19 @@ proc ::sandbox::Authorize {id request} {
 proc ::sandbox::TokenEndpoint {id endpoint request} {
     variable C
     variable modes
+    variable config
+    variable stats
     Count $endpoint
+    set headers [dict get $request headers]
+    set offered [expr {[dict exists $headers accept-encoding]
+	? [dict get $headers accept-encoding] : ""}]
+    dict set stats accept_encoding $offered
+    set coding [dict get $config content_encoding]
+    if {$coding ne "identity"
+	    && [Offers $offered [expr {$coding eq "deflate" ? "deflate" : "gzip"}]]} {
+	set C($id,encode) $coding
+	dict incr stats encoded
+    }
     set mode [dict get $modes $endpoint]
     if {[lindex $mode 0] eq "slow"} {
 	set C($id,busy) 1
@@ -1174,6 +1213,24 @@ proc ::sandbox::TokenEndpoint {id endpoint request} {
 	return
     }
     TokenAnswer $id $endpoint $request $mode
+}
+
+# sandbox::Offers --
+#
+# Results:
+#	1 if the Accept-Encoding value offers the coding (q not 0), else 0.
+
+proc ::sandbox::Offers {acceptEncoding coding} {
+    foreach item [split $acceptEncoding ,] {
+	set parts [split $item \;]
+	if {[string tolower [string trim [lindex $parts 0]]] ni [list $coding *]} continue
+	set q 1
+	foreach param [lrange $parts 1 end] {
+	    regexp {^\s*q\s*=\s*([0-9.]+)\s*$} $param -> q
+	}
+	return [expr {[string is double -strict $q] && $q > 0}]
+    }
+    return 0
 }
 
 proc ::sandbox::SlowAnswer {id endpoint request} {
@@ -1246,9 +1303,21 @@ proc ::sandbox::TokenAnswer {id endpoint request mode} {
 		lassign [TokenRefresh $query [expr {$name eq "expiresoon"}]] code body
 	    }
 	    Count {} $endpoint $code
+	    if {$name eq "rich" && $code == 0} {
+		set body [string range $body 0 end-2],[RichMembers]\}\}
+	    }
 	    Respond $id 200 {Content-Type application/json} $body
 	}
     }
+}
+
+# sandbox::RichMembers --
+#
+# Results:
+#	The extra data members of the rich answer mode (JSON text).
+
+proc ::sandbox::RichMembers {} {
+    return {"big":9007199254740993,"e":1e400,"f":0.1,"neg":-0.0,"u":"caf\u00e9 \ud83d\ude00","x":{"n":[12345678901234567890123,1E-7,{"z":null}],"t":true}}
 }
 
 # sandbox::Param --
