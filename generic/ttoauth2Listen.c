@@ -32,6 +32,7 @@
 
 #include "ttoauth2Int.h"
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -239,8 +240,25 @@ ListenOn(
     const char *text, *last;
 
     Tcl_SetErrno(0);
+#if TCL_MAJOR_VERSION >= 9
+    {
+	/*
+	 * Tcl 9.0's Tcl_OpenTcpServer passes its flags and backlog to
+	 * Tcl_OpenTcpServerEx the wrong way round (every flag, SO_REUSEPORT
+	 * included, and a backlog of 1): ask for what we want directly.
+	 */
+
+	char service[TCL_INTEGER_SPACE];
+
+	snprintf(service, sizeof(service), "%d", *portPtr);
+	chan = Tcl_OpenTcpServerEx(net->interp, service,
+		v6 ? "::1" : "127.0.0.1", TCL_TCPSERVER_REUSEADDR, -1,
+		ConnAccept, net);
+    }
+#else
     chan = Tcl_OpenTcpServer(net->interp, *portPtr, v6 ? "::1" : "127.0.0.1",
 	    ConnAccept, net);
+#endif
     if (chan == NULL) {
 	*errnoPtr = Tcl_GetErrno();
 	Tcl_ResetResult(net->interp);
