@@ -290,14 +290,19 @@ oo::class create ::ttoauth2::StoreBase {
 	} trap {TTOAUTH2} {msg opts} {
 	    return -code error -errorcode [dict get $opts -errorcode] $msg
 	} on error {msg opts} {
-	    return -code error -errorcode [list TTOAUTH2 STORE $scheme ERROR] \
-		[my Message $msg]
+	    # TDBC's errors: {TDBC class SQLSTATE driver ...}
+	    set code [dict get $opts -errorcode]
+	    set word ERROR
+	    if {[lindex $code 0] eq "TDBC" && [lindex $code 2] ne ""} {
+		set word [lindex $code 2]
+	    }
+	    set msg [string trim [lindex [split $msg \n] 0]]
+	    if {$msg eq ""} {
+		set msg "the database request failed ($word)"
+	    }
+	    return -code error -errorcode [list TTOAUTH2 STORE $scheme $word] \
+		"$scheme store: $msg"
 	}
-    }
-
-    # A backend's message, as one line.
-    method Message {msg} {
-	return "$scheme store: [lindex [split $msg \n] 0]"
     }
 
     method CheckKey {key} {
