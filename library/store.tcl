@@ -27,7 +27,7 @@
 #	Backends (each only locks, reads and writes one key):
 #	  file:DIR     DIR/KEY.json, the -tokenfile format; the lock is the
 #	               platform's file lock on DIR/KEY.json.lock
-#	               (::ttoauth2::file, generic/ttoauth2FileCmd.c)
+#	               (::ttoauth2::tokenfile, generic/ttoauth2FileCmd.c)
 #	  sqlite:FILE  TDBC; a locked key is a connection in a write
 #	               transaction (BEGIN IMMEDIATE): one holder per database
 #	  postgres://  TDBC; a locked key is a connection in a transaction
@@ -388,14 +388,14 @@ oo::class create ::ttoauth2::FileStore {
     # Chilkat's) count from the file's modification time.
     method Entry {key} {
 	set path [my Path $key]
-	set text [::ttoauth2::file read $path]
+	set text [::ttoauth2::tokenfile read $path]
 	if {$text eq ""} {
 	    return {"" "" ""}
 	}
 	if {[catch {file mtime $path} mtime]} {
 	    set mtime [clock seconds]
 	}
-	return [list $text {*}[::ttoauth2::file expiries $text $mtime]]
+	return [list $text {*}[::ttoauth2::tokenfile expiries $text $mtime]]
     }
 
     method Expiring {limit} {
@@ -427,7 +427,7 @@ oo::class create ::ttoauth2::FileStore {
     }
 
     method TryLock {key} {
-	set handle [::ttoauth2::file trylock [my Path $key]]
+	set handle [::ttoauth2::tokenfile trylock [my Path $key]]
 	if {$handle eq ""} {
 	    return 0
 	}
@@ -436,7 +436,7 @@ oo::class create ::ttoauth2::FileStore {
     }
 
     method Read {key} {
-	return [::ttoauth2::file read [my Path $key]]
+	return [::ttoauth2::tokenfile read [my Path $key]]
     }
 
     # The file is replaced at once (atomically), so a token obtained
@@ -445,9 +445,9 @@ oo::class create ::ttoauth2::FileStore {
     method Write {key text expiresAt refreshExpiresAt} {
 	set path [my Path $key]
 	if {![dict exists $held $key before]} {
-	    dict set held $key before [::ttoauth2::file read $path]
+	    dict set held $key before [::ttoauth2::tokenfile read $path]
 	}
-	::ttoauth2::file write $path $text
+	::ttoauth2::tokenfile write $path $text
     }
 
     method Unlock {key commit} {
@@ -459,11 +459,11 @@ oo::class create ::ttoauth2::FileStore {
 		if {[dict get $h before] eq ""} {
 		    file delete -- $path
 		} else {
-		    ::ttoauth2::file write $path [dict get $h before]
+		    ::ttoauth2::tokenfile write $path [dict get $h before]
 		}
 	    }
 	} finally {
-	    ::ttoauth2::file unlock [dict get $h handle]
+	    ::ttoauth2::tokenfile unlock [dict get $h handle]
 	}
     }
 }
