@@ -63,15 +63,16 @@ namespace eval ::ttoauth2 {
 
 proc ::ttoauth2::Store {args} {
     if {[llength $args] < 1} {
-	return -code error -errorcode {TCL WRONGARGS} \
+	return -code error -errorcode {TTOAUTH2 USAGE store} \
 	    "wrong # args: should be \"ttoauth2 store open|copy ?arg ...?\""
     }
     set args [lassign $args sub]
     switch -exact -- $sub {
 	open {
-	    if {[llength $args] < 1 || [llength $args] % 2 != 1} {
-		return -code error -errorcode {TCL WRONGARGS} "wrong # args:\
-		    should be \"ttoauth2 store open spec ?-option value ...?\""
+	    if {[llength $args] < 1} {
+		return -code error -errorcode {TTOAUTH2 USAGE open} "wrong #\
+		    args: should be \"ttoauth2 store open spec ?-option value\
+		    ...?\""
 	    }
 	    try {
 		return [OpenStore {*}$args]
@@ -81,7 +82,7 @@ proc ::ttoauth2::Store {args} {
 	}
 	copy {
 	    if {[llength $args] != 2} {
-		return -code error -errorcode {TCL WRONGARGS} \
+		return -code error -errorcode {TTOAUTH2 USAGE copy} \
 		    "wrong # args: should be \"ttoauth2 store copy from to\""
 	    }
 	    try {
@@ -91,8 +92,8 @@ proc ::ttoauth2::Store {args} {
 	    }
 	}
 	default {
-	    return -code error -errorcode [list TCL LOOKUP SUBCOMMAND $sub] \
-		"unknown subcommand \"$sub\": must be copy or open"
+	    return -code error -errorcode [list TTOAUTH2 USAGE $sub] \
+		"bad subcommand \"$sub\": must be copy or open"
 	}
     }
 }
@@ -103,8 +104,12 @@ proc ::ttoauth2::OpenStore {spec args} {
     set options [dict create -locktimeout 30000 -password ""]
     foreach {name value} $args {
 	if {![dict exists $options $name]} {
-	    throw [list TCL LOOKUP OPTION $name] "unknown option \"$name\":\
+	    throw [list TTOAUTH2 OPTION $name] "unknown option \"$name\":\
 		must be -locktimeout or -password"
+	}
+	if {[llength $args] % 2} {
+	    throw [list TTOAUTH2 OPTION [lindex $args end]] \
+		"option \"[lindex $args end]\" needs a value"
 	}
 	dict set options $name $value
     }
@@ -190,7 +195,7 @@ oo::class create ::ttoauth2::StoreBase {
 	    -spec {return [::ttoauth2::SafeSpec $spec]}
 	    -scheme {return $scheme}
 	    default {
-		return -code error -errorcode [list TCL LOOKUP OPTION $option] \
+		return -code error -errorcode [list TTOAUTH2 OPTION $option] \
 		    "unknown option \"$option\": must be -locktimeout,\
 		    -scheme or -spec"
 	    }
