@@ -605,8 +605,8 @@ oo::class create ::ttoauth2::SqlStore {
 	    my Rows [dict get $held $key] {DELETE FROM ttoauth2_tokens
 		WHERE key = :key} [dict create key $key]
 	} on error {msg opts} {
-	    if {[dict exists $held $key]} {
-		catch {my Release $key 0}
+	    if {$mine} {
+		my Release $key 0
 	    }
 	    return -options $opts $msg
 	}
@@ -619,14 +619,8 @@ oo::class create ::ttoauth2::SqlStore {
 	if {![dict exists $held $key]} {
 	    return [lindex [my Entry $key] 0]
 	}
-	set conn [dict get $held $key]
-	try {
-	    set rows [my Rows $conn {SELECT body FROM ttoauth2_tokens
-		WHERE key = :key} [dict create key $key]]
-	} on error {msg opts} {
-	    my Release $key 0
-	    return -options $opts $msg
-	}
+	set rows [my Rows [dict get $held $key] {SELECT body FROM
+	    ttoauth2_tokens WHERE key = :key} [dict create key $key]]
 	return [lindex $rows 0 0]
     }
 
@@ -638,18 +632,13 @@ oo::class create ::ttoauth2::SqlStore {
 		dict set vars $name $value
 	    }			;# absent: NULL
 	}
-	try {
-	    my Rows $conn {INSERT INTO ttoauth2_tokens
-		    (key, body, expires_at, refresh_expires_at, updated_at)
-		VALUES (:key, :body, :e, :r, :now)
-		ON CONFLICT (key) DO UPDATE SET body = excluded.body,
-		    expires_at = excluded.expires_at,
-		    refresh_expires_at = excluded.refresh_expires_at,
-		    updated_at = excluded.updated_at} $vars
-	} on error {msg opts} {
-	    my Release $key 0
-	    return -options $opts $msg
-	}
+	my Rows $conn {INSERT INTO ttoauth2_tokens
+		(key, body, expires_at, refresh_expires_at, updated_at)
+	    VALUES (:key, :body, :e, :r, :now)
+	    ON CONFLICT (key) DO UPDATE SET body = excluded.body,
+		expires_at = excluded.expires_at,
+		refresh_expires_at = excluded.refresh_expires_at,
+		updated_at = excluded.updated_at} $vars
     }
 
     method Unlock {key commit} {
@@ -658,7 +647,10 @@ oo::class create ::ttoauth2::SqlStore {
 
     # Ends the transaction of key's lock and returns its connection to
     # the pool; a connection that fails is dropped (its transaction
-    # ends with it, on the server).  The lock is gone in any case.
+    # ends with it, on the server).  The lock is gone in any case; only
+    # a failed commit is an error (what was written may be lost).
+    # An error while the lock is held (read, write) leaves it held until
+    # this: the caller's unlock stays valid.
     method Release {key commit} {
 	set conn [dict get $held $key]
 	dict unset held $key
@@ -670,7 +662,10 @@ oo::class create ::ttoauth2::SqlStore {
 	    }
 	} on error {msg opts} {
 	    my Drop $conn
-	    return -options $opts $msg
+	    if {$commit} {
+		return -options $opts $msg
+	    }
+	    return
 	}
 	lappend pool $conn
     }
@@ -797,7 +792,10 @@ oo::class create ::ttoauth2::SqliteStore {
 	} on error {msg opts} {
 	    catch {$conn allrows ROLLBACK}
 	    my Drop $conn
-	    return -options $opts $msg
+	    if {$commit} {
+		return -options $opts $msg
+	    }
+	    return
 	}
 	lappend pool $conn
     }
