@@ -851,8 +851,11 @@ oo::class create ::ttoauth2::PostgresStore {
     method Decode {s} {
 	set s [string map {\\ \\\\ \[ \\\[ \] \\\] $ \\$} $s]
 	regsub -all {%([0-9A-Fa-f]{2})} $s {[format %c 0x\1]} s
-	return [encoding convertfrom utf-8 [subst -novariables \
-	    -nobackslashes $s]]
+	set bytes [subst -novariables -nobackslashes $s]
+	if {[catch {encoding convertfrom utf-8 $bytes} text]} {
+	    return $bytes		;# Tcl 9: not UTF-8, keep the bytes
+	}
+	return $text
     }
 
     method KeyArray {} {
