@@ -731,8 +731,22 @@ oo::class create ::ttoauth2::SqliteStore {
 	return $conn
     }
 
+    # A database that has its tables is only read (opening it never
+    # waits for a holder of the write lock); a new one is set up in a
+    # write transaction, in WAL mode (which stays with the file).
     method Schema {} {
 	set conn [my Main]
+	set rows [$conn allrows -as lists {SELECT count(*) FROM sqlite_master
+	    WHERE type = 'table'
+	    AND name IN ('ttoauth2_tokens', 'ttoauth2_meta')}]
+	if {[lindex $rows 0 0] == 2} {
+	    set version [$conn allrows -as lists {SELECT value FROM
+		ttoauth2_meta WHERE name = 'schema_version'}]
+	    if {[llength $version]} {
+		my SchemaVersion $conn
+		return
+	    }
+	}
 	$conn allrows {PRAGMA journal_mode = WAL}
 	$conn allrows {BEGIN IMMEDIATE}
 	try {
