@@ -43,6 +43,9 @@ namespace eval ::ttoauth2 {
 
     # Keys of a file:DIR store: file names on every platform.
     variable fileKeyPattern {^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$}
+    # ... but not Windows' device names, which no file can have there
+    # (CON.json is the console), so that a folder works on every system.
+    variable fileKeyReserved {^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)}
 
     # The Debian package of each TDBC driver, named when it is missing.
     variable tdbcPackages {
@@ -367,10 +370,12 @@ oo::class create ::ttoauth2::FileStore {
     }
 
     method CheckKey {key} {
-	if {![regexp $::ttoauth2::fileKeyPattern $key]} {
+	if {![regexp $::ttoauth2::fileKeyPattern $key]
+		|| [regexp -nocase $::ttoauth2::fileKeyReserved $key]} {
 	    return -code error -errorcode {TTOAUTH2 STORE file KEY} \
 		"bad key \"$key\" for a file store: 1 to 200 of A-Z a-z\
-		0-9 . _ -, not starting with \".\""
+		0-9 . _ -, not starting with \".\", not a device name of\
+		Windows (CON, NUL, COM1 ...)"
 	}
     }
 
@@ -382,7 +387,8 @@ oo::class create ::ttoauth2::FileStore {
 	set keys {}
 	foreach f [glob -nocomplain -tails -directory $dir -types f *.json] {
 	    set key [string range $f 0 end-5]
-	    if {[regexp $::ttoauth2::fileKeyPattern $key]} {
+	    if {[regexp $::ttoauth2::fileKeyPattern $key]
+		    && ![regexp -nocase $::ttoauth2::fileKeyReserved $key]} {
 		lappend keys $key
 	    }
 	}
