@@ -138,7 +138,7 @@ proc ::ttoauth2::OpenStore {spec args} {
 
 # The spec without a password (postgres://user:password@...).
 proc ::ttoauth2::SafeSpec {spec} {
-    regsub {^(postgres(?:ql)?://[^:@/]*):[^@/]*@} $spec {\1:***@} spec
+    regsub {^(postgres(?:ql)?://[^:@/]*):.*@} $spec {\1:***@} spec
     return $spec
 }
 
@@ -843,7 +843,7 @@ oo::class create ::ttoauth2::PostgresStore {
     # percent-encoded; a host that starts with / (%2F) is the folder of
     # the server's Unix socket.  [::1] for IPv6.
     method ParseSpec {s} {
-	set re {^postgres(?:ql)?://(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/]*)(?::([0-9]+))?/([^/?]+)$}
+	set re {^postgres(?:ql)?://(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/@]*)(?::([0-9]+))?/([^/?@]+)$}
 	if {![regexp $re $s -> user password host port db]} {
 	    throw {TTOAUTH2 STORE postgres SPEC} "bad PostgreSQL store\
 		\"[::ttoauth2::SafeSpec $s]\": must be\
@@ -868,12 +868,19 @@ oo::class create ::ttoauth2::PostgresStore {
 	return $result
     }
 
+    # Percent-decoding; what is not UTF-8 (Tcl 9 refuses it) stays bytes.
     method Decode {s} {
-	set s [string map {\\ \\\\ \[ \\\[ \] \\\] $ \\$} $s]
-	regsub -all {%([0-9A-Fa-f]{2})} $s {[format %c 0x\1]} s
-	set bytes [subst -novariables -nobackslashes $s]
+	set parts [split [encoding convertto utf-8 $s] %]
+	set bytes [lindex $parts 0]
+	foreach part [lrange $parts 1 end] {
+	    if {[regexp {^([0-9A-Fa-f]{2})(.*)$} $part -> hex rest]} {
+		append bytes [binary format H2 $hex] $rest
+	    } else {
+		append bytes % $part
+	    }
+	}
 	if {[catch {encoding convertfrom utf-8 $bytes} text]} {
-	    return $bytes		;# Tcl 9: not UTF-8, keep the bytes
+	    return $bytes
 	}
 	return $text
     }
