@@ -78,7 +78,7 @@ static int
 FileCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subs[] = {
@@ -261,6 +261,7 @@ TtoFileCmdInit(
     Tcl_InitHashTable(&fl->locks, TCL_STRING_KEYS);
     fl->counter = 0;
     Tcl_SetAssocData(interp, ASSOC_KEY, FileLocksFree, fl);
-    Tcl_CreateObjCommand(interp, "::ttoauth2::tokenfile", FileCmd, fl, NULL);
+    Tcl_CreateObjCommand2(interp, "::ttoauth2::tokenfile", FileCmd, fl,
+	    NULL);
     return TCL_OK;
 }
