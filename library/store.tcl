@@ -360,7 +360,7 @@ oo::class create ::ttoauth2::FileStore {
 	    try {
 		file mkdir $dir
 		if {$::tcl_platform(platform) eq "unix"} {
-		    file attributes $dir -permissions 0700
+		    file attributes $dir -permissions 0o700
 		}
 	    } on error {msg} {
 		throw [list TTOAUTH2 STORE file MKDIR] \
@@ -709,7 +709,7 @@ oo::class create ::ttoauth2::SqliteStore {
 	    # Created 0600 before SQLite sees it: SQLite gives its -wal and
 	    # -shm files the database file's permissions.
 	    try {
-		close [open $file {WRONLY CREAT EXCL} 0600]
+		close [open $file {WRONLY CREAT EXCL} 0o600]
 	    } trap {POSIX EEXIST} {} {
 	    } on error {msg opts} {
 		throw [list TTOAUTH2 STORE sqlite [lindex [dict get $opts \

@@ -88,7 +88,7 @@ proc pgcluster::create {} {
 	? $::env(TMPDIR) : "/tmp"}]
     set root [file join $base ttoauth2-pg-[pid]-[clock clicks]]
     file mkdir $root
-    file attributes $root -permissions 0700
+    file attributes $root -permissions 0o700
     if {![llength [trace info execution exit]]} {
 	trace add execution exit enter [list apply {args {pgcluster::destroy}}]
     }

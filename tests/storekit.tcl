@@ -76,7 +76,8 @@ proc put {store key text {e ""} {r ""}} {
 proc children {n mode spec key {arg {}}} {
     set pipes {}
     for {set i 0} {$i < $n} {incr i} {
-	set p [open |[list $::tclsh $::childScript $mode $spec $key $arg] r+]
+	# stderr too: a child that cannot start says why in the failure.
+	set p [open |[list $::tclsh $::childScript $mode $spec $key $arg 2>@1] r+]
 	fconfigure $p -buffering line
 	lappend pipes $p
     }
