@@ -514,8 +514,14 @@ oo::class create ::ttoauth2::SqlStore {
     method Driver {} {
 	lassign [dict get $::ttoauth2::tdbcPackages $scheme] pkg deb
 	if {[catch {package require $pkg}]} {
+	    set how "Debian: apt-get install $deb"
+	    if {[package vsatisfies [package provide Tcl] 9-]} {
+		# Debian 13 packages TDBC for Tcl 8.6 only.
+		set how "for Tcl [info tclversion]; Debian's $deb is for\
+		    Tcl 8.6"
+	    }
 	    throw [list TTOAUTH2 STORE $scheme DRIVER] "$scheme store needs\
-		the Tcl package $pkg (Debian: apt-get install $deb)"
+		the Tcl package $pkg ($how)"
 	}
     }
 

@@ -48,7 +48,8 @@ proc pgcluster::available {} {
 	return "PostgreSQL server not installed (apt-get install postgresql)"
     }
     if {[catch {package require tdbc::postgres}]} {
-	return "tdbc::postgres missing (apt-get install tcl8.6-tdbc-postgres)"
+	return "tdbc::postgres missing for Tcl [info tclversion]\
+	    (Debian: tcl8.6-tdbc-postgres, for Tcl 8.6 only)"
     }
     set runAs {}
     if {[exec id -u] == 0} {

@@ -23,7 +23,7 @@
 #	Exits by itself after 60 s whatever happens.  Errors: "error
 #	ERRORCODE MESSAGE" on stdout, exit 1.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require ttoauth2
 
 proc Lock {store key} {

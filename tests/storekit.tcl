@@ -32,8 +32,8 @@ proc storekit::init {fileName} {
 	pgcluster::create
     }
     if {![testConstraint sqlite]} {
-	puts "$fileName: SQLite tests skipped: tdbc::sqlite3 missing\
-	    (apt-get install tcl8.6-tdbc-sqlite3)"
+	puts "$fileName: SQLite tests skipped: tdbc::sqlite3 missing for Tcl\
+	    [info tclversion] (Debian: tcl8.6-tdbc-sqlite3, for Tcl 8.6 only)"
     }
 }
 
