@@ -379,6 +379,9 @@ MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,
 			    size_t *lenPtr, int *errnoPtr);
 MODULE_SCOPE int	TtoFileLock(const char *path, void **lockPtr,
 			    int *errnoPtr);
+MODULE_SCOPE int	TtoFileTryLock(const char *path, void **lockPtr,
+			    int *errnoPtr);
 MODULE_SCOPE void	TtoFileUnlock(void *lock);
+MODULE_SCOPE int	TtoFileCmdInit(Tcl_Interp *interp);
 
 #endif /* TTOAUTH2INT_H */
