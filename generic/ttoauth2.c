@@ -1881,10 +1881,12 @@ TtoauthCmd(
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
-	"create", "json", "new", "pkce", "tiktokshop", "version", NULL
+	"create", "json", "new", "pkce", "store", "tiktokshop", "version",
+	NULL
     };
     enum {
-	SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_TIKTOKSHOP, SUB_VERSION
+	SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_STORE, SUB_TIKTOKSHOP,
+	SUB_VERSION
     };
     InterpData *data = clientData;
     int sub;
@@ -1944,6 +1946,52 @@ TtoauthCmd(
 	return PkceSubcmd(interp, objc, objv);
     case SUB_TIKTOKSHOP:
 	return TtoTiktokshopSubcmd(interp, objc, objv);
+    case SUB_STORE: {
+	/*
+	 * Token stores are library/store.tcl's: ttoauth2 store args...
+	 * is ::ttoauth2::Store args...
+	 */
+	Tcl_Obj **words = ckalloc(sizeof(Tcl_Obj *) * (size_t) (objc - 1));
+	int i, code;
+
+	words[0] = Tcl_NewStringObj("::ttoauth2::Store", -1);
+	for (i = 2; i < objc; i++) {
+	    words[i - 1] = objv[i];
+	}
+	Tcl_IncrRefCount(words[0]);
+	code = Tcl_EvalObjv(interp, objc - 1, words, TCL_EVAL_GLOBAL);
+	Tcl_DecrRefCount(words[0]);
+	ckfree(words);
+	if (code == TCL_ERROR) {
+	    /*
+	     * The command's own error: no trace of the procedure or its
+	     * arguments (a spec may hold a password).
+	     */
+
+	    Tcl_Obj *msg = Tcl_GetObjResult(interp);
+	    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
+	    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+	    Tcl_Obj *errorCode = NULL;
+
+	    Tcl_IncrRefCount(msg);
+	    Tcl_IncrRefCount(options);
+	    Tcl_IncrRefCount(key);
+	    Tcl_DictObjGet(NULL, options, key, &errorCode);
+	    if (errorCode != NULL) {
+		Tcl_IncrRefCount(errorCode);
+	    }
+	    Tcl_ResetResult(interp);
+	    Tcl_SetObjResult(interp, msg);
+	    if (errorCode != NULL) {
+		Tcl_SetObjErrorCode(interp, errorCode);
+		Tcl_DecrRefCount(errorCode);
+	    }
+	    Tcl_DecrRefCount(key);
+	    Tcl_DecrRefCount(options);
+	    Tcl_DecrRefCount(msg);
+	}
+	return code;
+    }
     }
     return TCL_OK;
 }
@@ -2094,5 +2142,6 @@ Ttoauth2_Init(
     Tcl_IncrRefCount(data->empty);
     Tcl_CreateObjCommand(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
+    TtoFileCmdInit(interp);
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);
 }

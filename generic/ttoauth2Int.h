@@ -350,7 +350,10 @@ MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,
 			    size_t *lenPtr, int *errnoPtr);
 MODULE_SCOPE int	TtoFileLock(const char *path, void **lockPtr,
 			    int *errnoPtr);
+MODULE_SCOPE int	TtoFileTryLock(const char *path, void **lockPtr,
+			    int *errnoPtr);
 MODULE_SCOPE void	TtoFileUnlock(void *lock);
+MODULE_SCOPE int	TtoFileCmdInit(Tcl_Interp *interp);
 
 /* TtoNetServe results */
 #define TTO_SERVE_HELD		0	/* a connection was held */
