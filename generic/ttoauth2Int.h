@@ -308,6 +308,9 @@ typedef struct {
     const char *tokenType;
     long long expiresAt;	/* -1 unknown */
     long long refreshExpiresAt;
+    /* The grant stamp ("ttoauth2" member); NULL or "": not written. */
+    const char *stampClientId;
+    const char *stampEndpoint;
 } TtoTokenSnapshot;
 
 MODULE_SCOPE char *	TtoStoreFormat(const TtoTokenSnapshot *snap);
