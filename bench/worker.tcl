@@ -21,7 +21,7 @@
 #	    tto-flow N			N complete flows
 #	    browser PORT N		N scripted-browser requests alone
 
-package require Tcl 8.6
+package require Tcl 8.6-
 source [file join [file dirname [file normalize [info script]]] bench.tcl]
 
 namespace eval ::bench::worker {

@@ -137,15 +137,16 @@ typedef struct {
 TCL_DECLARE_MUTEX(initMutex)
 static int processInitialized = 0;
 
-static int ObjectCmd(ClientData clientData, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]);
+static int ObjectCmd(ClientData clientData, Tcl_Interp *interp,
+	Tcl_Size objc, Tcl_Obj *const objv[]);
 static void ObjectDeleted(ClientData clientData);
 static Tcl_Obj *ExpiryObj(long long t);
 static void ObtainAbort(TtoObject *obj);
 static Tcl_Obj *HarvestStoreSave(TtoObject *obj);
 static int ObtainMethod(Tcl_Interp *interp, TtoObject *obj,
-	TtoObtainMode mode, int objc, Tcl_Obj *const objv[]);
-static int PkceSubcmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]);
+	TtoObtainMode mode, Tcl_Size objc, Tcl_Obj *const objv[]);
+static int PkceSubcmd(Tcl_Interp *interp, Tcl_Size objc,
+	Tcl_Obj *const objv[]);
 
 /*
  *----------------------------------------------------------------------
@@ -245,9 +246,9 @@ SplitUrl(
     colon = (*hostStart == '[') ? NULL
 	    : memchr(hostStart, ':', (size_t) (hostEnd - hostStart));
     Tcl_DStringAppend(hostPtr, hostStart,
-	    (int) ((colon ? colon : hostEnd) - hostStart));
+	    (Tcl_Size) ((colon ? colon : hostEnd) - hostStart));
     pathLen = strcspn(hostEnd, "?#");
-    Tcl_DStringAppend(pathPtr, hostEnd, (int) pathLen);
+    Tcl_DStringAppend(pathPtr, hostEnd, (Tcl_Size) pathLen);
 }
 
 /*
@@ -365,7 +366,7 @@ RefreshEndpoint(
     pathEnd = q ? (size_t) (q - token) : strlen(token);
     if (provider == TTO_PROVIDER_TIKTOKSHOP && pathEnd >= 10
 	    && strncmp(token + pathEnd - 10, "/token/get", 10) == 0) {
-	Tcl_DStringAppend(dsPtr, token, (int) pathEnd - 4);
+	Tcl_DStringAppend(dsPtr, token, (Tcl_Size) pathEnd - 4);
 	Tcl_DStringAppend(dsPtr, "/refresh", -1);
 	Tcl_DStringAppend(dsPtr, token + pathEnd, -1);
 	return;
@@ -676,7 +677,7 @@ static int
 Configure(
     Tcl_Interp *interp,
     TtoObject *obj,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     int i, opt, running;
@@ -2338,13 +2339,14 @@ ObtainMethod(
     Tcl_Interp *interp,
     TtoObject *obj,
     TtoObtainMode mode,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const names[] = {"-command", "-within", NULL};
     Tcl_Obj *command = NULL;
     Tcl_WideInt within = 300;
-    int i, idx, code;
+    Tcl_Size i;
+    int idx, code;
     Tcl_Size n;
 
     for (i = 2; i < objc; i += 2) {
@@ -2676,7 +2678,7 @@ static const char *
 FilePathArg(
     Tcl_Interp *interp,
     TtoObject *obj,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     const char *path = (objc > 2) ? Tcl_GetString(objv[2])
@@ -2694,7 +2696,7 @@ static int
 ObjectCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     TtoObject *obj = clientData;
@@ -2928,7 +2930,7 @@ CreateObject(
     Tcl_Interp *interp,
     InterpData *data,
     const char *name,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     TtoObject *obj = ckalloc(sizeof(TtoObject));
@@ -2993,7 +2995,7 @@ CreateObject(
 	FreeObject(obj);
 	return TCL_ERROR;
     }
-    obj->command = Tcl_CreateObjCommand(interp, Tcl_DStringValue(&fullName),
+    obj->command = Tcl_CreateObjCommand2(interp, Tcl_DStringValue(&fullName),
 	    ObjectCmd, obj, ObjectDeleted);
     if (obj->command == NULL) {
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot create command \"%s\"",
@@ -3024,7 +3026,7 @@ static int
 TtoauthCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
@@ -3161,7 +3163,7 @@ TtoauthCmd(
 static int
 PkceSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const forms[] = {"challenge", "verifier", NULL};
@@ -3288,7 +3290,7 @@ Ttoauth2_Init(
     }
     data->empty = Tcl_NewObj();
     Tcl_IncrRefCount(data->empty);
-    Tcl_CreateObjCommand(interp, "::ttoauth2", TtoauthCmd, data,
+    Tcl_CreateObjCommand2(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
     TtoFileCmdInit(interp);
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);

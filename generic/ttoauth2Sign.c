@@ -41,11 +41,11 @@ static void	AppendUtf8(Tcl_DString *dsPtr, Tcl_Encoding utf8,
 static int	CompareParams(const void *a, const void *b);
 static int	SignError(Tcl_Interp *interp, const char *kind,
 		    const char *word, const char *msg);
-static int	SignCmd(Tcl_Interp *interp, Tcl_Encoding utf8, int objc,
+static int	SignCmd(Tcl_Interp *interp, Tcl_Encoding utf8, Tcl_Size objc,
 		    Tcl_Obj *const objv[]);
 static char *	ToUtf8(Tcl_Encoding utf8, Tcl_Obj *objPtr, size_t *lenPtr);
 static int	VerifyWebhookCmd(Tcl_Interp *interp, Tcl_Encoding utf8,
-		    int objc, Tcl_Obj *const objv[]);
+		    Tcl_Size objc, Tcl_Obj *const objv[]);
 static void	WipeDString(Tcl_DString *dsPtr);
 
 /*
@@ -202,7 +202,7 @@ static int
 SignCmd(
     Tcl_Interp *interp,
     Tcl_Encoding utf8,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char hex[] = "0123456789abcdef";
@@ -330,7 +330,7 @@ static int
 VerifyWebhookCmd(
     Tcl_Interp *interp,
     Tcl_Encoding utf8,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     Tcl_DString msg, secret;
@@ -428,7 +428,7 @@ VerifyWebhookCmd(
 int
 TtoTiktokshopSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const forms[] = {"sign", "verifyWebhook", NULL};
