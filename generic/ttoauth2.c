@@ -3101,7 +3101,8 @@ TtoauthCmd(
 	 * is ::ttoauth2::Store args...
 	 */
 	Tcl_Obj **words = ckalloc(sizeof(Tcl_Obj *) * (size_t) (objc - 1));
-	int i, code;
+	Tcl_Size i;
+	int code;
 
 	words[0] = Tcl_NewStringObj("::ttoauth2::Store", -1);
 	for (i = 2; i < objc; i++) {

@@ -1,17 +1,17 @@
 /*
  * ttoauth2FileCmd.c --
  *
- *	::ttoauth2::file, the internal command under the file:DIR token
+ *	::ttoauth2::tokenfile, the internal command under the file:DIR token
  *	store of library/store.tcl.  It gives the Tcl layer the platform's
  *	file primitives the -tokenfile code uses, so a store's files are
  *	locked, written and read exactly as a token file is:
  *
- *	    ::ttoauth2::file trylock path	-> lock handle, or "" when
+ *	    ::ttoauth2::tokenfile trylock path	-> lock handle, or "" when
  *						   another holder has it
- *	    ::ttoauth2::file unlock handle
- *	    ::ttoauth2::file read path		-> the file's text, "" if none
- *	    ::ttoauth2::file write path text	   atomic, mode 0600
- *	    ::ttoauth2::file expiries text ?receivedAt?
+ *	    ::ttoauth2::tokenfile unlock handle
+ *	    ::ttoauth2::tokenfile read path		-> the file's text, "" if none
+ *	    ::ttoauth2::tokenfile write path text	   atomic, mode 0600
+ *	    ::ttoauth2::tokenfile expiries text ?receivedAt?
  *						-> {expiresAt refreshExpiresAt}
  *
  *	Lock handles belong to the interp (they are released when it is
@@ -78,7 +78,7 @@ static int
 FileCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subs[] = {
@@ -236,7 +236,7 @@ FileCmd(
  *
  * TtoFileCmdInit --
  *
- *	Creates ::ttoauth2::file in interp (see the top of this file).
+ *	Creates ::ttoauth2::tokenfile in interp (see the top of this file).
  *
  * Results:
  *	TCL_OK.
@@ -261,6 +261,7 @@ TtoFileCmdInit(
     Tcl_InitHashTable(&fl->locks, TCL_STRING_KEYS);
     fl->counter = 0;
     Tcl_SetAssocData(interp, ASSOC_KEY, FileLocksFree, fl);
-    Tcl_CreateObjCommand(interp, "::ttoauth2::file", FileCmd, fl, NULL);
+    Tcl_CreateObjCommand2(interp, "::ttoauth2::tokenfile", FileCmd, fl,
+	    NULL);
     return TCL_OK;
 }

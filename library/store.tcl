@@ -27,7 +27,7 @@
 #	Backends (each only locks, reads and writes one key):
 #	  file:DIR     DIR/KEY.json, the -tokenfile format; the lock is the
 #	               platform's file lock on DIR/KEY.json.lock
-#	               (::ttoauth2::file, generic/ttoauth2FileCmd.c)
+#	               (::ttoauth2::tokenfile, generic/ttoauth2FileCmd.c)
 #	  sqlite:FILE  TDBC; a locked key is a connection in a write
 #	               transaction (BEGIN IMMEDIATE): one holder per database
 #	  postgres://  TDBC; a locked key is a connection in a transaction
@@ -43,6 +43,9 @@ namespace eval ::ttoauth2 {
 
     # Keys of a file:DIR store: file names on every platform.
     variable fileKeyPattern {^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$}
+    # ... but not Windows' device names, which no file can have there
+    # (CON.json is the console), so that a folder works on every system.
+    variable fileKeyReserved {^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)}
 
     # The Debian package of each TDBC driver, named when it is missing.
     variable tdbcPackages {
@@ -63,15 +66,16 @@ namespace eval ::ttoauth2 {
 
 proc ::ttoauth2::Store {args} {
     if {[llength $args] < 1} {
-	return -code error -errorcode {TCL WRONGARGS} \
+	return -code error -errorcode {TTOAUTH2 USAGE store} \
 	    "wrong # args: should be \"ttoauth2 store open|copy ?arg ...?\""
     }
     set args [lassign $args sub]
     switch -exact -- $sub {
 	open {
-	    if {[llength $args] < 1 || [llength $args] % 2 != 1} {
-		return -code error -errorcode {TCL WRONGARGS} "wrong # args:\
-		    should be \"ttoauth2 store open spec ?-option value ...?\""
+	    if {[llength $args] < 1} {
+		return -code error -errorcode {TTOAUTH2 USAGE open} "wrong #\
+		    args: should be \"ttoauth2 store open spec ?-option value\
+		    ...?\""
 	    }
 	    try {
 		return [OpenStore {*}$args]
@@ -81,7 +85,7 @@ proc ::ttoauth2::Store {args} {
 	}
 	copy {
 	    if {[llength $args] != 2} {
-		return -code error -errorcode {TCL WRONGARGS} \
+		return -code error -errorcode {TTOAUTH2 USAGE copy} \
 		    "wrong # args: should be \"ttoauth2 store copy from to\""
 	    }
 	    try {
@@ -91,8 +95,8 @@ proc ::ttoauth2::Store {args} {
 	    }
 	}
 	default {
-	    return -code error -errorcode [list TCL LOOKUP SUBCOMMAND $sub] \
-		"unknown subcommand \"$sub\": must be copy or open"
+	    return -code error -errorcode [list TTOAUTH2 USAGE $sub] \
+		"bad subcommand \"$sub\": must be copy or open"
 	}
     }
 }
@@ -103,8 +107,12 @@ proc ::ttoauth2::OpenStore {spec args} {
     set options [dict create -locktimeout 30000 -password ""]
     foreach {name value} $args {
 	if {![dict exists $options $name]} {
-	    throw [list TCL LOOKUP OPTION $name] "unknown option \"$name\":\
+	    throw [list TTOAUTH2 OPTION $name] "unknown option \"$name\":\
 		must be -locktimeout or -password"
+	}
+	if {[llength $args] % 2} {
+	    throw [list TTOAUTH2 OPTION [lindex $args end]] \
+		"option \"[lindex $args end]\" needs a value"
 	}
 	dict set options $name $value
     }
@@ -130,7 +138,7 @@ proc ::ttoauth2::OpenStore {spec args} {
 
 # The spec without a password (postgres://user:password@...).
 proc ::ttoauth2::SafeSpec {spec} {
-    regsub {^(postgres(?:ql)?://[^:@/]*):[^@/]*@} $spec {\1:***@} spec
+    regsub {^(postgres(?:ql)?://[^:@/]*):.*@} $spec {\1:***@} spec
     return $spec
 }
 
@@ -190,7 +198,7 @@ oo::class create ::ttoauth2::StoreBase {
 	    -spec {return [::ttoauth2::SafeSpec $spec]}
 	    -scheme {return $scheme}
 	    default {
-		return -code error -errorcode [list TCL LOOKUP OPTION $option] \
+		return -code error -errorcode [list TTOAUTH2 OPTION $option] \
 		    "unknown option \"$option\": must be -locktimeout,\
 		    -scheme or -spec"
 	    }
@@ -362,10 +370,12 @@ oo::class create ::ttoauth2::FileStore {
     }
 
     method CheckKey {key} {
-	if {![regexp $::ttoauth2::fileKeyPattern $key]} {
+	if {![regexp $::ttoauth2::fileKeyPattern $key]
+		|| [regexp -nocase $::ttoauth2::fileKeyReserved $key]} {
 	    return -code error -errorcode {TTOAUTH2 STORE file KEY} \
 		"bad key \"$key\" for a file store: 1 to 200 of A-Z a-z\
-		0-9 . _ -, not starting with \".\""
+		0-9 . _ -, not starting with \".\", not a device name of\
+		Windows (CON, NUL, COM1 ...)"
 	}
     }
 
@@ -377,7 +387,8 @@ oo::class create ::ttoauth2::FileStore {
 	set keys {}
 	foreach f [glob -nocomplain -tails -directory $dir -types f *.json] {
 	    set key [string range $f 0 end-5]
-	    if {[regexp $::ttoauth2::fileKeyPattern $key]} {
+	    if {[regexp $::ttoauth2::fileKeyPattern $key]
+		    && ![regexp -nocase $::ttoauth2::fileKeyReserved $key]} {
 		lappend keys $key
 	    }
 	}
@@ -388,14 +399,14 @@ oo::class create ::ttoauth2::FileStore {
     # Chilkat's) count from the file's modification time.
     method Entry {key} {
 	set path [my Path $key]
-	set text [::ttoauth2::file read $path]
+	set text [::ttoauth2::tokenfile read $path]
 	if {$text eq ""} {
 	    return {"" "" ""}
 	}
 	if {[catch {file mtime $path} mtime]} {
 	    set mtime [clock seconds]
 	}
-	return [list $text {*}[::ttoauth2::file expiries $text $mtime]]
+	return [list $text {*}[::ttoauth2::tokenfile expiries $text $mtime]]
     }
 
     method Expiring {limit} {
@@ -427,7 +438,7 @@ oo::class create ::ttoauth2::FileStore {
     }
 
     method TryLock {key} {
-	set handle [::ttoauth2::file trylock [my Path $key]]
+	set handle [::ttoauth2::tokenfile trylock [my Path $key]]
 	if {$handle eq ""} {
 	    return 0
 	}
@@ -436,7 +447,7 @@ oo::class create ::ttoauth2::FileStore {
     }
 
     method Read {key} {
-	return [::ttoauth2::file read [my Path $key]]
+	return [::ttoauth2::tokenfile read [my Path $key]]
     }
 
     # The file is replaced at once (atomically), so a token obtained
@@ -445,9 +456,9 @@ oo::class create ::ttoauth2::FileStore {
     method Write {key text expiresAt refreshExpiresAt} {
 	set path [my Path $key]
 	if {![dict exists $held $key before]} {
-	    dict set held $key before [::ttoauth2::file read $path]
+	    dict set held $key before [::ttoauth2::tokenfile read $path]
 	}
-	::ttoauth2::file write $path $text
+	::ttoauth2::tokenfile write $path $text
     }
 
     method Unlock {key commit} {
@@ -459,11 +470,11 @@ oo::class create ::ttoauth2::FileStore {
 		if {[dict get $h before] eq ""} {
 		    file delete -- $path
 		} else {
-		    ::ttoauth2::file write $path [dict get $h before]
+		    ::ttoauth2::tokenfile write $path [dict get $h before]
 		}
 	    }
 	} finally {
-	    ::ttoauth2::file unlock [dict get $h handle]
+	    ::ttoauth2::tokenfile unlock [dict get $h handle]
 	}
     }
 }
@@ -600,8 +611,8 @@ oo::class create ::ttoauth2::SqlStore {
 	    my Rows [dict get $held $key] {DELETE FROM ttoauth2_tokens
 		WHERE key = :key} [dict create key $key]
 	} on error {msg opts} {
-	    if {[dict exists $held $key]} {
-		catch {my Release $key 0}
+	    if {$mine} {
+		my Release $key 0
 	    }
 	    return -options $opts $msg
 	}
@@ -614,14 +625,8 @@ oo::class create ::ttoauth2::SqlStore {
 	if {![dict exists $held $key]} {
 	    return [lindex [my Entry $key] 0]
 	}
-	set conn [dict get $held $key]
-	try {
-	    set rows [my Rows $conn {SELECT body FROM ttoauth2_tokens
-		WHERE key = :key} [dict create key $key]]
-	} on error {msg opts} {
-	    my Release $key 0
-	    return -options $opts $msg
-	}
+	set rows [my Rows [dict get $held $key] {SELECT body FROM
+	    ttoauth2_tokens WHERE key = :key} [dict create key $key]]
 	return [lindex $rows 0 0]
     }
 
@@ -633,18 +638,13 @@ oo::class create ::ttoauth2::SqlStore {
 		dict set vars $name $value
 	    }			;# absent: NULL
 	}
-	try {
-	    my Rows $conn {INSERT INTO ttoauth2_tokens
-		    (key, body, expires_at, refresh_expires_at, updated_at)
-		VALUES (:key, :body, :e, :r, :now)
-		ON CONFLICT (key) DO UPDATE SET body = excluded.body,
-		    expires_at = excluded.expires_at,
-		    refresh_expires_at = excluded.refresh_expires_at,
-		    updated_at = excluded.updated_at} $vars
-	} on error {msg opts} {
-	    my Release $key 0
-	    return -options $opts $msg
-	}
+	my Rows $conn {INSERT INTO ttoauth2_tokens
+		(key, body, expires_at, refresh_expires_at, updated_at)
+	    VALUES (:key, :body, :e, :r, :now)
+	    ON CONFLICT (key) DO UPDATE SET body = excluded.body,
+		expires_at = excluded.expires_at,
+		refresh_expires_at = excluded.refresh_expires_at,
+		updated_at = excluded.updated_at} $vars
     }
 
     method Unlock {key commit} {
@@ -653,7 +653,10 @@ oo::class create ::ttoauth2::SqlStore {
 
     # Ends the transaction of key's lock and returns its connection to
     # the pool; a connection that fails is dropped (its transaction
-    # ends with it, on the server).  The lock is gone in any case.
+    # ends with it, on the server).  The lock is gone in any case; only
+    # a failed commit is an error (what was written may be lost).
+    # An error while the lock is held (read, write) leaves it held until
+    # this: the caller's unlock stays valid.
     method Release {key commit} {
 	set conn [dict get $held $key]
 	dict unset held $key
@@ -665,7 +668,10 @@ oo::class create ::ttoauth2::SqlStore {
 	    }
 	} on error {msg opts} {
 	    my Drop $conn
-	    return -options $opts $msg
+	    if {$commit} {
+		return -options $opts $msg
+	    }
+	    return
 	}
 	lappend pool $conn
     }
@@ -731,8 +737,22 @@ oo::class create ::ttoauth2::SqliteStore {
 	return $conn
     }
 
+    # A database that has its tables is only read (opening it never
+    # waits for a holder of the write lock); a new one is set up in a
+    # write transaction, in WAL mode (which stays with the file).
     method Schema {} {
 	set conn [my Main]
+	set rows [$conn allrows -as lists {SELECT count(*) FROM sqlite_master
+	    WHERE type = 'table'
+	    AND name IN ('ttoauth2_tokens', 'ttoauth2_meta')}]
+	if {[lindex $rows 0 0] == 2} {
+	    set version [$conn allrows -as lists {SELECT value FROM
+		ttoauth2_meta WHERE name = 'schema_version'}]
+	    if {[llength $version]} {
+		my SchemaVersion $conn
+		return
+	    }
+	}
 	$conn allrows {PRAGMA journal_mode = WAL}
 	$conn allrows {BEGIN IMMEDIATE}
 	try {
@@ -792,7 +812,10 @@ oo::class create ::ttoauth2::SqliteStore {
 	} on error {msg opts} {
 	    catch {$conn allrows ROLLBACK}
 	    my Drop $conn
-	    return -options $opts $msg
+	    if {$commit} {
+		return -options $opts $msg
+	    }
+	    return
 	}
 	lappend pool $conn
     }
@@ -820,7 +843,7 @@ oo::class create ::ttoauth2::PostgresStore {
     # percent-encoded; a host that starts with / (%2F) is the folder of
     # the server's Unix socket.  [::1] for IPv6.
     method ParseSpec {s} {
-	set re {^postgres(?:ql)?://(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/]*)(?::([0-9]+))?/([^/?]+)$}
+	set re {^postgres(?:ql)?://(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]*\]|[^:/@]*)(?::([0-9]+))?/([^/?@]+)$}
 	if {![regexp $re $s -> user password host port db]} {
 	    throw {TTOAUTH2 STORE postgres SPEC} "bad PostgreSQL store\
 		\"[::ttoauth2::SafeSpec $s]\": must be\
@@ -845,11 +868,21 @@ oo::class create ::ttoauth2::PostgresStore {
 	return $result
     }
 
+    # Percent-decoding; what is not UTF-8 (Tcl 9 refuses it) stays bytes.
     method Decode {s} {
-	set s [string map {\\ \\\\ \[ \\\[ \] \\\] $ \\$} $s]
-	regsub -all {%([0-9A-Fa-f]{2})} $s {[format %c 0x\1]} s
-	return [encoding convertfrom utf-8 [subst -novariables \
-	    -nobackslashes $s]]
+	set parts [split [encoding convertto utf-8 $s] %]
+	set bytes [lindex $parts 0]
+	foreach part [lrange $parts 1 end] {
+	    if {[regexp {^([0-9A-Fa-f]{2})(.*)$} $part -> hex rest]} {
+		append bytes [binary format H2 $hex] $rest
+	    } else {
+		append bytes % $part
+	    }
+	}
+	if {[catch {encoding convertfrom utf-8 $bytes} text]} {
+	    return $bytes
+	}
+	return $text
     }
 
     method KeyArray {} {

@@ -82,7 +82,10 @@ proc pgcluster::create {} {
     variable runAs
     variable watchdog
 
-    set base [expr {[info exists ::env(TMPDIR)] ? $::env(TMPDIR) : "/tmp"}]
+    # The server's user must reach the folder: as root, /tmp (TMPDIR may
+    # be below a folder only root can enter).
+    set base [expr {[info exists ::env(TMPDIR)] && ![llength $runAs]
+	? $::env(TMPDIR) : "/tmp"}]
     set root [file join $base ttoauth2-pg-[pid]-[clock clicks]]
     file mkdir $root
     file attributes $root -permissions 0700

@@ -16,6 +16,10 @@
 #			"rollback" ends the lock that way and prints "ok";
 #			the end of stdin exits without unlocking.
 #	  open		prints "keys K" (the store's key count).
+#	  eval SCRIPT	evaluates SCRIPT at global level, with the variables
+#			store (the store command) and key set, and prints
+#			"result RESULT" (for tests of objects on stores,
+#			e.g. eight processes calling validAccessToken).
 #	Exits by itself after 60 s whatever happens.  Errors: "error
 #	ERRORCODE MESSAGE" on stdout, exit 1.
 
@@ -69,6 +73,11 @@ proc Main {mode spec key arg} {
 	}
 	open {
 	    puts "keys [llength [$store keys]]"
+	}
+	eval {
+	    set ::store $store
+	    set ::key $key
+	    puts "result [uplevel #0 $arg]"
 	}
     }
     $store close
