@@ -1677,6 +1677,27 @@ JwtSubject(
     Tcl_DStringFree(&json);
 }
 
+/*
+ * Whether two endpoint URLs name the same server (scheme, host, port,
+ * case-insensitively): a grant's refreshes may go to another path of it
+ * (TikTok's /token/get and /token/refresh).
+ */
+
+static int
+SameOrigin(
+    const char *a,
+    const char *b)
+{
+    const char *ea = strstr(a, "://"), *eb = strstr(b, "://");
+    size_t la, lb;
+
+    ea = ea ? strpbrk(ea + 3, "/?#") : NULL;
+    eb = eb ? strpbrk(eb + 3, "/?#") : NULL;
+    la = ea ? (size_t) (ea - a) : strlen(a);
+    lb = eb ? (size_t) (eb - b) : strlen(b);
+    return la == lb && AsciiCaseEqual(a, b, la);
+}
+
 /* The identity a response names ("" if none), into dsPtr. */
 static void
 Identity(
@@ -1736,7 +1757,7 @@ GrantCheck(
 	    what = "client id";
 	} else if ((v = JsonString(stamp, "token_endpoint")) != NULL
 		&& *v && *OptString(obj, OPT_TOKENENDPOINT)
-		&& strcmp(v, OptString(obj, OPT_TOKENENDPOINT)) != 0) {
+		&& !SameOrigin(v, OptString(obj, OPT_TOKENENDPOINT))) {
 	    what = "token endpoint";
 	}
     }
