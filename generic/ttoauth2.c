@@ -1991,7 +1991,7 @@ ObtainApply(
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("refresh failed: %s", info));
 	Tcl_SetErrorCode(interp, "TTOAUTH2", res->errorKind ? res->errorKind
 		: "HTTP", res->errorWords[0], res->errorWords[1],
-		(char *) NULL);
+		res->errorWords[2], (char *) NULL);
 	return TCL_ERROR;
     }
     if (res->refreshToken == NULL) {

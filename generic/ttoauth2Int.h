@@ -183,7 +183,10 @@ typedef struct {
     TtoProvider provider;	/* the profile the answer was read as */
     /* On failure: */
     const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
-    char *errorWords[2];	/* further words of -errorcode, may be NULL */
+    char *errorWords[3];	/* further words of -errorcode, may be NULL;
+				 * TOKEN: code, message, and REAUTHORIZE
+				 * (the grant is dead), RETRY (try later)
+				 * or REJECTED (anything else) */
     char *failureInfo;		/* human readable, never a secret */
 } TtoTokenResult;
 

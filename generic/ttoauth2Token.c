@@ -715,6 +715,41 @@ TtoTokenXferFree(
     ckfree(x);
 }
 
+/*
+ * What a refusal of the token endpoint means for the script: REAUTHORIZE
+ * when the grant is gone and only a new authorization helps (TikTok
+ * 36004001 refresh token expired, 36004004 invalid auth code, 36004005
+ * no such authorization; OAuth invalid_grant), RETRY when the server
+ * asks to come back later (TikTok 36009002 rate limited; OAuth
+ * temporarily_unavailable, slow_down), else REJECTED (the request or
+ * the client's configuration is wrong).
+ */
+
+static const char *
+Advice(
+    const char *code)
+{
+    static const char *const reauthorize[] = {
+	"36004001", "36004004", "36004005", "invalid_grant", NULL
+    };
+    static const char *const retry[] = {
+	"36009002", "temporarily_unavailable", "slow_down", NULL
+    };
+    int i;
+
+    for (i = 0; reauthorize[i]; i++) {
+	if (strcmp(code, reauthorize[i]) == 0) {
+	    return "REAUTHORIZE";
+	}
+    }
+    for (i = 0; retry[i]; i++) {
+	if (strcmp(code, retry[i]) == 0) {
+	    return "RETRY";
+	}
+    }
+    return "REJECTED";
+}
+
 static const char *
 StringMember(
     const cJSON *obj,
@@ -909,6 +944,7 @@ TtoTokenClassify(
 	    snprintf(info, sizeof(info), "TikTok Shop error %lld: %s", value,
 		    message ? msg : "(no message)");
 	    SetFailure(res, "TOKEN", codeWord, msg, info);
+	    res->errorWords[2] = TtoStrDup(Advice(codeWord));
 	    goto done;
 	}
 	data = cJSON_GetObjectItemCaseSensitive(root, "data");
@@ -943,6 +979,7 @@ TtoTokenClassify(
 	snprintf(info, sizeof(info), "token endpoint error %s (HTTP %ld)%s%s",
 		err, status, desc ? ": " : "", msg);
 	SetFailure(res, "TOKEN", err, msg, info);
+	res->errorWords[2] = TtoStrDup(Advice(err));
 	goto done;
     }
     if (status < 200 || status >= 300) {
@@ -999,7 +1036,8 @@ TtoTokenResultFree(
 {
     char **strings[] = {
 	&res->body, &res->accessToken, &res->refreshToken, &res->tokenType,
-	&res->errorWords[0], &res->errorWords[1], &res->failureInfo
+	&res->errorWords[0], &res->errorWords[1], &res->errorWords[2],
+	&res->failureInfo
     };
     size_t i;
 
