@@ -1455,24 +1455,22 @@ LockTimeoutError(
 	    "LOCKTIMEOUT", "timed out waiting for the token store's lock");
 }
 
-/* Synchronous lock: the file lock waits in the kernel; a store's is polled. */
+/*
+ * Synchronous lock: trylock between short sleeps, up to the lock
+ * timeout.  Never a blocking wait: the holder may be an asynchronous
+ * refresh of this very thread, which finishes only when the event loop
+ * runs again; a blocking wait would deadlock, this one times out.
+ */
+
 static int
 StoreLockWait(
     Tcl_Interp *interp,
     TtoObject *obj,
     StoreRef *s)
 {
-    int err = 0, rc, pause = 1;
+    int rc, pause = 1;
     long long deadline;
 
-    if (s->kind == STORE_FILE) {
-	if (TtoFileLock(Tcl_GetString(s->path), &s->fileLock, &err) != 0) {
-	    return IoError(interp, "lock token file", Tcl_GetString(s->path),
-		    err);
-	}
-	s->held = 1;
-	return TCL_OK;
-    }
     deadline = TtoNowMs() + StoreLockTimeout(interp, obj, s);
     while ((rc = StoreTryLock(interp, s)) == 0) {
 	if (TtoNowMs() >= deadline) {
