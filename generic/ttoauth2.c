@@ -2144,14 +2144,16 @@ AsyncXferDone(
 {
     AsyncXfer *ax = data;
     struct Obtain *op = ax->op;
-    Tcl_InterpState st = Tcl_SaveInterpState(op->interp, TCL_OK);
+    Tcl_Interp *interp = op->interp;	/* op is freed by ObtainFinish */
+    Tcl_InterpState st = Tcl_SaveInterpState(interp, TCL_OK);
     int code;
 
     op->job = NULL;
+    op->ax = NULL;
     code = ObtainApply(op, &ax->res);
     AsyncXferFree(ax);
     ObtainFinish(op, code);
-    Tcl_RestoreInterpState(op->interp, st);
+    Tcl_RestoreInterpState(interp, st);
 }
 
 /* Async: one try at the lock, then the decision and the request. */
