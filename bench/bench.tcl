@@ -80,7 +80,7 @@ set ::bench::flowBlock [bench::Setting BENCH_FLOW_BLOCK 10]
 set ::bench::memN     [bench::Setting BENCH_MEM_N 10000]
 set ::bench::loadN    [bench::Setting BENCH_LOAD_N 15]
 # BENCH_ONLY: a list of the issue's section numbers to run (default all).
-set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 13}]
+set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 12 13}]
 set ::bench::out      [bench::Setting BENCH_OUT [file join $::bench::here out]]
 set ::bench::results  [bench::Setting BENCH_RESULTS \
 	[file join $::bench::here RESULTS.md]]
@@ -98,6 +98,7 @@ if {$::bench::quick} {
     set ::bench::twSeconds 0
 }
 source [file join $::bench::here stores.tcl]
+source [file join $::bench::here async.tcl]
 
 #----------------------------------------------------------------------
 # Helpers
@@ -916,6 +917,12 @@ proc ::bench::Main {} {
 	say "5. load time"
 	set section 5
 	LoadTime
+    }
+    if {12 in $only} {
+	say "12. many refreshes at once (-command)"
+	set section 12
+	WaitQuiet async
+	Async
     }
     if {13 in $only} {
 	say "13. token stores"
