@@ -2614,10 +2614,99 @@ LaunchBrowser(
  *----------------------------------------------------------------------
  */
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * CompleteAuth --
+ *
+ *	completeAuth redirectUrl and exchangeCodeForToken code: end the
+ *	running flow with a redirect the user brought some other way (the
+ *	browser on another machine).  completeAuth checks the URL's state
+ *	as the listener does; a wrong one changes nothing.  The flow's
+ *	worker then goes on as for a redirect to its port: it closes the
+ *	port, exchanges the code (with the flow's PKCE verifier and
+ *	redirect URI), saves and fires -command.  The URL and the code are
+ *	secrets: no error names them.
+ *
+ * Results:
+ *	The final state (3, 4 or 5) as the result, or an error.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+CompleteAuth(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    Tcl_Obj *arg,
+    int isUrl)
+{
+    const char *method = isUrl ? "completeAuth" : "exchangeCodeForToken";
+    TtoFlow *flow = obj->flow;
+    TtoPairs params;
+    Tcl_Size len;
+    const char *text = Tcl_GetStringFromObj(arg, &len);
+    int rc;
+
+    if (!FlowRunning(obj)) {
+	return Error(interp, "STATE", NULL, NULL, "%s: no authorization "
+		"flow is waiting for its redirect (call startAuth first)",
+		method);
+    }
+    memset(&params, 0, sizeof(params));
+    if (isUrl) {
+	const char *q = strchr(text, '?');
+	const char *end, *state, *code, *error;
+
+	if (q != NULL) {
+	    q++;
+	    end = strchr(q, '#');
+	    TtoQueryParse(&params, q,
+		    end ? (size_t) (end - q) : strlen(q));
+	}
+	state = TtoPairsGet(&params, "state");
+	code = TtoPairsGet(&params, "code");
+	error = TtoPairsGet(&params, "error");
+	if (state == NULL) {
+	    TtoPairsFree(&params);
+	    return Error(interp, "STATE", "MISSING", NULL, "completeAuth: "
+		    "the URL carries no state parameter: it is not the "
+		    "redirect of this flow");
+	}
+	if (strcmp(state, flow->stateParam) != 0) {
+	    TtoPairsFree(&params);
+	    return Error(interp, "STATE", "MISMATCH", NULL, "completeAuth: "
+		    "the URL's state is not this flow's: it is not the "
+		    "redirect of this flow");
+	}
+	if (code == NULL && error == NULL) {
+	    TtoPairsFree(&params);
+	    return Error(interp, "STATE", "NOCODE", NULL, "completeAuth: "
+		    "the URL carries neither a code nor an error");
+	}
+    } else {
+	if (len == 0) {
+	    return Error(interp, "OPTION", "code", NULL,
+		    "exchangeCodeForToken: the code is empty");
+	}
+	TtoPairsSet(&params, "code", text);
+    }
+    rc = TtoFlowPaste(flow, &params);
+    TtoPairsFree(&params);
+    if (rc != 0) {
+	return Error(interp, "STATE", NULL, NULL, "%s: the flow is not "
+		"waiting for its redirect any more", method);
+    }
+    TtoFlowWait(flow, -1);
+    Tcl_SetObjResult(interp, Tcl_NewIntObj(CurrentState(obj)));
+    return TCL_OK;
+}
+
 enum {
     M_ACCESSTOKEN, M_ACCESSTOKENRESPONSE, M_ADDAUTHQUERYPARAM,
     M_ADDREFRESHQUERYPARAM, M_ADDTOKENQUERYPARAM, M_AUTHFLOWSTATE, M_CANCEL,
-    M_CGET, M_CONFIGURE, M_DESTROY, M_EXPIRESAT, M_FAILUREINFO,
+    M_CGET, M_COMPLETEAUTH, M_CONFIGURE, M_DESTROY, M_EXCHANGECODEFORTOKEN,
+    M_EXPIRESAT, M_FAILUREINFO,
     M_LAUNCHBROWSER, M_LOADTOKEN, M_REDIRECTPARAM, M_REDIRECTURI, M_REFRESH,
     M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_SAVETOKEN, M_SLEEPMS, M_STARTAUTH,
     M_TOKENTYPE, M_VALIDACCESSTOKEN, M_WAIT
@@ -2638,8 +2727,10 @@ static const MethodSpec methodSpecs[] = {
     {"authFlowState", 0, 0, ""},
     {"cancel", 0, 0, ""},
     {"cget", 1, 1, "option"},
+    {"completeAuth", 1, 1, "redirectUrl"},
     {"configure", 0, -1, "?-option? ?value -option value ...?"},
     {"destroy", 0, 0, ""},
+    {"exchangeCodeForToken", 1, 1, "code"},
     {"expiresAt", 0, 0, ""},
     {"failureInfo", 0, 0, ""},
     {"launchBrowser", 1, 1, "url"},
@@ -2846,6 +2937,12 @@ ObjectCmd(
 	break;
     case M_STARTAUTH:
 	code = StartAuth(interp, obj);
+	break;
+    case M_COMPLETEAUTH:
+	code = CompleteAuth(interp, obj, objv[2], 1);
+	break;
+    case M_EXCHANGECODEFORTOKEN:
+	code = CompleteAuth(interp, obj, objv[2], 0);
 	break;
     case M_LAUNCHBROWSER:
 	code = LaunchBrowser(interp, obj, objv[2]);

@@ -82,17 +82,6 @@ TtoFlowNew(void)
     return flow;
 }
 
-static void
-SetState(
-    TtoFlow *flow,
-    int state)
-{
-    Tcl_MutexLock(&flow->mutex);
-    flow->state = state;
-    Tcl_ConditionNotify(&flow->cond);
-    Tcl_MutexUnlock(&flow->mutex);
-}
-
 /*
  *----------------------------------------------------------------------
  *
@@ -117,11 +106,13 @@ RedirectRequest(
     const char *state, *code, *error;
 
     if (strcmp(req->path, flow->redirectPath) != 0) {
+	flow->rejectedPath++;
 	TtoHttpReply(replyPtr, 404, "Not Found",
 		"<!doctype html><title>Not found</title><p>Not found.</p>");
 	return TTO_CONN_REPLY;
     }
     if (strcmp(req->method, "GET") != 0) {
+	flow->rejectedMethod++;
 	TtoHttpReply(replyPtr, 405, "Method Not Allowed",
 		"<!doctype html><title>Not allowed</title>"
 		"<p>Only GET is accepted here.</p>");
@@ -132,13 +123,29 @@ RedirectRequest(
     error = TtoPairsGet(&req->query, "error");
     if (state == NULL || strcmp(state, flow->stateParam) != 0
 	    || (code == NULL && error == NULL)) {
+	if (state == NULL || strcmp(state, flow->stateParam) != 0) {
+	    flow->rejectedState++;
+	} else {
+	    flow->rejectedNoCode++;
+	}
 	TtoHttpReply(replyPtr, 400, "Bad Request",
 		"<!doctype html><title>Bad request</title><p>This is not the "
 		"authorization response this application is waiting for.</p>");
 	return TTO_CONN_REPLY;
     }
+    Tcl_MutexLock(&flow->mutex);
+    if (flow->pasted) {
+	/* completeAuth got there first: that redirect is the one. */
+	Tcl_MutexUnlock(&flow->mutex);
+	TtoHttpReply(replyPtr, 409, "Conflict",
+		"<!doctype html><title>Already done</title><p>This "
+		"authorization was completed already.</p>");
+	return TTO_CONN_REPLY;
+    }
     TtoPairsCopy(&flow->redirectParams, &req->query);
-    SetState(flow, 2);
+    flow->state = 2;
+    Tcl_ConditionNotify(&flow->cond);
+    Tcl_MutexUnlock(&flow->mutex);
     return TTO_CONN_HOLD;
 }
 
@@ -264,12 +271,58 @@ ExchangeCode(
 
 static void FreeFlow(TtoFlow *flow);
 
+/* RunFlow's outcome for a redirect handed over by TtoFlowPaste. */
+#define SERVE_PASTED	100
+
+/*
+ * What failureInfo says after a timeout: the requests that came and were
+ * rejected, by reason, so that a redirect with a wrong state or to a
+ * wrong path does not look like no redirect at all.
+ */
+
+static char *
+RejectedInfo(
+    TtoFlow *flow,
+    const char *head)
+{
+    Tcl_DString ds;
+    char buf[120];
+    const char *sep = ": ";
+    int total = flow->rejectedPath + flow->rejectedMethod
+	    + flow->rejectedState + flow->rejectedNoCode;
+    char *text;
+
+    Tcl_DStringInit(&ds);
+    Tcl_DStringAppend(&ds, head, -1);
+    if (total == 0) {
+	Tcl_DStringAppend(&ds, "; no request reached the redirect URI", -1);
+    } else {
+	snprintf(buf, sizeof(buf), "; %d request%s rejected", total,
+		total == 1 ? " was" : "s were");
+	Tcl_DStringAppend(&ds, buf, -1);
+#define REASON(n, what) \
+	if ((n) > 0) {							\
+	    snprintf(buf, sizeof(buf), "%s%d %s", sep, (n), (what));	\
+	    Tcl_DStringAppend(&ds, buf, -1);				\
+	    sep = ", ";							\
+	}
+	REASON(flow->rejectedState, "with a missing or wrong state")
+	REASON(flow->rejectedNoCode, "with neither code nor error")
+	REASON(flow->rejectedPath, "for a wrong path")
+	REASON(flow->rejectedMethod, "not a GET")
+#undef REASON
+    }
+    text = TtoStrDup(Tcl_DStringValue(&ds));
+    Tcl_DStringFree(&ds);
+    return text;
+}
+
 static void
 RunFlow(
     TtoFlow *flow)
 {
     long long deadline = 0;
-    int served, final = 5, orphan;
+    int served, final = 5, orphan, pasted;
     const char *page = NULL;
     Tcl_DString reply;
     FlowEvent *event;
@@ -288,14 +341,45 @@ RunFlow(
      */
 
     TtoNetCloseListeners(flow->net);
+
+    /*
+     * A redirect handed over by completeAuth or exchangeCodeForToken
+     * (TtoFlowPaste) wins over whatever else ended the wait, except a
+     * real cancel, which the exchange then sees.
+     */
+
+    Tcl_MutexLock(&flow->mutex);
+    pasted = flow->pasted;
+    Tcl_MutexUnlock(&flow->mutex);
+    if (pasted) {
+	TtoCancelSwap(&flow->cancel, 2, 0);
+	TtoPairsFree(&flow->redirectParams);
+	TtoPairsCopy(&flow->redirectParams, &flow->pastedParams);
+	served = SERVE_PASTED;
+    }
     switch (served) {
+    case SERVE_PASTED:
     case TTO_SERVE_HELD: {
 	const char *error = TtoPairsGet(&flow->redirectParams, "error");
 	const char *code = TtoPairsGet(&flow->redirectParams, "code");
 
 	if (error != NULL) {
 	    /* TikTok sends code=null&error=auth_denied: error wins. */
+	    const char *desc = TtoPairsGet(&flow->redirectParams,
+		    "error_description");
+	    Tcl_DString why;
+
 	    flow->response = ParamsJson(&flow->redirectParams);
+	    Tcl_DStringInit(&why);
+	    Tcl_DStringAppend(&why, "the provider denied access: error=", -1);
+	    Tcl_DStringAppend(&why, error, -1);
+	    if (desc != NULL && *desc != '\0') {
+		Tcl_DStringAppend(&why, " (", -1);
+		Tcl_DStringAppend(&why, desc, -1);
+		Tcl_DStringAppend(&why, ")", -1);
+	    }
+	    flow->failureInfo = TtoStrDup(Tcl_DStringValue(&why));
+	    Tcl_DStringFree(&why);
 	    final = 4;
 	} else if (code == NULL || *code == '\0') {
 	    flow->failureInfo = TtoStrDup("the redirect carried an empty code");
@@ -307,6 +391,9 @@ RunFlow(
 		&& strcmp(flow->result.errorKind, "CANCELLED") == 0) {
 	    FreeString(&flow->failureInfo);
 	    flow->failureInfo = TtoStrDup("cancelled");
+	}
+	if (served == SERVE_PASTED) {
+	    break;		/* no browser waits on this port */
 	}
 	page = (final == 3) ? flow->allowHtml : flow->denyHtml;
 	Tcl_DStringInit(&reply);
@@ -324,7 +411,7 @@ RunFlow(
     case TTO_SERVE_TIMEOUT:
 	snprintf(info, sizeof(info), "timed out after %ld ms waiting for the "
 		"browser's redirect", flow->authTimeoutMs);
-	flow->failureInfo = TtoStrDup(info);
+	flow->failureInfo = RejectedInfo(flow, info);
 	break;
     default:
 	flow->failureInfo = TtoStrDup("cancelled");
@@ -843,6 +930,51 @@ TtoFlowCancel(
     WAIT_FOR(flow, flow->state >= 3);
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowPaste --
+ *
+ *	Hands a running flow the redirect's parameters the user got some
+ *	other way (completeAuth, exchangeCodeForToken): the worker stops
+ *	serving, closes the port and goes on as for a redirect that came
+ *	to it.  The caller has checked the parameters.
+ *
+ * Results:
+ *	0, or -1 if the flow is not waiting for its redirect any more (one
+ *	came, or it ended).
+ *
+ * Side effects:
+ *	State 2; wakes the worker.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFlowPaste(
+    TtoFlow *flow,
+    const TtoPairs *params)
+{
+    if (!flow->started) {
+	return -1;
+    }
+    Tcl_MutexLock(&flow->mutex);
+    if (flow->state != 1 || flow->pasted || flow->threadDone) {
+	Tcl_MutexUnlock(&flow->mutex);
+	return -1;
+    }
+    TtoPairsCopy(&flow->pastedParams, params);
+    flow->pasted = 1;
+    flow->state = 2;
+    TtoCancelSwap(&flow->cancel, 0, 2);
+    if (flow->net) {
+	TtoNetWake(flow->net);
+    }
+    Tcl_ConditionNotify(&flow->cond);	/* a bound flow not started */
+    Tcl_MutexUnlock(&flow->mutex);
+    return 0;
+}
+
 /* Takes a flow off the process-wide list. */
 static void
 Unlist(
@@ -884,6 +1016,7 @@ FreeFlow(
     }
     TtoPairsFree(&flow->extra);
     TtoPairsFree(&flow->redirectParams);
+    TtoPairsFree(&flow->pastedParams);
     TtoTokenResultFree(&flow->result);
     Tcl_ConditionFinalize(&flow->cond);
     Tcl_MutexFinalize(&flow->mutex);

@@ -386,6 +386,8 @@ typedef struct TtoFlow {
     int go;			/* 1: serve (TtoFlowStart), -1: give up */
     TtoNet *net;		/* NULL once closed */
     TtoHttp *http;		/* NULL once handed back to the pool */
+    int pasted;			/* TtoFlowPaste handed the redirect over */
+    TtoPairs pastedParams;	/* ... with these parameters */
 
     /* Tcl thread only. */
     int bound;			/* a worker holds the flow (TtoFlowBind) */
@@ -397,6 +399,10 @@ typedef struct TtoFlow {
     char *response;		/* accessTokenResponse text */
     char *failureInfo;
     char *saveError;		/* the -tokenfile save failed: why */
+    int rejectedPath;		/* requests rejected, by reason (worker) */
+    int rejectedMethod;
+    int rejectedState;
+    int rejectedNoCode;
 } TtoFlow;
 
 MODULE_SCOPE TtoFlow *	TtoFlowNew(void);
@@ -406,6 +412,7 @@ MODULE_SCOPE int	TtoFlowStart(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowState(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowWait(TtoFlow *flow, long long ms);
 MODULE_SCOPE void	TtoFlowCancel(TtoFlow *flow);
+MODULE_SCOPE int	TtoFlowPaste(TtoFlow *flow, const TtoPairs *params);
 MODULE_SCOPE void	TtoFlowFree(TtoFlow *flow);
 MODULE_SCOPE void	TtoFlowExitAll(void);
 MODULE_SCOPE void	TtoFlowWorkersStop(void);
@@ -435,6 +442,7 @@ typedef TtoConnAction (TtoRequestProc)(void *clientData,
 
 MODULE_SCOPE int	TtoCancelRequested(volatile int *flagPtr);
 MODULE_SCOPE void	TtoCancelSet(volatile int *flagPtr);
+MODULE_SCOPE int	TtoCancelSwap(volatile int *flagPtr, int from, int to);
 MODULE_SCOPE int	TtoNetOpen(Tcl_Interp *interp, int families,
 			    int portFrom, int portTo, volatile int *cancelPtr,
 			    TtoNet **netPtr, int *portPtr, int *errnoPtr);

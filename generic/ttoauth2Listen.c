@@ -156,6 +156,41 @@ TtoCancelSet(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoCancelSwap --
+ *
+ *	Sets the flag to "to" if it is "from": a flag that is not 0 also
+ *	stops a wait for a reason other than a cancel (a pasted redirect
+ *	sets 2, which a real cancel, 1, overrides).
+ *
+ * Results:
+ *	The flag's value before.
+ *
+ * Side effects:
+ *	May change the flag.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoCancelSwap(
+    volatile int *flagPtr,
+    int from,
+    int to)
+{
+    int value;
+
+    Tcl_MutexLock(&cancelMutex);
+    value = *flagPtr;
+    if (value == from) {
+	*flagPtr = to;
+    }
+    Tcl_MutexUnlock(&cancelMutex);
+    return value;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * TtoNetWake --
  *
  *	Makes the worker serving net return from its event loop wait, so
