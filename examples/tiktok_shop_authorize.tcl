@@ -23,6 +23,13 @@
 #	                     $BROWSER, else the desktop's opener
 #	-wait SECONDS        how long to wait for the seller, default 300
 #	-authparam {NAME VALUE}  an extra authorize parameter (repeatable)
+#	-paste               a browser on another machine: open no browser
+#	                     here; after authorizing, paste the URL the browser
+#	                     ended on (it cannot load: nothing listens there)
+#
+#	On a remote machine there are two ways: -paste, or forwarding the
+#	port from the machine with the browser, ssh -L 3017:localhost:3017 HOST,
+#	so that the browser's redirect reaches this script.
 #
 # Exit status: 0 granted, 1 failed or timed out, 2 denied by the seller.
 
@@ -32,7 +39,8 @@ proc usage {msg} {
     puts stderr "tiktok_shop_authorize: $msg"
     puts stderr "usage: tclsh [file tail [info script]] ?-appkey K? ?-appsecret S?\
 	?-serviceid ID? ?-port N? ?-tokenfile FILE? ?-authendpoint URL?\
-	?-tokenendpoint URL? ?-browser CMD? ?-wait SECONDS? ?-authparam {NAME VALUE}?"
+	?-tokenendpoint URL? ?-browser CMD? ?-wait SECONDS? ?-authparam {NAME VALUE}?\
+	?-paste?"
     exit 1
 }
 
@@ -53,6 +61,8 @@ set opts [dict create \
     -browser      {} \
     -wait         300]
 set authParams {}
+set paste [expr {"-paste" in $argv}]
+set argv [lsearch -all -inline -not -exact $argv -paste]
 if {[llength $argv] % 2} {usage "options come in pairs"}
 foreach {name value} $argv {
     if {$name eq "-authparam"} {
@@ -97,13 +107,30 @@ if {[catch {$oauth2 startAuth} url opts2]} {
 # not sit at, or not at all ({TTOAUTH2 BROWSER NONE} on a server).
 puts "Authorize in a browser at:"
 puts "  $url"
-if {[catch {$oauth2 launchBrowser $url} msg]} {
-    puts "(Could not open a browser here: $msg. Open the URL yourself.)"
+if {$paste} {
+    # The browser ends on http://localhost:PORT/?code=...&state=..., which
+    # does not load on the seller's machine: its address is what we need.
+    puts "After authorizing, paste the URL the browser ended on (its address bar):"
+    flush stdout
+    set state [$oauth2 authFlowState]
+    while {$state < 3 && [gets stdin line] >= 0} {
+	set line [string trim $line]
+	if {$line eq ""} continue
+	if {[catch {$oauth2 completeAuth $line} state]} {
+	    puts "That is not this authorization's redirect ($state). Paste again:"
+	    flush stdout
+	    set state [$oauth2 authFlowState]
+	}
+    }
+} else {
+    if {[catch {$oauth2 launchBrowser $url} msg]} {
+	puts "(Could not open a browser here: $msg. Open the URL yourself.)"
+    }
+    puts "Waiting for the seller to authorize in the browser..."
 }
-puts "Waiting for the seller to authorize in the browser..."
 
 # Wait for the redirect and the token exchange (bounded by -authtimeout).
-set state [$oauth2 wait [expr {[dict get $opts -wait] * 1000 + 5000}]]
+set state [$oauth2 wait [expr {$paste ? 0 : [dict get $opts -wait] * 1000 + 5000}]]
 if {$state < 3} {
     $oauth2 cancel
     puts "No response from the browser!"

@@ -271,6 +271,36 @@ ExchangeCode(
 
 static void FreeFlow(TtoFlow *flow);
 
+/*
+ * Appends text from the redirect (anyone's input) to failureInfo: at
+ * most 200 bytes, cut before a UTF-8 character, control characters as
+ * spaces.
+ */
+
+static void
+AppendShort(
+    Tcl_DString *dsPtr,
+    const char *text)
+{
+    size_t i, n = strlen(text);
+
+    if (n > 200) {
+	n = 200;
+	while (n > 0 && (text[n] & 0xC0) == 0x80) {
+	    n--;
+	}
+    }
+    for (i = 0; i < n; i++) {
+	unsigned char c = (unsigned char) text[i];
+	char ch = (c < 0x20 || c == 0x7f) ? ' ' : text[i];
+
+	Tcl_DStringAppend(dsPtr, &ch, 1);
+    }
+    if (n < strlen(text)) {
+	Tcl_DStringAppend(dsPtr, "...", 3);
+    }
+}
+
 /* RunFlow's outcome for a redirect handed over by TtoFlowPaste. */
 #define SERVE_PASTED	100
 
@@ -372,10 +402,10 @@ RunFlow(
 	    flow->response = ParamsJson(&flow->redirectParams);
 	    Tcl_DStringInit(&why);
 	    Tcl_DStringAppend(&why, "the provider denied access: error=", -1);
-	    Tcl_DStringAppend(&why, error, -1);
+	    AppendShort(&why, error);
 	    if (desc != NULL && *desc != '\0') {
 		Tcl_DStringAppend(&why, " (", -1);
-		Tcl_DStringAppend(&why, desc, -1);
+		AppendShort(&why, desc);
 		Tcl_DStringAppend(&why, ")", -1);
 	    }
 	    flow->failureInfo = TtoStrDup(Tcl_DStringValue(&why));
