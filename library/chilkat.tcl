@@ -21,6 +21,7 @@
 #	properties, CkOAuth2_get_X h ckString filling a CkString for string
 #	properties, and the methods (CkOAuth2_startAuth, _StartAuth h
 #	ckString, _LaunchBrowser, _SleepMs, _Cancel, _Monitor,
+#	_ExchangeCodeForToken,
 #	_RefreshAccessToken, _AddAuthQueryParam, ...).  CkOAuth2_startAuth
 #	while a flow runs cancels it first, as Chilkat does.  As in Chilkat, a method that fails does not raise: it returns
 #	0 or "" and sets LastMethodSuccess to 0 and lastErrorText to the
@@ -508,6 +509,24 @@ proc ::CkOAuth2_Monitor {h} {
 		"the OAuth2 flow failed (AuthFlowState $state): [$h failureInfo]"
 	}
     }
+    return 0
+}
+
+# ExchangeCodeForToken: ends the running flow with a code the user brought
+# (a browser on another machine).  1 when the token was obtained (state
+# 3), else 0 with the reason.
+proc ::CkOAuth2_ExchangeCodeForToken {h code} {
+    ::ttoauth2::chilkat::OAuth $h
+    lassign [::ttoauth2::chilkat::Call $h ExchangeCodeForToken \
+	exchangeCodeForToken $code] ok state
+    if {!$ok} {
+	return 0
+    }
+    if {$state == 3} {
+	return 1
+    }
+    ::ttoauth2::chilkat::Fail oauth $h ExchangeCodeForToken \
+	"the OAuth2 flow did not succeed (AuthFlowState $state): [$h failureInfo]"
     return 0
 }
 
