@@ -1269,6 +1269,63 @@ ThreadHttp(void)
 /*
  *----------------------------------------------------------------------
  *
+ * RaiseAsOwn --
+ *
+ *	Turns the error left by a script this package ran on the user's
+ *	behalf (launchBrowser's procedure, a token store's method) into the
+ *	calling command's own error: the same message and -errorcode, but
+ *	none of the script's -errorinfo, which would show its insides and
+ *	its arguments (a URL, a token being written, a password in a spec).
+ *	With storeCall, an -errorcode that is not ttoauth2's becomes
+ *	{TTOAUTH2 STORE COMMAND}.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Resets the interp's result and return options.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+RaiseAsOwn(
+    Tcl_Interp *interp,
+    int code,
+    int storeCall)
+{
+    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
+    Tcl_Obj *msg = Tcl_GetObjResult(interp);
+    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+    Tcl_Obj *errorCode = NULL;
+
+    Tcl_IncrRefCount(options);
+    Tcl_IncrRefCount(msg);
+    Tcl_IncrRefCount(key);
+    Tcl_DictObjGet(NULL, options, key, &errorCode);
+    if (errorCode != NULL) {
+	Tcl_IncrRefCount(errorCode);
+    }
+    Tcl_ResetResult(interp);
+    Tcl_SetObjResult(interp, msg);
+    if (errorCode != NULL && (!storeCall
+	    || strncmp(Tcl_GetString(errorCode), "TTOAUTH2", 8) == 0)) {
+	Tcl_SetObjErrorCode(interp, errorCode);
+    } else if (storeCall) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "STORE", "COMMAND",
+		(char *) NULL);
+    }
+    if (errorCode != NULL) {
+	Tcl_DecrRefCount(errorCode);
+    }
+    Tcl_DecrRefCount(key);
+    Tcl_DecrRefCount(msg);
+    Tcl_DecrRefCount(options);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * Token stores as the core sees them --
  *
  *	-tokenfile FILE is a store of one key implemented here on the
@@ -1358,31 +1415,7 @@ StoreCall(
 	Tcl_DecrRefCount(words[i]);
     }
     if (code != TCL_OK) {
-	Tcl_Obj *opts = Tcl_GetReturnOptions(interp, code);
-	Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	Tcl_Obj *ec = NULL, *key = Tcl_NewStringObj("-errorcode", -1);
-
-	Tcl_IncrRefCount(opts);
-	Tcl_IncrRefCount(msg);
-	Tcl_IncrRefCount(key);
-	Tcl_DictObjGet(NULL, opts, key, &ec);
-	if (ec) {
-	    Tcl_IncrRefCount(ec);
-	}
-	Tcl_ResetResult(interp);
-	Tcl_SetObjResult(interp, msg);
-	if (ec && strncmp(Tcl_GetString(ec), "TTOAUTH2", 8) == 0) {
-	    Tcl_SetObjErrorCode(interp, ec);
-	} else {
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "STORE", "COMMAND",
-		    (char *) NULL);
-	}
-	if (ec) {
-	    Tcl_DecrRefCount(ec);
-	}
-	Tcl_DecrRefCount(key);
-	Tcl_DecrRefCount(msg);
-	Tcl_DecrRefCount(opts);
+	RaiseAsOwn(interp, code, 1);
 	return TCL_ERROR;
     }
     return TCL_OK;
@@ -2579,27 +2612,7 @@ LaunchBrowser(
 	 * procedure's insides and repeat the URL.
 	 */
 
-	Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
-	Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
-	Tcl_Obj *errorCode = NULL;
-
-	Tcl_IncrRefCount(msg);
-	Tcl_IncrRefCount(options);
-	Tcl_IncrRefCount(key);
-	Tcl_DictObjGet(NULL, options, key, &errorCode);
-	if (errorCode != NULL) {
-	    Tcl_IncrRefCount(errorCode);
-	}
-	Tcl_ResetResult(interp);
-	Tcl_SetObjResult(interp, msg);
-	if (errorCode != NULL) {
-	    Tcl_SetObjErrorCode(interp, errorCode);
-	    Tcl_DecrRefCount(errorCode);
-	}
-	Tcl_DecrRefCount(key);
-	Tcl_DecrRefCount(options);
-	Tcl_DecrRefCount(msg);
+	RaiseAsOwn(interp, code, 0);
     }
     return code;
 }
@@ -3134,27 +3147,7 @@ TtoauthCmd(
 	     * arguments (a spec may hold a password).
 	     */
 
-	    Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
-	    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
-	    Tcl_Obj *errorCode = NULL;
-
-	    Tcl_IncrRefCount(msg);
-	    Tcl_IncrRefCount(options);
-	    Tcl_IncrRefCount(key);
-	    Tcl_DictObjGet(NULL, options, key, &errorCode);
-	    if (errorCode != NULL) {
-		Tcl_IncrRefCount(errorCode);
-	    }
-	    Tcl_ResetResult(interp);
-	    Tcl_SetObjResult(interp, msg);
-	    if (errorCode != NULL) {
-		Tcl_SetObjErrorCode(interp, errorCode);
-		Tcl_DecrRefCount(errorCode);
-	    }
-	    Tcl_DecrRefCount(key);
-	    Tcl_DecrRefCount(options);
-	    Tcl_DecrRefCount(msg);
+	    RaiseAsOwn(interp, code, 0);
 	}
 	return code;
     }
