@@ -1087,12 +1087,7 @@ IoError(
     const char *path,
     int err)
 {
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot %s \"%s\": %s", what,
-	    path, Tcl_ErrnoMsg(err)));
-    errno = err;
-    Tcl_SetErrorCode(interp, "TTOAUTH2", "IO", path, Tcl_ErrnoId(),
-	    (char *) NULL);
-    return TCL_ERROR;
+    return TtoErrnoError(interp, what, path, err, "IO", path);
 }
 
 /*

@@ -89,6 +89,9 @@ typedef struct {
 
 /* ttoauth2Url.c */
 MODULE_SCOPE char *	TtoStrDup(const char *s);
+MODULE_SCOPE int	TtoErrnoError(Tcl_Interp *interp, const char *what,
+			    const char *path, int err, const char *kind,
+			    const char *word);
 MODULE_SCOPE void	TtoPairsAdd(TtoPairs *pairs, const char *name,
 			    size_t nameLen, const char *value, size_t valueLen);
 MODULE_SCOPE void	TtoPairsSet(TtoPairs *pairs, const char *name,
