@@ -32,7 +32,7 @@ enum {
     OPT_RESOURCE, OPT_REDIRECTALLOWHTML, OPT_REDIRECTDENYHTML,
     OPT_AUTHTIMEOUT, OPT_TIMEOUT, OPT_COMMAND, OPT_BROWSER, OPT_CAFILE,
     OPT_PROXY, OPT_USERAGENT, OPT_TOKENFILE, OPT_ACCESSTOKEN,
-    OPT_REFRESHTOKEN, OPT_COUNT
+    OPT_REFRESHTOKEN, OPT_APIBASEURL, OPT_SHOPCIPHER, OPT_COUNT
 };
 
 typedef enum {
@@ -101,10 +101,13 @@ static const OptionSpec optionSpecs[] = {
     {"-tokenfile",		T_STRING,  "",		1, NULL},
     {"-accesstoken",		T_STRING,  "",		1, NULL},
     {"-refreshtoken",		T_STRING,  "",		1, NULL},
+    {"-apibaseurl",		T_URL,
+	    "https://open-api.tiktokglobalshop.com",	0, NULL},
+    {"-shopcipher",		T_STRING,  "",		0, NULL},
     {NULL,			T_STRING,  NULL,	0, NULL}
 };
 
-typedef struct TtoObject {
+struct TtoObject {
     Tcl_Interp *interp;
     Tcl_Command command;
     Tcl_Obj *options[OPT_COUNT];	/* current values, each held */
@@ -121,7 +124,7 @@ typedef struct TtoObject {
     long long expiresAt;		/* -1 unknown */
     long long refreshExpiresAt;
     TtoProvider tokenProvider;		/* shape of the current tokens */
-} TtoObject;
+};
 
 /* Per-interp data: the counter behind ::ttoauth2::oauthN names. */
 typedef struct {
@@ -1193,8 +1196,8 @@ ObjectCountChange(
     }
 }
 
-static TtoHttp *
-ThreadHttp(void)
+TtoHttp *
+TtoThreadHttp(void)
 {
     ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
 
@@ -1298,7 +1301,7 @@ Refresh(
 		"(from a completed flow, loadToken or -refreshtoken)");
 	goto done;
     }
-    if ((http = ThreadHttp()) == NULL) {
+    if ((http = TtoThreadHttp()) == NULL) {
 	Error(interp, "HTTP", "INIT", NULL, "cannot create a libcurl handle");
 	goto done;
     }
@@ -1362,6 +1365,55 @@ Refresh(
     }
     Tcl_DStringFree(&fileRefresh);
     return code;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoObjectApiConfig, TtoObjectRefresh --
+ *
+ *	The request method's hooks (ttoauth2Request.c): the options and
+ *	tokens a request needs, and the refresh it does once when the API
+ *	says the token expired (under the -tokenfile lock, as refresh).
+ *
+ * Results:
+ *	TtoObjectApiConfig fills *cfg (pointers into the object's values);
+ *	TtoObjectRefresh is the refresh method's result.
+ *
+ * Side effects:
+ *	TtoObjectRefresh: as the refresh method.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoObjectApiConfig(
+    TtoObject *obj,
+    TtoApiConfig *cfg)
+{
+    Tcl_WideInt w = 0;
+
+    cfg->provider = ResolveProvider(obj);
+    cfg->clientId = OptString(obj, OPT_CLIENTID);
+    cfg->clientSecret = OptString(obj, OPT_CLIENTSECRET);
+    cfg->accessToken = OptString(obj, OPT_ACCESSTOKEN);
+    cfg->refreshToken = OptString(obj, OPT_REFRESHTOKEN);
+    cfg->expiresAt = obj->expiresAt;
+    cfg->apiBaseUrl = OptString(obj, OPT_APIBASEURL);
+    cfg->shopCipher = OptString(obj, OPT_SHOPCIPHER);
+    cfg->caFile = OptString(obj, OPT_CAFILE);
+    cfg->proxy = OptString(obj, OPT_PROXY);
+    cfg->userAgent = OptString(obj, OPT_USERAGENT);
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    cfg->timeoutMs = (long) w;
+}
+
+int
+TtoObjectRefresh(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    return Refresh(interp, obj);
 }
 
 /*
@@ -1456,8 +1508,8 @@ enum {
     M_ADDREFRESHQUERYPARAM, M_ADDTOKENQUERYPARAM, M_AUTHFLOWSTATE, M_CANCEL,
     M_CGET, M_CONFIGURE, M_DESTROY, M_EXPIRESAT, M_FAILUREINFO,
     M_LAUNCHBROWSER, M_LOADTOKEN, M_REDIRECTPARAM, M_REDIRECTURI, M_REFRESH,
-    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_SAVETOKEN, M_SLEEPMS, M_STARTAUTH,
-    M_TOKENTYPE, M_WAIT
+    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_REQUEST, M_SAVETOKEN, M_SLEEPMS,
+    M_STARTAUTH, M_TOKENTYPE, M_WAIT
 };
 
 typedef struct {
@@ -1486,6 +1538,8 @@ static const MethodSpec methodSpecs[] = {
     {"refresh", 0, 0, ""},
     {"refreshExpiresAt", 0, 0, ""},
     {"refreshToken", 0, 0, ""},
+    {"request", 2, -1, "method url ?-query dict? ?-body text? "
+	    "?-headers dict? ?-timeout ms? ?-command cmd?"},
     {"saveToken", 0, 1, "?file?"},
     {"sleepMs", 1, 1, "ms"},
     {"startAuth", 0, 0, ""},
@@ -1693,6 +1747,9 @@ ObjectCmd(
 	break;
     case M_REFRESH:
 	code = Refresh(interp, obj);
+	break;
+    case M_REQUEST:
+	code = TtoRequestMethod(interp, obj, objc, objv);
 	break;
     case M_SAVETOKEN:
 	if ((path = FilePathArg(interp, obj, objc, objv)) == NULL) {

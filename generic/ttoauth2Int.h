@@ -105,6 +105,10 @@ MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 /* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
 MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, int objc,
 			    Tcl_Obj *const objv[]);
+MODULE_SCOPE int	TtoTiktokshopSign(const char *secret,
+			    size_t secretLen, const char *path,
+			    size_t pathLen, const TtoPairs *params,
+			    const char *body, size_t bodyLen, char out[65]);
 
 /*
  * ttoauth2Json.c: cJSON helpers.  The JSON text handed in may contain any
@@ -175,7 +179,42 @@ MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
 			    TtoTokenResult *res);
 MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
 MODULE_SCOPE const char *TtoCurlVersion(void);
+MODULE_SCOPE void *	TtoHttpEasy(TtoHttp *http);
+MODULE_SCOPE int	TtoHttpPerform(TtoHttp *http,
+			    volatile int *cancelPtr);
+MODULE_SCOPE const char *TtoCurlErrorName(int code);
 MODULE_SCOPE const char *TtoTlsBackend(void);
+
+/*
+ * ttoauth2.c: what the request method (ttoauth2Request.c) needs of an
+ * object.  The strings point into the object's option values: valid until
+ * the object's tokens or options next change (fetch again after a refresh).
+ */
+
+typedef struct TtoObject TtoObject;
+
+typedef struct {
+    TtoProvider provider;	/* resolved: never AUTO */
+    const char *clientId;
+    const char *clientSecret;
+    const char *accessToken;
+    const char *refreshToken;
+    long long expiresAt;	/* -1 unknown */
+    const char *apiBaseUrl;
+    const char *shopCipher;
+    const char *caFile;
+    const char *proxy;
+    const char *userAgent;
+    long timeoutMs;
+} TtoApiConfig;
+
+MODULE_SCOPE void	TtoObjectApiConfig(TtoObject *obj, TtoApiConfig *cfg);
+MODULE_SCOPE int	TtoObjectRefresh(Tcl_Interp *interp, TtoObject *obj);
+MODULE_SCOPE TtoHttp *	TtoThreadHttp(void);
+
+/* ttoauth2Request.c */
+MODULE_SCOPE int	TtoRequestMethod(Tcl_Interp *interp, TtoObject *obj,
+			    Tcl_Size objc, Tcl_Obj *const objv[]);
 
 /*
  * ttoauth2Http.c: the redirect listener's HTTP side (parsing a request

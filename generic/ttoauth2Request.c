@@ -1,0 +1,1105 @@
+/*
+ * ttoauth2Request.c --
+ *
+ *	The request method: a call to the API the token is for.
+ *
+ *	$o request method url ?-query dict? ?-body text? ?-headers dict?
+ *		?-timeout ms? ?-command cmd?
+ *
+ *	tiktokshop  url may be a path under -apibaseurl; the query gains
+ *		    app_key, timestamp, shop_cipher (-shopcipher, unless the
+ *		    query has one) and sign (ttoauth2Sign.c, the one signing
+ *		    routine); the token goes in x-tts-access-token; a body is
+ *		    sent as application/json.  An answer with "code" 105002
+ *		    (access token expired) is followed by one refresh and one
+ *		    retry.
+ *	rfc6749	    Authorization: Bearer TOKEN; a 401 whose WWW-Authenticate
+ *		    says error="invalid_token" is followed by one refresh and
+ *		    one retry.
+ *
+ *	The sync form runs on the thread's libcurl handle (the one refresh
+ *	uses), so connections are kept alive from one request to the next.
+ *	Redirects are never followed (a 3xx is returned with its headers);
+ *	TLS verification is always on.  No error message names the app
+ *	secret, a token or a request's sign: URLs in messages are shown
+ *	without the sign, access_token and secret parameters, and every
+ *	message is scrubbed of those values besides.
+ *
+ *	The object side (its options, its refresh under the store's lock)
+ *	is reached through the small hooks in ttoauth2.c: TtoObjectApiConfig,
+ *	TtoObjectRefresh, TtoThreadHttp.
+ */
+
+#include "ttoauth2Int.h"
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <cjson/cJSON.h>
+
+#define TTO_MAX_API_BODY	(64 * 1024 * 1024)	/* answers we keep */
+#define TTO_MAX_API_HEADERS	(256 * 1024)
+#define TTO_VALID_WITHIN	60	/* seconds a token must still last */
+
+/*
+ * What the script asked for, as UTF-8 C strings.
+ */
+
+typedef struct {
+    char method[24];
+    Tcl_DString url;		/* absolute URL as given or joined */
+    TtoPairs query;		/* -query, in dict order */
+    Tcl_DString body;		/* UTF-8 bytes of -body */
+    int hasBody;
+    TtoPairs headers;		/* -headers */
+    long timeoutMs;
+} ApiCall;
+
+/*
+ * One answer.
+ */
+
+typedef struct {
+    Tcl_DString body;
+    int tooLarge;
+    TtoPairs headers;		/* of the last response, names lower case */
+    size_t headerBytes;
+    long status;
+} ApiAnswer;
+
+static void	AnswerFree(ApiAnswer *ans);
+static void	AnswerInit(ApiAnswer *ans);
+static Tcl_Obj *AnswerDict(const ApiAnswer *ans, TtoProvider provider,
+		    long long *codePtr);
+static int	Build(Tcl_Interp *interp, const ApiCall *call,
+		    const TtoApiConfig *cfg, Tcl_DString *urlPtr,
+		    Tcl_DString *shownPtr, char sign[65]);
+static Tcl_Obj *TextObj(const char *bytes, size_t len);
+static int	NeedsRefresh(const ApiAnswer *ans, TtoProvider provider,
+		    long long code);
+static int	ParseCall(Tcl_Interp *interp, const TtoApiConfig *cfg,
+		    Tcl_Size objc, Tcl_Obj *const objv[], ApiCall *call,
+		    Tcl_Obj **commandPtr);
+static int	Perform(Tcl_Interp *interp, const ApiCall *call,
+		    const TtoApiConfig *cfg, ApiAnswer *ans);
+static void	Utf8Of(Tcl_Obj *objPtr, Tcl_DString *dsPtr);
+static void	Wipe(Tcl_DString *dsPtr);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Small helpers --
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+Wipe(
+    Tcl_DString *dsPtr)
+{
+    memset(Tcl_DStringValue(dsPtr), 0, (size_t) Tcl_DStringLength(dsPtr));
+    Tcl_DStringFree(dsPtr);
+}
+
+/* A value's string as real UTF-8 (Tcl's internal form writes NUL as 2 bytes). */
+static void
+Utf8Of(
+    Tcl_Obj *objPtr,
+    Tcl_DString *dsPtr)
+{
+    Tcl_Size len;
+    const char *s = Tcl_GetStringFromObj(objPtr, &len);
+    Tcl_Encoding utf8 = Tcl_GetEncoding(NULL, "utf-8");
+
+    Tcl_UtfToExternalDString(utf8, s, len, dsPtr);
+    Tcl_FreeEncoding(utf8);
+}
+
+/*
+ * Valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF)?
+ */
+
+static int
+IsUtf8(
+    const unsigned char *s,
+    size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+	unsigned char c = s[i];
+	size_t n, k;
+	unsigned long cp;
+
+	if (c < 0x80) {
+	    i++;
+	    continue;
+	} else if (c >= 0xC2 && c <= 0xDF) {
+	    n = 1; cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+	    n = 2; cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+	    n = 3; cp = c & 0x07;
+	} else {
+	    return 0;
+	}
+	if (i + n >= len) {
+	    return 0;
+	}
+	for (k = 1; k <= n; k++) {
+	    if ((s[i + k] & 0xC0) != 0x80) {
+		return 0;
+	    }
+	    cp = (cp << 6) | (s[i + k] & 0x3F);
+	}
+	if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+		|| (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+	    return 0;
+	}
+	i += n + 1;
+    }
+    return 1;
+}
+
+/*
+ * An answer's bytes as a Tcl value: text when they are UTF-8, else the
+ * bytes themselves (a byte array: one character per byte).
+ */
+
+static Tcl_Obj *
+TextObj(
+    const char *bytes,
+    size_t len)
+{
+    Tcl_DString ds;
+    Tcl_Obj *result;
+    Tcl_Encoding utf8;
+
+    if (!IsUtf8((const unsigned char *) bytes, len)) {
+	return Tcl_NewByteArrayObj((const unsigned char *) bytes,
+		(Tcl_Size) len);
+    }
+    utf8 = Tcl_GetEncoding(NULL, "utf-8");
+    Tcl_ExternalToUtfDString(utf8, bytes, (Tcl_Size) len, &ds);
+    Tcl_FreeEncoding(utf8);
+    result = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
+    Tcl_DStringFree(&ds);
+    return result;
+}
+
+static int
+RequestError(
+    Tcl_Interp *interp,
+    const char *kind,
+    const char *word,
+    const char *msg)
+{
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(msg, -1));
+    Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, (char *) NULL);
+    return TCL_ERROR;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * ParseCall --
+ *
+ *	Checks the method's arguments and turns them into an ApiCall.
+ *
+ * Results:
+ *	TCL_OK, or an error ({TTOAUTH2 OPTION ...}); nothing is sent.
+ *
+ * Side effects:
+ *	Fills *call (free with CallFree).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+CallInit(
+    ApiCall *call)
+{
+    memset(call, 0, sizeof(*call));
+    Tcl_DStringInit(&call->url);
+    Tcl_DStringInit(&call->body);
+}
+
+static void
+CallFree(
+    ApiCall *call)
+{
+    int i;
+
+    Tcl_DStringFree(&call->url);
+    Wipe(&call->body);
+    for (i = 0; i < call->headers.count; i++) {
+	memset(call->headers.items[i].value, 0,
+		strlen(call->headers.items[i].value));
+    }
+    TtoPairsFree(&call->query);
+    TtoPairsFree(&call->headers);
+}
+
+/* Adds a dict's entries as UTF-8 pairs; refuses NUL, and CR/LF in headers. */
+static int
+DictPairs(
+    Tcl_Interp *interp,
+    Tcl_Obj *dict,
+    const char *option,
+    int isHeader,
+    TtoPairs *pairs)
+{
+    Tcl_DictSearch search;
+    Tcl_Obj *key, *value;
+    int done;
+    char msg[200];
+
+    if (Tcl_DictObjFirst(NULL, dict, &search, &key, &value, &done)
+	    != TCL_OK) {
+	snprintf(msg, sizeof(msg), "bad value for %s: must be a dict of "
+		"names and values", option);
+	return RequestError(interp, "OPTION", option, msg);
+    }
+    for (; !done; Tcl_DictObjNext(&search, &key, &value, &done)) {
+	Tcl_DString k, v;
+	const char *bad = NULL;
+	Tcl_Size i;
+
+	Tcl_DStringInit(&k);
+	Tcl_DStringInit(&v);
+	Utf8Of(key, &k);
+	Utf8Of(value, &v);
+	if (Tcl_DStringLength(&k) == 0) {
+	    bad = "a name cannot be empty";
+	} else if (memchr(Tcl_DStringValue(&k), 0,
+		(size_t) Tcl_DStringLength(&k)) || memchr(Tcl_DStringValue(&v),
+		0, (size_t) Tcl_DStringLength(&v))) {
+	    bad = "a name or value cannot contain a NUL character";
+	} else if (isHeader) {
+	    for (i = 0; i < Tcl_DStringLength(&k) && !bad; i++) {
+		unsigned char c = (unsigned char) Tcl_DStringValue(&k)[i];
+
+		if (c <= ' ' || c == ':' || c >= 127) {
+		    bad = "a header name must be a token (no blanks, colons "
+			    "or control characters)";
+		}
+	    }
+	    for (i = 0; i < Tcl_DStringLength(&v) && !bad; i++) {
+		unsigned char c = (unsigned char) Tcl_DStringValue(&v)[i];
+
+		if (c == '\r' || c == '\n') {
+		    bad = "a header value cannot contain a line break";
+		}
+	    }
+	}
+	if (bad == NULL) {
+	    TtoPairsAdd(pairs, Tcl_DStringValue(&k),
+		    (size_t) Tcl_DStringLength(&k), Tcl_DStringValue(&v),
+		    (size_t) Tcl_DStringLength(&v));
+	}
+	Tcl_DStringFree(&k);
+	Wipe(&v);
+	if (bad) {
+	    Tcl_DictObjDone(&search);
+	    snprintf(msg, sizeof(msg), "bad value for %s: %s", option, bad);
+	    return RequestError(interp, "OPTION", option, msg);
+	}
+    }
+    Tcl_DictObjDone(&search);
+    return TCL_OK;
+}
+
+static int
+ParseCall(
+    Tcl_Interp *interp,
+    const TtoApiConfig *cfg,
+    Tcl_Size objc,
+    Tcl_Obj *const objv[],
+    ApiCall *call,
+    Tcl_Obj **commandPtr)
+{
+    static const char *const options[] = {
+	"-body", "-command", "-headers", "-query", "-timeout", NULL
+    };
+    enum { O_BODY, O_COMMAND, O_HEADERS, O_QUERY, O_TIMEOUT };
+    const char *method = Tcl_GetString(objv[2]);
+    const char *url;
+    Tcl_Size i, len, n;
+    Tcl_WideInt w;
+
+    *commandPtr = NULL;
+    len = (Tcl_Size) strlen(method);
+    if (len == 0 || len >= (Tcl_Size) sizeof(call->method)) {
+	goto badMethod;
+    }
+    for (i = 0; i < len; i++) {
+	char c = method[i];
+
+	if (c >= 'a' && c <= 'z') {
+	    c = (char) (c - 'a' + 'A');
+	} else if (c < 'A' || c > 'Z') {
+	    goto badMethod;
+	}
+	call->method[i] = c;
+    }
+    call->method[len] = '\0';
+
+    url = Tcl_GetString(objv[3]);
+    if (url[0] == '/') {
+	const char *base = cfg->apiBaseUrl;
+	size_t baseLen = strlen(base);
+
+	while (baseLen > 0 && base[baseLen - 1] == '/') {
+	    baseLen--;
+	}
+	if (baseLen == 0) {
+	    return RequestError(interp, "OPTION", "-apibaseurl", "the url is "
+		    "a path, but -apibaseurl is empty");
+	}
+	Tcl_DStringAppend(&call->url, base, (Tcl_Size) baseLen);
+    } else if (strncmp(url, "https://", 8) != 0
+	    && strncmp(url, "http://", 7) != 0) {
+	return RequestError(interp, "OPTION", "url", "the url must be an "
+		"https:// or http:// URL, or a path beginning with / under "
+		"-apibaseurl");
+    }
+    Tcl_DStringAppend(&call->url, url, -1);
+    for (url = Tcl_DStringValue(&call->url); *url; url++) {
+	if ((unsigned char) *url <= ' ' || *url == 127 || *url == '#') {
+	    return RequestError(interp, "OPTION", "url", "the url cannot "
+		    "contain spaces, control characters or a fragment (#): "
+		    "give query values with -query");
+	}
+    }
+
+    call->timeoutMs = cfg->timeoutMs;
+    if ((objc - 4) % 2) {
+	if (Tcl_GetIndexFromObj(interp, objv[objc - 1], options, "option", 0,
+		&n) == TCL_OK) {
+	    char msg[80];
+
+	    snprintf(msg, sizeof(msg), "value for \"%s\" missing",
+		    options[n]);
+	    return RequestError(interp, "OPTION", options[n], msg);
+	}
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
+		Tcl_GetString(objv[objc - 1]), (char *) NULL);
+	return TCL_ERROR;
+    }
+    for (i = 4; i < objc; i += 2) {
+	int opt;
+
+	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0, &opt)
+		!= TCL_OK) {
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
+		    Tcl_GetString(objv[i]), (char *) NULL);
+	    return TCL_ERROR;
+	}
+	switch (opt) {
+	case O_BODY:
+	    Tcl_DStringSetLength(&call->body, 0);
+	    Utf8Of(objv[i + 1], &call->body);
+	    call->hasBody = 1;
+	    break;
+	case O_COMMAND:
+	    if (Tcl_ListObjLength(NULL, objv[i + 1], &n) != TCL_OK) {
+		return RequestError(interp, "OPTION", "-command", "bad value "
+			"for -command: must be a valid Tcl list (a command "
+			"prefix)");
+	    }
+	    *commandPtr = (n > 0) ? objv[i + 1] : NULL;
+	    break;
+	case O_HEADERS:
+	    TtoPairsFree(&call->headers);
+	    if (DictPairs(interp, objv[i + 1], "-headers", 1, &call->headers)
+		    != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    break;
+	case O_QUERY:
+	    TtoPairsFree(&call->query);
+	    if (DictPairs(interp, objv[i + 1], "-query", 0, &call->query)
+		    != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    break;
+	case O_TIMEOUT:
+	    if (Tcl_GetWideIntFromObj(NULL, objv[i + 1], &w) != TCL_OK
+		    || w < 0 || w > 0x7fffffff) {
+		return RequestError(interp, "OPTION", "-timeout", "bad value "
+			"for -timeout: must be a number of milliseconds, 0 "
+			"or more");
+	    }
+	    call->timeoutMs = (long) w;
+	    break;
+	}
+    }
+    return TCL_OK;
+
+  badMethod:
+    return RequestError(interp, "OPTION", "method", "the method must be an "
+	    "HTTP method name such as GET or POST (letters only)");
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Build --
+ *
+ *	The URL to send: the url's own query, then -query, and for
+ *	tiktokshop the common parameters and the sign.  *shownPtr gets the
+ *	same URL without the values of sign, access_token, app_secret and
+ *	client_secret, for messages.
+ *
+ * Results:
+ *	TCL_OK, or an error (the platform's HMAC failed).
+ *
+ * Side effects:
+ *	Fills the DStrings and sign ("" for rfc6749).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+Hidden(
+    const char *name)
+{
+    return strcmp(name, "sign") == 0 || strcmp(name, "access_token") == 0
+	    || strcmp(name, "app_secret") == 0
+	    || strcmp(name, "client_secret") == 0;
+}
+
+static int
+Build(
+    Tcl_Interp *interp,
+    const ApiCall *call,
+    const TtoApiConfig *cfg,
+    Tcl_DString *urlPtr,
+    Tcl_DString *shownPtr,
+    char sign[65])
+{
+    const char *url = Tcl_DStringValue(&call->url);
+    const char *hostStart = strstr(url, "://") + 3;
+    const char *pathStart = hostStart + strcspn(hostStart, "/?");
+    const char *q = strchr(pathStart, '?');
+    size_t pathLen = q ? (size_t) (q - pathStart) : strlen(pathStart);
+    TtoPairs all = {NULL, 0, 0};
+    int i, first = 1, firstShown = 1;
+    char stamp[32];
+
+    sign[0] = '\0';
+    if (q) {
+	TtoQueryParse(&all, q + 1, strlen(q + 1));
+    }
+    for (i = 0; i < call->query.count; i++) {
+	TtoPairsAdd(&all, call->query.items[i].name,
+		strlen(call->query.items[i].name), call->query.items[i].value,
+		strlen(call->query.items[i].value));
+    }
+
+    if (cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	TtoPairs mine = {NULL, 0, 0};
+
+	/* Ours replace any the caller gave; the rest keep their order. */
+	for (i = 0; i < all.count; i++) {
+	    const char *name = all.items[i].name;
+
+	    if (strcmp(name, "sign") && strcmp(name, "app_key")
+		    && strcmp(name, "timestamp")) {
+		TtoPairsAdd(&mine, name, strlen(name), all.items[i].value,
+			strlen(all.items[i].value));
+	    }
+	}
+	TtoPairsFree(&all);
+	all = mine;
+	snprintf(stamp, sizeof(stamp), "%lld", (long long) time(NULL));
+	TtoPairsAdd(&all, "app_key", 7, cfg->clientId, strlen(cfg->clientId));
+	TtoPairsAdd(&all, "timestamp", 9, stamp, strlen(stamp));
+	if (*cfg->shopCipher && TtoPairsGet(&all, "shop_cipher") == NULL) {
+	    TtoPairsAdd(&all, "shop_cipher", 11, cfg->shopCipher,
+		    strlen(cfg->shopCipher));
+	}
+	if (TtoTiktokshopSign(cfg->clientSecret, strlen(cfg->clientSecret),
+		pathStart, pathLen, &all,
+		call->hasBody ? Tcl_DStringValue(&call->body) : NULL,
+		(size_t) Tcl_DStringLength(&call->body), sign) != 0) {
+	    TtoPairsFree(&all);
+	    return RequestError(interp, "STATE", "CRYPTO",
+		    "HMAC-SHA256 failed");
+	}
+	TtoPairsAdd(&all, "sign", 4, sign, 64);
+    }
+
+    Tcl_DStringAppend(urlPtr, url, (Tcl_Size) (pathStart - url + pathLen));
+    Tcl_DStringAppend(shownPtr, url, (Tcl_Size) (pathStart - url + pathLen));
+    if (pathLen == 0) {
+	Tcl_DStringAppend(urlPtr, "/", 1);
+	Tcl_DStringAppend(shownPtr, "/", 1);
+    }
+    for (i = 0; i < all.count; i++) {
+	Tcl_DStringAppend(urlPtr, first ? "?" : "", -1);
+	TtoQueryAppend(urlPtr, &first, all.items[i].name, all.items[i].value);
+	if (!Hidden(all.items[i].name)) {
+	    Tcl_DStringAppend(shownPtr, firstShown ? "?" : "", -1);
+	    TtoQueryAppend(shownPtr, &firstShown, all.items[i].name,
+		    all.items[i].value);
+	}
+    }
+    TtoPairsFree(&all);
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Perform --
+ *
+ *	Sends one request on the thread's libcurl handle and collects the
+ *	answer (the last response's status, headers and body).
+ *
+ * Results:
+ *	TCL_OK with *ans filled, or {TTOAUTH2 HTTP name message} for a
+ *	transport failure; the message shows the URL without secrets.
+ *
+ * Side effects:
+ *	Network traffic; the connection is kept for the next request.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static size_t
+WriteBody(
+    char *data,
+    size_t size,
+    size_t nmemb,
+    void *userdata)
+{
+    ApiAnswer *ans = userdata;
+    size_t len = size * nmemb;
+
+    if ((size_t) Tcl_DStringLength(&ans->body) + len > TTO_MAX_API_BODY) {
+	ans->tooLarge = 1;
+	return 0;
+    }
+    Tcl_DStringAppend(&ans->body, data, (Tcl_Size) len);
+    return len;
+}
+
+static size_t
+HeaderLine(
+    char *data,
+    size_t size,
+    size_t nmemb,
+    void *userdata)
+{
+    ApiAnswer *ans = userdata;
+    size_t len = size * nmemb, nameLen, i;
+    const char *colon, *value, *end;
+    char *lower;
+
+    ans->headerBytes += len;
+    if (ans->headerBytes > TTO_MAX_API_HEADERS) {
+	ans->tooLarge = 1;
+	return 0;
+    }
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+	/* A new response (after a 1xx): its headers replace those before. */
+	TtoPairsFree(&ans->headers);
+	return len;
+    }
+    colon = memchr(data, ':', len);
+    if (colon == NULL || colon == data) {
+	return len;			/* the blank line, or not a field */
+    }
+    nameLen = (size_t) (colon - data);
+    value = colon + 1;
+    end = data + len;
+    while (value < end && (*value == ' ' || *value == '\t')) {
+	value++;
+    }
+    while (end > value && (end[-1] == '\r' || end[-1] == '\n'
+	    || end[-1] == ' ' || end[-1] == '\t')) {
+	end--;
+    }
+    lower = ckalloc(nameLen + 1);
+    for (i = 0; i < nameLen; i++) {
+	char c = data[i];
+
+	lower[i] = (c >= 'A' && c <= 'Z') ? (char) (c - 'A' + 'a') : c;
+    }
+    lower[nameLen] = '\0';
+    TtoPairsAdd(&ans->headers, lower, nameLen, value, (size_t) (end - value));
+    ckfree(lower);
+    return len;
+}
+
+static void
+AnswerInit(
+    ApiAnswer *ans)
+{
+    memset(ans, 0, sizeof(*ans));
+    Tcl_DStringInit(&ans->body);
+}
+
+static void
+AnswerFree(
+    ApiAnswer *ans)
+{
+    Tcl_DStringFree(&ans->body);
+    TtoPairsFree(&ans->headers);
+    ans->status = 0;
+    ans->tooLarge = 0;
+    ans->headerBytes = 0;
+}
+
+/* Header names equal but for ASCII case? */
+static int
+NameIs(
+    const char *a,
+    const char *b)
+{
+    while (*a && *b) {
+	char ca = (*a >= 'A' && *a <= 'Z') ? (char) (*a - 'A' + 'a') : *a;
+	char cb = (*b >= 'A' && *b <= 'Z') ? (char) (*b - 'A' + 'a') : *b;
+
+	if (ca != cb) {
+	    return 0;
+	}
+	a++;
+	b++;
+    }
+    return *a == '\0' && *b == '\0';
+}
+
+/* The caller's header of that name (case-insensitive), or NULL. */
+static const char *
+CallerHeader(
+    const ApiCall *call,
+    const char *name)
+{
+    int i;
+
+    for (i = 0; i < call->headers.count; i++) {
+	if (NameIs(call->headers.items[i].name, name)) {
+	    return call->headers.items[i].value;
+	}
+    }
+    return NULL;
+}
+
+static int
+Perform(
+    Tcl_Interp *interp,
+    const ApiCall *call,
+    const TtoApiConfig *cfg,
+    ApiAnswer *ans)
+{
+    TtoHttp *http = TtoThreadHttp();
+    CURL *curl;
+    Tcl_DString url, shown, line;
+    struct curl_slist *headers = NULL;
+    char errbuf[CURL_ERROR_SIZE], sign[65];
+    const char *tokenHeader;
+    CURLcode rc;
+    int i, code = TCL_OK;
+    const char *secrets[3];
+
+    if (http == NULL) {
+	return RequestError(interp, "HTTP", "INIT", "cannot create a libcurl "
+		"handle");
+    }
+    curl = TtoHttpEasy(http);
+    Tcl_DStringInit(&url);
+    Tcl_DStringInit(&shown);
+    Tcl_DStringInit(&line);
+    if (Build(interp, call, cfg, &url, &shown, sign) != TCL_OK) {
+	Tcl_DStringFree(&url);
+	Tcl_DStringFree(&shown);
+	return TCL_ERROR;
+    }
+    errbuf[0] = '\0';
+
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&url));
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
+	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, ans);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderLine);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, ans);
+    if (call->timeoutMs > 0) {
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, call->timeoutMs);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, call->timeoutMs);
+    }
+    if (*cfg->caFile) {
+	curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->caFile);
+    }
+    if (*cfg->proxy) {
+	curl_easy_setopt(curl, CURLOPT_PROXY, cfg->proxy);
+    }
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, *cfg->userAgent
+	    ? cfg->userAgent : "ttoauth2/" PACKAGE_VERSION);
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+
+    /* Method and body. */
+    if (call->hasBody) {
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		(curl_off_t) Tcl_DStringLength(&call->body));
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+		Tcl_DStringValue(&call->body));
+	if (strcmp(call->method, "POST") != 0) {
+	    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, call->method);
+	}
+    } else if (strcmp(call->method, "GET") == 0) {
+	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(call->method, "HEAD") == 0) {
+	curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else {
+	if (strcmp(call->method, "POST") == 0) {
+	    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t) 0);
+	    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+	}
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, call->method);
+    }
+
+    /*
+     * Headers: ours unless the caller gave one of that name, except the
+     * token's, which is always ours.
+     */
+
+    tokenHeader = (cfg->provider == TTO_PROVIDER_TIKTOKSHOP)
+	    ? "x-tts-access-token" : "authorization";
+    if (CallerHeader(call, "accept") == NULL) {
+	headers = curl_slist_append(headers, "Accept: application/json");
+    }
+    if (call->hasBody && CallerHeader(call, "content-type") == NULL
+	    && cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	headers = curl_slist_append(headers,
+		"Content-Type: application/json");
+    }
+    headers = curl_slist_append(headers, "Expect:");
+    for (i = 0; i < call->headers.count; i++) {
+	const char *name = call->headers.items[i].name;
+	const char *value = call->headers.items[i].value;
+	if (NameIs(name, tokenHeader)) {
+	    continue;			/* the token header is always ours */
+	}
+	Tcl_DStringSetLength(&line, 0);
+	Tcl_DStringAppend(&line, name, -1);
+	/* "Name;" sends a header with an empty value; "Name:" removes it. */
+	Tcl_DStringAppend(&line, *value ? ": " : ";", -1);
+	Tcl_DStringAppend(&line, value, -1);
+	headers = curl_slist_append(headers, Tcl_DStringValue(&line));
+    }
+    Tcl_DStringSetLength(&line, 0);
+    if (cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	Tcl_DStringAppend(&line, "x-tts-access-token: ", -1);
+    } else {
+	Tcl_DStringAppend(&line, "Authorization: Bearer ", -1);
+    }
+    Tcl_DStringAppend(&line, cfg->accessToken, -1);
+    headers = curl_slist_append(headers, Tcl_DStringValue(&line));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+    rc = (CURLcode) TtoHttpPerform(http, NULL);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ans->status);
+
+    if (rc != CURLE_OK) {
+	char info[CURL_ERROR_SIZE + 100], *msg;
+	const char *name = TtoCurlErrorName((int) rc);
+	char numName[32];
+	Tcl_Obj *msgObj;
+
+	if (name == NULL) {
+	    snprintf(numName, sizeof(numName), "CURLE_%d", (int) rc);
+	    name = numName;
+	}
+	if (ans->tooLarge) {
+	    name = "TOO_LARGE";
+	    snprintf(info, sizeof(info), "the answer is larger than %d MiB",
+		    TTO_MAX_API_BODY / (1024 * 1024));
+	} else {
+	    snprintf(info, sizeof(info), "%s%s%s", curl_easy_strerror(rc),
+		    errbuf[0] ? ": " : "", errbuf);
+	}
+	msgObj = Tcl_ObjPrintf("request %s %s failed: %s", call->method,
+		Tcl_DStringValue(&shown), info);
+	msg = Tcl_GetString(msgObj);
+	secrets[0] = cfg->clientSecret;
+	secrets[1] = cfg->accessToken;
+	secrets[2] = sign;
+	TtoScrub(msg, secrets, 3);
+	TtoScrub(info, secrets, 3);
+	Tcl_SetObjResult(interp, msgObj);
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "HTTP", name,
+		ans->tooLarge ? "" : curl_easy_strerror(rc), (char *) NULL);
+	code = TCL_ERROR;
+    }
+
+    /* Leave no credential in libcurl's handle or our buffers. */
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
+    curl_slist_free_all(headers);
+    memset(sign, 0, sizeof(sign));
+    Wipe(&line);
+    Wipe(&url);
+    Tcl_DStringFree(&shown);
+    return code;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * AnswerDict --
+ *
+ *	The method's result: status, headers, body, and for tiktokshop code
+ *	and message (from the JSON answer; "" when it has none).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static Tcl_Obj *
+AnswerDict(
+    const ApiAnswer *ans,
+    TtoProvider provider,
+    long long *codePtr)
+{
+    Tcl_Obj *dict = Tcl_NewDictObj(), *headers = Tcl_NewDictObj();
+    int i;
+
+    *codePtr = 0;
+    for (i = 0; i < ans->headers.count; i++) {
+	Tcl_Obj *key = Tcl_NewStringObj(ans->headers.items[i].name, -1);
+	Tcl_Obj *old, *value = TextObj(ans->headers.items[i].value,
+		strlen(ans->headers.items[i].value));
+
+	Tcl_IncrRefCount(key);
+	if (Tcl_DictObjGet(NULL, headers, key, &old) == TCL_OK && old) {
+	    /* A repeated field: its values joined by ", " (RFC 9110 5.3). */
+	    Tcl_Obj *joined = Tcl_DuplicateObj(old);
+
+	    Tcl_AppendToObj(joined, ", ", 2);
+	    Tcl_AppendObjToObj(joined, value);
+	    Tcl_DecrRefCount(value);
+	    value = joined;
+	}
+	Tcl_DictObjPut(NULL, headers, key, value);
+	Tcl_DecrRefCount(key);
+    }
+    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("status", -1),
+	    Tcl_NewWideIntObj(ans->status));
+    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("headers", -1), headers);
+    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("body", -1),
+	    TextObj(Tcl_DStringValue(&ans->body),
+	    (size_t) Tcl_DStringLength(&ans->body)));
+    if (provider == TTO_PROVIDER_TIKTOKSHOP) {
+	cJSON *root = NULL;
+	const cJSON *item;
+	Tcl_Obj *code = Tcl_NewObj(), *message = Tcl_NewObj();
+	long long value;
+
+	*codePtr = -1;
+	if (Tcl_DStringLength(&ans->body) > 0) {
+	    root = TtoJsonParseStrict(Tcl_DStringValue(&ans->body),
+		    (size_t) Tcl_DStringLength(&ans->body));
+	}
+	if (cJSON_IsObject(root)) {
+	    item = cJSON_GetObjectItemCaseSensitive(root, "code");
+	    if (TtoJsonWide(item, &value)) {
+		Tcl_DecrRefCount(code);
+		code = Tcl_NewWideIntObj((Tcl_WideInt) value);
+		*codePtr = value;
+	    }
+	    item = cJSON_GetObjectItemCaseSensitive(root, "message");
+	    if (cJSON_IsString(item) && item->valuestring) {
+		Tcl_DecrRefCount(message);
+		message = TextObj(item->valuestring,
+			strlen(item->valuestring));
+	    }
+	}
+	cJSON_Delete(root);
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("code", -1), code);
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("message", -1), message);
+    }
+    return dict;
+}
+
+/*
+ * Does the answer say the access token is no longer good?  tiktokshop:
+ * "code" 105002; rfc6749: 401 with WWW-Authenticate error="invalid_token"
+ * (RFC 6750 3.1).
+ */
+
+static int
+NeedsRefresh(
+    const ApiAnswer *ans,
+    TtoProvider provider,
+    long long code)
+{
+    const char *auth;
+
+    if (provider == TTO_PROVIDER_TIKTOKSHOP) {
+	return code == 105002;
+    }
+    if (ans->status != 401) {
+	return 0;
+    }
+    auth = TtoPairsGet(&ans->headers, "www-authenticate");
+    return auth != NULL && strstr(auth, "invalid_token") != NULL;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * EnsureToken --
+ *
+ *	validAccessToken's fast path: the object's access token when it is
+ *	non-empty and lasts TTO_VALID_WITHIN more seconds (or its expiry is
+ *	unknown); otherwise one refresh through the object's refresh path
+ *	(which, with a token store or -tokenfile, holds the key's lock and
+ *	adopts a token another process saved meanwhile).
+ *
+ * Results:
+ *	TCL_OK with *cfg current, or the refresh's error.
+ *
+ * Side effects:
+ *	May refresh the object's tokens.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+EnsureToken(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    TtoApiConfig *cfg)
+{
+    long long now = (long long) time(NULL);
+
+    if (*cfg->accessToken && (cfg->expiresAt < 0
+	    || cfg->expiresAt > now + TTO_VALID_WITHIN)) {
+	return TCL_OK;
+    }
+    if (*cfg->accessToken == '\0' && *cfg->refreshToken == '\0') {
+	return RequestError(interp, "STATE", NULL, "request needs an access "
+		"token (from a completed flow, loadToken or -accesstoken)");
+    }
+    if (*cfg->refreshToken == '\0') {
+	return TCL_OK;		/* nothing to renew it with: try it as is */
+    }
+    if (TtoObjectRefresh(interp, obj) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    Tcl_ResetResult(interp);
+    TtoObjectApiConfig(obj, cfg);
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoRequestMethod --
+ *
+ *	$o request method url ?-query dict? ?-body text? ?-headers dict?
+ *	?-timeout ms? ?-command cmd?
+ *
+ * Results:
+ *	A Tcl result: the answer's dict (see AnswerDict), or an error:
+ *	{TTOAUTH2 OPTION ...} for bad arguments, {TTOAUTH2 HTTP ...} for a
+ *	transport failure, or the refresh's error.
+ *
+ * Side effects:
+ *	Network traffic; may refresh (and save) the object's tokens once.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoRequestMethod(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    Tcl_Size objc,
+    Tcl_Obj *const objv[])
+{
+    TtoApiConfig cfg;
+    ApiCall call;
+    ApiAnswer ans;
+    Tcl_Obj *command, *result = NULL;
+    long long code = 0;
+    int attempt, rc = TCL_ERROR;
+
+    if (objc < 4) {
+	Tcl_WrongNumArgs(interp, 2, objv, "method url ?-query dict? "
+		"?-body text? ?-headers dict? ?-timeout ms? ?-command cmd?");
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", "request",
+		(char *) NULL);
+	return TCL_ERROR;
+    }
+    TtoObjectApiConfig(obj, &cfg);
+    CallInit(&call);
+    AnswerInit(&ans);
+    if (ParseCall(interp, &cfg, objc, objv, &call, &command) != TCL_OK) {
+	goto done;
+    }
+    if (command != NULL) {
+	RequestError(interp, "OPTION", "-command", "request -command needs "
+		"the asynchronous engine, which this build does not have yet");
+	goto done;
+    }
+    if (cfg.provider == TTO_PROVIDER_TIKTOKSHOP
+	    && (*cfg.clientId == '\0' || *cfg.clientSecret == '\0')) {
+	RequestError(interp, "STATE", NULL, "a TikTok Shop API request is "
+		"signed with the app key and secret: set -clientid and "
+		"-clientsecret");
+	goto done;
+    }
+    if (EnsureToken(interp, obj, &cfg) != TCL_OK) {
+	goto done;
+    }
+
+    /* One try, and after a refresh one more. */
+    for (attempt = 0; attempt < 2; attempt++) {
+	AnswerFree(&ans);
+	AnswerInit(&ans);
+	if (Perform(interp, &call, &cfg, &ans) != TCL_OK) {
+	    goto done;
+	}
+	if (result) {
+	    Tcl_DecrRefCount(result);
+	}
+	result = AnswerDict(&ans, cfg.provider, &code);
+	Tcl_IncrRefCount(result);
+	if (attempt == 1 || !NeedsRefresh(&ans, cfg.provider, code)
+		|| *cfg.refreshToken == '\0') {
+	    break;
+	}
+	if (TtoObjectRefresh(interp, obj) != TCL_OK) {
+	    goto done;
+	}
+	Tcl_ResetResult(interp);
+	TtoObjectApiConfig(obj, &cfg);
+    }
+    Tcl_SetObjResult(interp, result);
+    rc = TCL_OK;
+
+  done:
+    if (result) {
+	Tcl_DecrRefCount(result);
+    }
+    AnswerFree(&ans);
+    CallFree(&call);
+    return rc;
+}
