@@ -101,18 +101,32 @@ Wipe(
     Tcl_DStringFree(dsPtr);
 }
 
-/* A value's string as real UTF-8 (Tcl's internal form writes NUL as 2 bytes). */
+/*
+ * Appends a value's string as real UTF-8 to an initialized DString
+ * (Tcl's internal form writes NUL as 2 bytes).
+ */
 static void
 Utf8Of(
     Tcl_Obj *objPtr,
     Tcl_DString *dsPtr)
 {
-    Tcl_Size len;
+    Tcl_Size len, i;
     const char *s = Tcl_GetStringFromObj(objPtr, &len);
-    Tcl_Encoding utf8 = Tcl_GetEncoding(NULL, "utf-8");
+    Tcl_Encoding utf8;
+    Tcl_DString ds;
 
-    Tcl_UtfToExternalDString(utf8, s, len, dsPtr);
+    for (i = 0; i < len && (unsigned char) s[i] < 0x80; i++) {
+	/* ASCII is the same in both forms: the common case, no copy. */
+    }
+    if (i == len) {
+	Tcl_DStringAppend(dsPtr, s, len);
+	return;
+    }
+    utf8 = Tcl_GetEncoding(NULL, "utf-8");
+    Tcl_UtfToExternalDString(utf8, s, len, &ds);
     Tcl_FreeEncoding(utf8);
+    Tcl_DStringAppend(dsPtr, Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
+    Wipe(&ds);
 }
 
 /*
@@ -174,7 +188,15 @@ TextObj(
     Tcl_DString ds;
     Tcl_Obj *result;
     Tcl_Encoding utf8;
+    size_t i;
 
+    for (i = 0; i < len && (unsigned char) bytes[i] != 0
+	    && (unsigned char) bytes[i] < 0x80; i++) {
+	/* ASCII without NUL reads the same in Tcl's form: no conversion. */
+    }
+    if (i == len) {
+	return Tcl_NewStringObj(bytes, (Tcl_Size) len);
+    }
     if (!IsUtf8((const unsigned char *) bytes, len)) {
 	return Tcl_NewByteArrayObj((const unsigned char *) bytes,
 		(Tcl_Size) len);
@@ -374,13 +396,15 @@ ParseCall(
 
     call->timeoutMs = cfg->timeoutMs;
     if ((objc - 4) % 2) {
+	int last;
+
 	if (Tcl_GetIndexFromObj(interp, objv[objc - 1], options, "option", 0,
-		&n) == TCL_OK) {
+		&last) == TCL_OK) {
 	    char msg[80];
 
 	    snprintf(msg, sizeof(msg), "value for \"%s\" missing",
-		    options[n]);
-	    return RequestError(interp, "OPTION", options[n], msg);
+		    options[last]);
+	    return RequestError(interp, "OPTION", options[last], msg);
 	}
 	Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
 		Tcl_GetString(objv[objc - 1]), (char *) NULL);
