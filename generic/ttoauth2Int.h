@@ -212,9 +212,26 @@ MODULE_SCOPE void	TtoObjectApiConfig(TtoObject *obj, TtoApiConfig *cfg);
 MODULE_SCOPE int	TtoObjectRefresh(Tcl_Interp *interp, TtoObject *obj);
 MODULE_SCOPE TtoHttp *	TtoThreadHttp(void);
 
-/* ttoauth2Request.c */
+/*
+ * ttoauth2Request.c.  A prepared API request and its answer are plain C
+ * (no Tcl_Obj), so that the async engine can run them: TtoApiSetup puts
+ * the request on any libcurl easy handle (passed as void *), the engine
+ * performs it, TtoApiFinish reads the outcome back and clears the handle.
+ */
+
+typedef struct TtoApiRequest TtoApiRequest;
+typedef struct TtoApiAnswer TtoApiAnswer;
+
 MODULE_SCOPE int	TtoRequestMethod(Tcl_Interp *interp, TtoObject *obj,
 			    Tcl_Size objc, Tcl_Obj *const objv[]);
+MODULE_SCOPE void	TtoApiRequestFree(TtoApiRequest *req);
+MODULE_SCOPE TtoApiAnswer *TtoApiAnswerNew(void);
+MODULE_SCOPE void	TtoApiAnswerFree(TtoApiAnswer *ans);
+MODULE_SCOPE void	TtoApiSetup(void *curl, TtoApiRequest *req,
+			    TtoApiAnswer *ans);
+MODULE_SCOPE int	TtoApiFinish(void *curl, int curlCode,
+			    TtoApiRequest *req, TtoApiAnswer *ans,
+			    const char **namePtr, char **infoPtr);
 
 /*
  * ttoauth2Http.c: the redirect listener's HTTP side (parsing a request

@@ -59,13 +59,14 @@ typedef struct {
  * One answer.
  */
 
-typedef struct {
+struct TtoApiAnswer {
     Tcl_DString body;
     int tooLarge;
     TtoPairs headers;		/* of the last response, names lower case */
     size_t headerBytes;
     long status;
-} ApiAnswer;
+};
+typedef TtoApiAnswer ApiAnswer;
 
 static void	AnswerFree(ApiAnswer *ans);
 static void	AnswerInit(ApiAnswer *ans);
@@ -711,40 +712,238 @@ CallerHeader(
     return NULL;
 }
 
-static int
-Perform(
+/*
+ * One request ready to send, in plain C (owned copies, no Tcl_Obj), so
+ * that it can be handed to another thread: what TtoApiSetup puts on a
+ * libcurl easy handle and TtoApiFinish reads back.
+ */
+
+struct TtoApiRequest {
+    char method[24];
+    int hasBody;
+    Tcl_DString url;		/* signed: holds the sign */
+    Tcl_DString shown;		/* for messages: no secrets */
+    Tcl_DString body;		/* UTF-8 bytes */
+    TtoPairs headerLines;	/* "Name: value" lines in .name */
+    long timeoutMs;
+    char *caFile, *proxy, *userAgent;
+    char *secrets[3];		/* scrubbed from messages */
+    struct curl_slist *slist;	/* while set up on a handle */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Prepare --
+ *
+ *	Makes the TtoApiRequest of a call: the signed URL, the header lines
+ *	(ours unless the caller gave one of that name; the token's always
+ *	ours), the body.
+ *
+ * Results:
+ *	The request (free with TtoApiRequestFree), or NULL with an error in
+ *	the interp.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+AddLine(
+    TtoApiRequest *req,
+    const char *name,
+    const char *sep,
+    const char *value)
+{
+    Tcl_DString line;
+
+    Tcl_DStringInit(&line);
+    Tcl_DStringAppend(&line, name, -1);
+    Tcl_DStringAppend(&line, sep, -1);
+    Tcl_DStringAppend(&line, value, -1);
+    TtoPairsAdd(&req->headerLines, Tcl_DStringValue(&line),
+	    (size_t) Tcl_DStringLength(&line), "", 0);
+    Wipe(&line);
+}
+
+static TtoApiRequest *
+Prepare(
     Tcl_Interp *interp,
     const ApiCall *call,
-    const TtoApiConfig *cfg,
-    ApiAnswer *ans)
+    const TtoApiConfig *cfg)
 {
-    TtoHttp *http = TtoThreadHttp();
-    CURL *curl;
-    Tcl_DString url, shown, line;
-    struct curl_slist *headers = NULL;
-    char errbuf[CURL_ERROR_SIZE], sign[65];
-    const char *tokenHeader;
-    CURLcode rc;
-    int i, code = TCL_OK;
-    const char *secrets[3];
+    TtoApiRequest *req = ckalloc(sizeof(TtoApiRequest));
+    const char *tokenHeader = (cfg->provider == TTO_PROVIDER_TIKTOKSHOP)
+	    ? "x-tts-access-token" : "authorization";
+    char sign[65];
+    int i;
 
-    if (http == NULL) {
-	return RequestError(interp, "HTTP", "INIT", "cannot create a libcurl "
-		"handle");
+    memset(req, 0, sizeof(*req));
+    memcpy(req->method, call->method, sizeof(req->method));
+    Tcl_DStringInit(&req->url);
+    Tcl_DStringInit(&req->shown);
+    Tcl_DStringInit(&req->body);
+    if (Build(interp, call, cfg, &req->url, &req->shown, sign) != TCL_OK) {
+	TtoApiRequestFree(req);
+	return NULL;
     }
-    curl = TtoHttpEasy(http);
-    Tcl_DStringInit(&url);
-    Tcl_DStringInit(&shown);
-    Tcl_DStringInit(&line);
-    if (Build(interp, call, cfg, &url, &shown, sign) != TCL_OK) {
-	Tcl_DStringFree(&url);
-	Tcl_DStringFree(&shown);
-	return TCL_ERROR;
-    }
-    errbuf[0] = '\0';
+    req->hasBody = call->hasBody;
+    Tcl_DStringAppend(&req->body, Tcl_DStringValue(&call->body),
+	    Tcl_DStringLength(&call->body));
+    req->timeoutMs = call->timeoutMs;
+    req->caFile = TtoStrDup(cfg->caFile);
+    req->proxy = TtoStrDup(cfg->proxy);
+    req->userAgent = TtoStrDup(*cfg->userAgent ? cfg->userAgent
+	    : "ttoauth2/" PACKAGE_VERSION);
+    req->secrets[0] = TtoStrDup(cfg->clientSecret);
+    req->secrets[1] = TtoStrDup(cfg->accessToken);
+    req->secrets[2] = TtoStrDup(sign);
+    memset(sign, 0, sizeof(sign));
 
+    if (CallerHeader(call, "accept") == NULL) {
+	AddLine(req, "Accept", ": ", "application/json");
+    }
+    if (call->hasBody && CallerHeader(call, "content-type") == NULL
+	    && cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	AddLine(req, "Content-Type", ": ", "application/json");
+    }
+    AddLine(req, "Expect", ":", "");
+    for (i = 0; i < call->headers.count; i++) {
+	const char *name = call->headers.items[i].name;
+	const char *value = call->headers.items[i].value;
+
+	if (NameIs(name, tokenHeader)) {
+	    continue;			/* the token header is always ours */
+	}
+	/* "Name;" sends a header with an empty value; "Name:" removes it. */
+	AddLine(req, name, *value ? ": " : ";", value);
+    }
+    if (cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	AddLine(req, "x-tts-access-token", ": ", cfg->accessToken);
+    } else {
+	AddLine(req, "Authorization", ": Bearer ", cfg->accessToken);
+    }
+    return req;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoApiRequestFree --
+ *
+ *	Frees a request, wiping what held a secret.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Frees memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoApiRequestFree(
+    TtoApiRequest *req)
+{
+    int i;
+
+    if (req == NULL) {
+	return;
+    }
+    if (req->slist) {
+	curl_slist_free_all(req->slist);
+    }
+    Wipe(&req->url);
+    Tcl_DStringFree(&req->shown);
+    Wipe(&req->body);
+    for (i = 0; i < req->headerLines.count; i++) {
+	memset(req->headerLines.items[i].name, 0,
+		strlen(req->headerLines.items[i].name));
+    }
+    TtoPairsFree(&req->headerLines);
+    for (i = 0; i < 3; i++) {
+	if (req->secrets[i]) {
+	    memset(req->secrets[i], 0, strlen(req->secrets[i]));
+	    ckfree(req->secrets[i]);
+	}
+    }
+    ckfree(req->caFile);
+    ckfree(req->proxy);
+    ckfree(req->userAgent);
+    ckfree(req);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoApiAnswerNew, TtoApiAnswerFree --
+ *
+ *	The answer a request fills (plain C, like the request).
+ *
+ * Results:
+ *	TtoApiAnswerNew: an empty answer.
+ *
+ * Side effects:
+ *	Allocates / frees memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
+TtoApiAnswer *
+TtoApiAnswerNew(void)
+{
+    TtoApiAnswer *ans = ckalloc(sizeof(TtoApiAnswer));
+
+    AnswerInit(ans);
+    return ans;
+}
+
+void
+TtoApiAnswerFree(
+    TtoApiAnswer *ans)
+{
+    if (ans) {
+	AnswerFree(ans);
+	ckfree(ans);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoApiSetup --
+ *
+ *	Puts a request on a libcurl easy handle (any thread's: the thread's
+ *	own for the sync form, the async engine's otherwise); the answer
+ *	collects the last response's status, headers and body.  The handle
+ *	is reset first, so its connection cache is all that carries over.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Sets options on the handle; until TtoApiFinish, the handle points
+ *	into req and ans.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoApiSetup(
+    void *handle,
+    TtoApiRequest *req,
+    TtoApiAnswer *ans)
+{
+    CURL *curl = handle;
+    int i;
+
+    req->errbuf[0] = '\0';
     curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&url));
+    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&req->url));
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -755,133 +954,185 @@ Perform(
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, req->errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, ans);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderLine);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, ans);
-    if (call->timeoutMs > 0) {
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, call->timeoutMs);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, call->timeoutMs);
+    if (req->timeoutMs > 0) {
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);
     }
-    if (*cfg->caFile) {
-	curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->caFile);
+    if (*req->caFile) {
+	curl_easy_setopt(curl, CURLOPT_CAINFO, req->caFile);
     }
-    if (*cfg->proxy) {
-	curl_easy_setopt(curl, CURLOPT_PROXY, cfg->proxy);
+    if (*req->proxy) {
+	curl_easy_setopt(curl, CURLOPT_PROXY, req->proxy);
     }
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, *cfg->userAgent
-	    ? cfg->userAgent : "ttoauth2/" PACKAGE_VERSION);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, req->userAgent);
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
 
-    /* Method and body. */
-    if (call->hasBody) {
+    if (req->hasBody) {
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		(curl_off_t) Tcl_DStringLength(&call->body));
+		(curl_off_t) Tcl_DStringLength(&req->body));
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
-		Tcl_DStringValue(&call->body));
-	if (strcmp(call->method, "POST") != 0) {
-	    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, call->method);
+		Tcl_DStringValue(&req->body));
+	if (strcmp(req->method, "POST") != 0) {
+	    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 	}
-    } else if (strcmp(call->method, "GET") == 0) {
+    } else if (strcmp(req->method, "GET") == 0) {
 	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(call->method, "HEAD") == 0) {
+    } else if (strcmp(req->method, "HEAD") == 0) {
 	curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
     } else {
-	if (strcmp(call->method, "POST") == 0) {
+	if (strcmp(req->method, "POST") == 0) {
 	    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t) 0);
 	    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
 	}
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, call->method);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
     }
+    if (req->slist) {
+	curl_slist_free_all(req->slist);
+	req->slist = NULL;
+    }
+    for (i = 0; i < req->headerLines.count; i++) {
+	req->slist = curl_slist_append(req->slist,
+		req->headerLines.items[i].name);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, req->slist);
+}
 
-    /*
-     * Headers: ours unless the caller gave one of that name, except the
-     * token's, which is always ours.
-     */
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoApiFinish --
+ *
+ *	Reads back the outcome of a transfer set up with TtoApiSetup and
+ *	clears the handle of every pointer into req (and so of every
+ *	credential).
+ *
+ * Results:
+ *	0 when an answer came (ans->status and the rest filled); else -1
+ *	with *namePtr the libcurl error's name (or TOO_LARGE) and *infoPtr
+ *	a ckalloc'ed message "request METHOD URL failed: ..." scrubbed of
+ *	every secret of the request.
+ *
+ * Side effects:
+ *	Resets pointers on the handle; frees the header list.
+ *
+ *----------------------------------------------------------------------
+ */
 
-    tokenHeader = (cfg->provider == TTO_PROVIDER_TIKTOKSHOP)
-	    ? "x-tts-access-token" : "authorization";
-    if (CallerHeader(call, "accept") == NULL) {
-	headers = curl_slist_append(headers, "Accept: application/json");
-    }
-    if (call->hasBody && CallerHeader(call, "content-type") == NULL
-	    && cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
-	headers = curl_slist_append(headers,
-		"Content-Type: application/json");
-    }
-    headers = curl_slist_append(headers, "Expect:");
-    for (i = 0; i < call->headers.count; i++) {
-	const char *name = call->headers.items[i].name;
-	const char *value = call->headers.items[i].value;
-	if (NameIs(name, tokenHeader)) {
-	    continue;			/* the token header is always ours */
-	}
-	Tcl_DStringSetLength(&line, 0);
-	Tcl_DStringAppend(&line, name, -1);
-	/* "Name;" sends a header with an empty value; "Name:" removes it. */
-	Tcl_DStringAppend(&line, *value ? ": " : ";", -1);
-	Tcl_DStringAppend(&line, value, -1);
-	headers = curl_slist_append(headers, Tcl_DStringValue(&line));
-    }
-    Tcl_DStringSetLength(&line, 0);
-    if (cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
-	Tcl_DStringAppend(&line, "x-tts-access-token: ", -1);
-    } else {
-	Tcl_DStringAppend(&line, "Authorization: Bearer ", -1);
-    }
-    Tcl_DStringAppend(&line, cfg->accessToken, -1);
-    headers = curl_slist_append(headers, Tcl_DStringValue(&line));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+int
+TtoApiFinish(
+    void *handle,
+    int curlCode,
+    TtoApiRequest *req,
+    TtoApiAnswer *ans,
+    const char **namePtr,
+    char **infoPtr)
+{
+    CURL *curl = handle;
+    CURLcode rc = (CURLcode) curlCode;
+    int result = 0;
 
-    rc = (CURLcode) TtoHttpPerform(http, NULL);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ans->status);
-
+    *namePtr = NULL;
+    *infoPtr = NULL;
     if (rc != CURLE_OK) {
-	char info[CURL_ERROR_SIZE + 100], *msg;
+	char info[CURL_ERROR_SIZE + 100];
 	const char *name = TtoCurlErrorName((int) rc);
-	char numName[32];
-	Tcl_Obj *msgObj;
+	Tcl_DString msg;
 
-	if (name == NULL) {
-	    snprintf(numName, sizeof(numName), "CURLE_%d", (int) rc);
-	    name = numName;
-	}
 	if (ans->tooLarge) {
 	    name = "TOO_LARGE";
 	    snprintf(info, sizeof(info), "the answer is larger than %d MiB",
 		    TTO_MAX_API_BODY / (1024 * 1024));
 	} else {
 	    snprintf(info, sizeof(info), "%s%s%s", curl_easy_strerror(rc),
-		    errbuf[0] ? ": " : "", errbuf);
+		    req->errbuf[0] ? ": " : "", req->errbuf);
 	}
-	msgObj = Tcl_ObjPrintf("request %s %s failed: %s", call->method,
-		Tcl_DStringValue(&shown), info);
-	msg = Tcl_GetString(msgObj);
-	secrets[0] = cfg->clientSecret;
-	secrets[1] = cfg->accessToken;
-	secrets[2] = sign;
-	TtoScrub(msg, secrets, 3);
-	TtoScrub(info, secrets, 3);
-	Tcl_SetObjResult(interp, msgObj);
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "HTTP", name,
-		ans->tooLarge ? "" : curl_easy_strerror(rc), (char *) NULL);
-	code = TCL_ERROR;
+	*namePtr = name;
+	Tcl_DStringInit(&msg);
+	Tcl_DStringAppend(&msg, "request ", -1);
+	Tcl_DStringAppend(&msg, req->method, -1);
+	Tcl_DStringAppend(&msg, " ", 1);
+	Tcl_DStringAppend(&msg, Tcl_DStringValue(&req->shown), -1);
+	Tcl_DStringAppend(&msg, " failed: ", -1);
+	Tcl_DStringAppend(&msg, info, -1);
+	*infoPtr = TtoStrDup(Tcl_DStringValue(&msg));
+	Tcl_DStringFree(&msg);
+	TtoScrub(*infoPtr, (const char *const *) req->secrets, 3);
+	result = -1;
     }
 
-    /* Leave no credential in libcurl's handle or our buffers. */
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
-    curl_slist_free_all(headers);
-    memset(sign, 0, sizeof(sign));
-    Wipe(&line);
-    Wipe(&url);
-    Tcl_DStringFree(&shown);
-    return code;
+    curl_easy_setopt(curl, CURLOPT_URL, NULL);
+    if (req->slist) {
+	curl_slist_free_all(req->slist);
+	req->slist = NULL;
+    }
+    return result;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Perform --
+ *
+ *	The sync form: one request on the thread's libcurl handle.
+ *
+ * Results:
+ *	TCL_OK with *ans filled, or {TTOAUTH2 HTTP name message} for a
+ *	transport failure; the message shows the URL without secrets.
+ *
+ * Side effects:
+ *	Network traffic; the connection is kept for the next request.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+Perform(
+    Tcl_Interp *interp,
+    const ApiCall *call,
+    const TtoApiConfig *cfg,
+    ApiAnswer *ans)
+{
+    TtoHttp *http = TtoThreadHttp();
+    TtoApiRequest *req;
+    const char *name;
+    char *info, numName[32];
+    int rc;
+
+    if (http == NULL) {
+	return RequestError(interp, "HTTP", "INIT", "cannot create a libcurl "
+		"handle");
+    }
+    if ((req = Prepare(interp, call, cfg)) == NULL) {
+	return TCL_ERROR;
+    }
+    TtoApiSetup(TtoHttpEasy(http), req, ans);
+    rc = TtoHttpPerform(http, NULL);
+    if (TtoApiFinish(TtoHttpEasy(http), rc, req, ans, &name, &info) != 0) {
+	if (name == NULL) {
+	    snprintf(numName, sizeof(numName), "CURLE_%d", rc);
+	    name = numName;
+	}
+	Tcl_SetObjResult(interp, Tcl_NewStringObj(info, -1));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "HTTP", name, ans->tooLarge ? ""
+		: curl_easy_strerror((CURLcode) rc), (char *) NULL);
+	ckfree(info);
+	TtoApiRequestFree(req);
+	return TCL_ERROR;
+    }
+    TtoApiRequestFree(req);
+    return TCL_OK;
 }
 
 /*
