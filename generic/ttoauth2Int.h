@@ -111,18 +111,31 @@ MODULE_SCOPE int	TtoTiktokshopSign(const char *secret,
 			    const char *body, size_t bodyLen, char out[65]);
 
 /*
- * ttoauth2Json.c: cJSON helpers.  The JSON text handed in may contain any
+ * ttoauth2Json.c: JSON on cJSON.  The JSON text handed in may contain any
  * bytes; none of these functions crash on malformed input.
  */
 
+#define TTO_JSON_MAX_DEPTH	1000	/* containers nested at most this deep */
+
 typedef struct cJSON cJSON;
+
+typedef struct {
+    int index;			/* member to replace, or -1: add one */
+    const char *name;		/* name of an added member (plain ASCII) */
+    const char *json;		/* the value, as JSON text */
+} TtoJsonEdit;
+
 MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, int objc,
 			    Tcl_Obj *const objv[]);
-MODULE_SCOPE const cJSON *TtoJsonPath(const cJSON *root, const char *path);
-MODULE_SCOPE Tcl_Obj *	TtoJsonToTcl(const cJSON *item);
-MODULE_SCOPE char *	TtoJsonPretty(const char *text, size_t len);
+MODULE_SCOPE cJSON *	TtoJsonParse(const char *text, size_t len,
+			    size_t *offPtr, const char **whyPtr);
+MODULE_SCOPE int	TtoJsonHasNul(const char *text, size_t len,
+			    const cJSON *root, const cJSON *obj,
+			    const char *const *names);
 MODULE_SCOPE int	TtoJsonWide(const cJSON *item, long long *valuePtr);
-MODULE_SCOPE cJSON *	TtoJsonParseStrict(const char *text, size_t len);
+MODULE_SCOPE int	TtoJsonPretty(const char *text, size_t len,
+			    int target, const TtoJsonEdit *edits, int nEdits,
+			    Tcl_DString *out);
 
 /*
  * ttoauth2Token.c: token endpoint requests (libcurl) and the one place
@@ -160,6 +173,7 @@ typedef struct {
     char *tokenType;
     long long expiresAt;	/* Unix seconds, -1 unknown */
     long long refreshExpiresAt;	/* Unix seconds, -1 unknown */
+    TtoProvider provider;	/* the profile the answer was read as */
     /* On failure: */
     const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
     char *errorWords[2];	/* further words of -errorcode, may be NULL */

@@ -3,18 +3,24 @@
  *
  *	Token files.  A token file is the provider's token response,
  *	pretty-printed, so a file written by Chilkat's samples and one
- *	written here read the same.  For RFC 6749 responses two facts that
- *	the response alone cannot carry are added, so that a later loadToken
- *	restores them exactly:
+ *	written here read the same.  The server's members are kept as
+ *	received: the file is made from the response's own text by the
+ *	re-indenter (TtoJsonPretty), which copies every string and number
+ *	byte for byte, so integers beyond 2^53, exponents, \u escapes and
+ *	unknown members survive any number of load/save round trips.  What
+ *	ttoauth2 adds sits beside them, at the end of the object the tokens
+ *	are in, replacing an earlier one of its own rather than repeating it.
+ *	For RFC 6749 responses that is what the response alone cannot carry,
+ *	so that a later loadToken restores them exactly:
  *
  *	    "expires_at"		absolute Unix time (the response has
  *	    "refresh_expires_at"	only relative expires_in)
  *	    "refresh_token"		kept from before when a refresh
  *					response did not rotate it (RFC 6749 6)
  *
- *	TikTok Shop responses carry absolute expiries already and always
- *	carry a refresh token; they are written as received.  In both shapes
- *	the tokens written are the object's current ones.
+ *	TikTok Shop responses carry absolute expiries and a refresh token
+ *	already.  In both shapes a token the object holds that differs from
+ *	the response's (set by hand since) replaces it.
  *
  *	Writes are atomic (TtoFileWriteAtomic: temp file, fsync, rename)
  *	and optionally under the cross-process lock of the file.
@@ -26,20 +32,60 @@
 #include <errno.h>
 #include <cjson/cJSON.h>
 
+/*
+ * An edit of the response text: the member name of obj replaced by
+ * value (a JSON text) when it differs from what the text has, or added
+ * when missing.  Edits go in edits[], their values in vals[] (cJSON
+ * allocated, freed by the caller).
+ */
+
 static void
-ReplaceMember(
-    cJSON *obj,
+Edit(
+    const cJSON *obj,
     const char *name,
-    cJSON *value)
+    const char *string,		/* a string value, or NULL (number) */
+    long long number,		/* else a number, if >= 0 */
+    TtoJsonEdit *edits,
+    char **vals,
+    int *nPtr)
 {
-    if (value == NULL) {
+    const cJSON *child;
+    char buf[32];
+    long long have;
+    int index = 0;
+    cJSON *item;
+
+    if (obj == NULL || (string ? *string == '\0' : number < 0)) {
 	return;
     }
-    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
-	cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
-    } else {
-	cJSON_AddItemToObject(obj, name, value);
+    for (child = obj->child; child; child = child->next, index++) {
+	if (child->string && strcmp(child->string, name) == 0) {
+	    break;
+	}
     }
+    if (child && (string ? (cJSON_IsString(child) && child->valuestring
+	    && strcmp(child->valuestring, string) == 0)
+	    : (TtoJsonWide(child, &have) && have == number))) {
+	return;				/* as the server sent it */
+    }
+    if (string) {
+	item = cJSON_CreateString(string);
+	vals[*nPtr] = item ? cJSON_PrintUnformatted(item) : NULL;
+	cJSON_Delete(item);
+    } else {
+	snprintf(buf, sizeof(buf), "%lld", number);
+	vals[*nPtr] = cJSON_malloc(strlen(buf) + 1);
+	if (vals[*nPtr]) {
+	    strcpy(vals[*nPtr], buf);
+	}
+    }
+    if (vals[*nPtr] == NULL) {
+	return;
+    }
+    edits[*nPtr].index = child ? index : -1;
+    edits[*nPtr].name = name;
+    edits[*nPtr].json = vals[*nPtr];
+    (*nPtr)++;
 }
 
 /*
@@ -47,7 +93,9 @@ ReplaceMember(
  *
  * TtoStoreFormat --
  *
- *	The text of a token file for a snapshot of an object's tokens.
+ *	The text of a token file for a snapshot of an object's tokens: the
+ *	last response re-indented with every member's text as received,
+ *	and beside them what ttoauth2 adds or changed (see the top).
  *
  * Results:
  *	A ckalloc'ed, pretty-printed JSON text, or NULL on memory failure.
@@ -59,50 +107,40 @@ char *
 TtoStoreFormat(
     const TtoTokenSnapshot *snap)
 {
-    cJSON *root = NULL, *data;
-    char *compact, *pretty;
+    cJSON *root = NULL, *data = NULL;
+    const cJSON *child;
+    TtoJsonEdit edits[4];
+    char *vals[4], *compact = NULL, *pretty = NULL;
+    const char *src = snap->body;
+    size_t srcLen = snap->bodyLen;
+    Tcl_DString ds;
+    int n = 0, target = -1, i;
 
     if (snap->body && snap->bodyLen > 0) {
-	root = TtoJsonParseStrict(snap->body, snap->bodyLen);
-	if (root && !cJSON_IsObject(root)) {
-	    cJSON_Delete(root);
-	    root = NULL;
-	}
+	root = TtoJsonParse(snap->body, snap->bodyLen, NULL, NULL);
     }
-    data = root ? cJSON_GetObjectItemCaseSensitive(root, "data") : NULL;
-
-    if (root && cJSON_IsObject(data)
+    if (cJSON_IsObject(root)) {
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    }
+    if (cJSON_IsObject(data)
 	    && cJSON_GetObjectItemCaseSensitive(data, "access_token")) {
 	/*
 	 * TikTok Shop shape: as received, but with the object's current
 	 * tokens (a script may have set them by hand since).
 	 */
-	if (snap->accessToken && *snap->accessToken) {
-	    ReplaceMember(data, "access_token",
-		    cJSON_CreateString(snap->accessToken));
+	for (child = root->child, target = 0; child != data;
+		child = child->next) {
+	    target++;
 	}
-	if (snap->refreshToken && *snap->refreshToken) {
-	    ReplaceMember(data, "refresh_token",
-		    cJSON_CreateString(snap->refreshToken));
-	}
-    } else if (root && cJSON_GetObjectItemCaseSensitive(root,
-	    "access_token")) {
-	if (snap->accessToken && *snap->accessToken) {
-	    ReplaceMember(root, "access_token",
-		    cJSON_CreateString(snap->accessToken));
-	}
-	if (snap->refreshToken && *snap->refreshToken) {
-	    ReplaceMember(root, "refresh_token",
-		    cJSON_CreateString(snap->refreshToken));
-	}
-	if (snap->expiresAt >= 0) {
-	    ReplaceMember(root, "expires_at",
-		    cJSON_CreateNumber((double) snap->expiresAt));
-	}
-	if (snap->refreshExpiresAt >= 0) {
-	    ReplaceMember(root, "refresh_expires_at",
-		    cJSON_CreateNumber((double) snap->refreshExpiresAt));
-	}
+	Edit(data, "access_token", snap->accessToken ? snap->accessToken : "", 0, edits, vals, &n);
+	Edit(data, "refresh_token", snap->refreshToken ? snap->refreshToken : "", 0, edits, vals, &n);
+    } else if (cJSON_IsObject(root)
+	    && cJSON_GetObjectItemCaseSensitive(root, "access_token")) {
+	Edit(root, "access_token", snap->accessToken ? snap->accessToken : "", 0, edits, vals, &n);
+	Edit(root, "refresh_token", snap->refreshToken ? snap->refreshToken : "", 0, edits, vals, &n);
+	Edit(root, "expires_at", NULL, snap->expiresAt, edits, vals, &n);
+	Edit(root, "refresh_expires_at", NULL, snap->refreshExpiresAt,
+		edits, vals, &n);
     } else {
 	/* No usable response (tokens set by hand): write our own shape. */
 	cJSON_Delete(root);
@@ -117,17 +155,14 @@ TtoStoreFormat(
 	    if (data) {
 		cJSON_AddStringToObject(data, "access_token",
 			snap->accessToken ? snap->accessToken : "");
-		if (snap->expiresAt >= 0) {
-		    cJSON_AddNumberToObject(data, "access_token_expire_in",
-			    (double) snap->expiresAt);
-		}
 		cJSON_AddStringToObject(data, "refresh_token",
 			snap->refreshToken ? snap->refreshToken : "");
-		if (snap->refreshExpiresAt >= 0) {
-		    cJSON_AddNumberToObject(data, "refresh_token_expire_in",
-			    (double) snap->refreshExpiresAt);
-		}
 	    }
+	    target = 2;
+	    Edit(data, "access_token_expire_in", NULL, snap->expiresAt,
+		    edits, vals, &n);
+	    Edit(data, "refresh_token_expire_in", NULL,
+		    snap->refreshExpiresAt, edits, vals, &n);
 	} else {
 	    cJSON_AddStringToObject(root, "access_token",
 		    snap->accessToken ? snap->accessToken : "");
@@ -138,28 +173,33 @@ TtoStoreFormat(
 		cJSON_AddStringToObject(root, "refresh_token",
 			snap->refreshToken);
 	    }
-	    if (snap->expiresAt >= 0) {
-		cJSON_AddNumberToObject(root, "expires_at",
-			(double) snap->expiresAt);
-	    }
-	    if (snap->refreshExpiresAt >= 0) {
-		cJSON_AddNumberToObject(root, "refresh_expires_at",
-			(double) snap->refreshExpiresAt);
-	    }
+	    Edit(root, "expires_at", NULL, snap->expiresAt, edits, vals, &n);
+	    Edit(root, "refresh_expires_at", NULL, snap->refreshExpiresAt,
+		    edits, vals, &n);
+	}
+	compact = cJSON_PrintUnformatted(root);
+	src = compact;
+	srcLen = compact ? strlen(compact) : 0;
+    }
+    Tcl_DStringInit(&ds);
+    if (src != NULL && TtoJsonPretty(src, srcLen, target, edits, n, &ds)) {
+	pretty = attemptckalloc((size_t) Tcl_DStringLength(&ds) + 1);
+	if (pretty) {
+	    memcpy(pretty, Tcl_DStringValue(&ds),
+		    (size_t) Tcl_DStringLength(&ds) + 1);
 	}
     }
-    if (root == NULL) {
-	return NULL;
+    memset(Tcl_DStringValue(&ds), 0, (size_t) Tcl_DStringLength(&ds));
+    Tcl_DStringFree(&ds);
+    if (compact) {
+	memset(compact, 0, strlen(compact));
+	cJSON_free(compact);
     }
-
-    compact = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    if (compact == NULL) {
-	return NULL;
+    for (i = 0; i < n; i++) {
+	memset(vals[i], 0, strlen(vals[i]));
+	cJSON_free(vals[i]);
     }
-    pretty = TtoJsonPretty(compact, strlen(compact));
-    memset(compact, 0, strlen(compact));
-    cJSON_free(compact);
     return pretty;
 }
 
@@ -229,24 +269,8 @@ TtoStoreParse(
     TtoProvider *providerPtr,
     TtoTokenResult *res)
 {
-    cJSON *root = TtoJsonParseStrict(text, len);
-    const cJSON *data;
-
     memset(res, 0, sizeof(*res));
-    res->expiresAt = res->refreshExpiresAt = -1;
-    if (!cJSON_IsObject(root)) {
-	cJSON_Delete(root);
-	res->errorKind = "JSON";
-	return -1;
-    }
-    data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    if (cJSON_IsObject(data)
-	    && cJSON_GetObjectItemCaseSensitive(data, "access_token")) {
-	*providerPtr = TTO_PROVIDER_TIKTOKSHOP;
-    } else {
-	*providerPtr = TTO_PROVIDER_RFC6749;
-    }
-    cJSON_Delete(root);
-    TtoTokenClassify(*providerPtr, 200, text, len, receivedAt, res);
+    TtoTokenClassify(TTO_PROVIDER_AUTO, 200, text, len, receivedAt, res);
+    *providerPtr = res->provider;
     return res->ok ? 0 : -1;
 }

@@ -703,7 +703,8 @@ Excerpt(
  *	Fills res: on success ok=1 and the tokens and expiries; otherwise
  *	errorKind "HTTP" (status), "TOKEN" (the provider said no) or
  *	"JSON" (an answer we cannot read), with failureInfo.  res->body is
- *	left alone.
+ *	left alone.  With TTO_PROVIDER_AUTO (a token file) the answer's
+ *	shape decides the profile, left in res->provider.
  *
  *----------------------------------------------------------------------
  */
@@ -729,12 +730,28 @@ TtoTokenClassify(
     snprintf(statusWord, sizeof(statusWord), "%ld", status);
 
     if (body && len > 0) {
-	root = TtoJsonParseStrict(body, len);
+	root = TtoJsonParse(body, len, NULL, NULL);
     }
-    if (root && memmem(body, len, "\\u0000", 6) != NULL) {
+    if (provider == TTO_PROVIDER_AUTO) {
+	/* A token file: its shape says the profile. */
+	data = cJSON_GetObjectItemCaseSensitive(root, "data");
+	provider = (cJSON_IsObject(data) && cJSON_GetObjectItemCaseSensitive(
+		data, "access_token")) ? TTO_PROVIDER_TIKTOKSHOP
+		: TTO_PROVIDER_RFC6749;
+	if (!cJSON_IsObject(root)) {
+	    SetFailure(res, "JSON", NULL, NULL, root ? "not a JSON object"
+		    : "not valid JSON");
+	    goto done;
+	}
+    }
+    res->provider = provider;
+    if (cJSON_IsObject(root) && (TtoJsonHasNul(body, len, root, root,
+	    rootMembers) || (provider == TTO_PROVIDER_TIKTOKSHOP
+	    && cJSON_IsObject(data = cJSON_GetObjectItemCaseSensitive(root,
+	    "data")) && TtoJsonHasNul(body, len, root, data, dataMembers)))) {
 	/*
-	 * A string with a NUL in it: cJSON's C strings would cut a token
-	 * there without a word.  No genuine token response has one.
+	 * A member we read with a NUL in its name or value: cJSON's C
+	 * strings would cut it there without a word.
 	 */
 	cJSON_Delete(root);
 	SetFailure(res, "JSON", NULL, NULL, "token response contains a NUL "

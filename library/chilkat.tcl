@@ -86,7 +86,7 @@ package require ttoauth2 1.0
 namespace eval ::ttoauth2::chilkat {
     # Per-handle state, keyed "handle,field".
     #   oauth: lms (LastMethodSuccess), err (LastErrorText), verbose
-    #   json:  text, tree, compact, I, J, K, lms, err
+    #   json:  text, size, compact, I, J, K, lms, err
     #   fac:   lms, err
     #   sb:    text, lms, err
     #   str:   text (CkString)
@@ -538,10 +538,9 @@ proc ::CkOAuth2_GetRedirectRequestParam {h name {ckString ""}} {
 }
 
 #----------------------------------------------------------------------
-# CkJsonObject: a read-only view of a JSON object's text.  Values come
-# from [ttoauth2 json get] (exact strings, integers of any size); a small
-# type tree built at load time answers what [json get] cannot say (is
-# this an array? a string or a number? present but empty?).
+# CkJsonObject: a read-only view of a JSON object's text, read by
+# [ttoauth2 json] (cJSON): [json raw] gives a value as written (its first
+# character says its type; numbers digit for digit), [json get] strings.
 #----------------------------------------------------------------------
 
 proc ::ttoauth2::chilkat::Json {j} {
@@ -552,70 +551,6 @@ proc ::ttoauth2::chilkat::Json {j} {
     return $j
 }
 
-# Builds the type tree of a JSON text that [ttoauth2 json pretty] has
-# already validated: {o dict-of-subtrees}, {a list-of-subtrees},
-# {n text-of-the-number}, or one of s (string), b (boolean), z (null).
-# Iterative, so deep nesting needs no deep recursion.
-proc ::ttoauth2::chilkat::TypeTree {text} {
-    set tokens [regexp -all -inline \
-	{"(?:[^"\\]|\\.)*"|[\{\}\[\]:,]|[^\s\{\}\[\]:,"]+} $text]
-    set depth 0
-    set kinds {}
-    set items {}
-    set keys {}
-    set result z
-    set n [llength $tokens]
-    for {set i 0} {$i < $n} {incr i} {
-	set tok [lindex $tokens $i]
-	switch -- $tok {
-	    "\{" - "\[" {
-		lappend kinds [expr {$tok eq "\{" ? "o" : "a"}]
-		lappend items {}
-		lappend keys {}
-		continue
-	    }
-	    ":" - "," {
-		continue
-	    }
-	    "\}" - "\]" {
-		set value [list [lindex $kinds end] [lindex $items end]]
-		set kinds [lrange $kinds 0 end-1]
-		set items [lrange $items 0 end-1]
-		set keys [lrange $keys 0 end-1]
-	    }
-	    default {
-		set c [string index $tok 0]
-		if {$c eq "\"" && [lindex $kinds end] eq "o"
-			&& [lindex $tokens [expr {$i + 1}]] eq ":"} {
-		    lset keys end [subst -nocommands -novariables \
-			    [string range $tok 1 end-1]]
-		    continue
-		}
-		switch -- $c {
-		    "\"" {set value s}
-		    t - f {set value b}
-		    n {set value z}
-		    default {set value [list n $tok]}
-		}
-	    }
-	}
-	if {[llength $kinds] == 0} {
-	    set result $value
-	} elseif {[lindex $kinds end] eq "o"} {
-	    set d [lindex $items end]
-	    lset items end {}
-	    dict set d [lindex $keys end] $value
-	    lset items end $d
-	} else {
-	    set l [lindex $items end]
-	    lset items end {}
-	    lappend l $value
-	    lset items end $l
-	}
-    }
-    return $result
-}
-
 # The path with [i], [j], [k] replaced by the handle's I, J, K.
 proc ::ttoauth2::chilkat::JsonPath {j path} {
     variable json
@@ -623,49 +558,25 @@ proc ::ttoauth2::chilkat::JsonPath {j path} {
 	    {[k]} "\[$json($j,K)\]"] $path]
 }
 
-# The type tree at a (substituted) path, "" if there is none.
-proc ::ttoauth2::chilkat::TypeAt {j path} {
-    variable json
-    set node $json($j,tree)
-    set rest $path
-    set first 1
-    while {$rest ne ""} {
-	if {[regexp {^\[(\d+)\](.*)$} $rest -> index rest]} {
-	    if {[lindex $node 0] ne "a"} {return ""}
-	    set list [lindex $node 1]
-	    scan $index %d index
-	    if {$index >= [llength $list]} {return ""}
-	    set node [lindex $list $index]
-	} elseif {[regexp {^(\.?)([^.\[]+)(.*)$} $rest -> dot key rest]
-		&& ($first ? $dot eq "" : $dot ne "")} {
-	    if {[lindex $node 0] ne "o"} {return ""}
-	    set d [lindex $node 1]
-	    if {![dict exists $d $key]} {return ""}
-	    set node [dict get $d $key]
-	} else {
-	    return ""
-	}
-	set first 0
-    }
-    return $node
-}
-
-# {type value} at path, or {} when there is nothing there.
+# {type value} at path, or {} when there is nothing there.  Types: o
+# (object), a (array), s (string), n (number, as written), b (boolean
+# 1/0), z (null).
 proc ::ttoauth2::chilkat::JsonValue {j path} {
     variable json
     set path [JsonPath $j $path]
-    set node [TypeAt $j $path]
-    if {$node eq ""} {
+    if {[catch {ttoauth2 json raw $json($j,text) $path ""} raw]
+	    || $raw eq ""} {
 	return {}
     }
-    if {[lindex $node 0] eq "n"} {
-	# as written: [json get] gives 12.50 as the double 12.5
-	return $node
+    switch -- [string index $raw 0] {
+	"\{" {return [list o $raw]}
+	"\[" {return [list a [llength [ttoauth2 json get $raw {}]]]}
+	"\"" {return [list s [ttoauth2 json get $raw {}]]}
+	t {return {b 1}}
+	f {return {b 0}}
+	n {return {z {}}}
     }
-    if {[catch {ttoauth2 json get $json($j,text) $path} value]} {
-	return {}
-    }
-    return [list [lindex $node 0] $value]
+    return [list n $raw]
 }
 
 proc ::ttoauth2::chilkat::JsonMissing {j method path} {
@@ -682,7 +593,7 @@ proc ::ttoauth2::chilkat::Compact {text} {
 proc ::new_CkJsonObject {} {
     variable ::ttoauth2::chilkat::json
     set j [::ttoauth2::chilkat::NewHandle CkJsonObject]
-    array set json [list $j,text "{}" $j,tree {o {}} $j,compact 1 \
+    array set json [list $j,text "{}" $j,size 0 $j,compact 1 \
 	    $j,I 0 $j,J 0 $j,K 0 $j,lms 1 $j,err ""]
     return $j
 }
@@ -697,18 +608,17 @@ proc ::delete_CkJsonObject {j} {
 proc ::CkJsonObject_Load {j text} {
     variable ::ttoauth2::chilkat::json
     ::ttoauth2::chilkat::Json $j
-    if {[catch {ttoauth2 json pretty $text} msg opts]} {
-	::ttoauth2::chilkat::Fail json $j Load $msg [dict get $opts -errorcode]
+    if {[catch {ttoauth2 json raw $text {}} raw opts]} {
+	::ttoauth2::chilkat::Fail json $j Load $raw [dict get $opts -errorcode]
 	return 0
     }
-    set tree [::ttoauth2::chilkat::TypeTree $text]
-    if {[lindex $tree 0] ne "o"} {
+    if {[string index $raw 0] ne "\{"} {
 	::ttoauth2::chilkat::Fail json $j Load \
 	    "the JSON is not an object" {TTOAUTH2 JSON NOTOBJECT}
 	return 0
     }
-    set json($j,text) [string trim $text]
-    set json($j,tree) $tree
+    set json($j,text) $raw
+    set json($j,size) [dict size [ttoauth2 json parse $raw]]
     ::ttoauth2::chilkat::Ok json $j
     return 1
 }
@@ -790,7 +700,7 @@ proc ::CkJsonObject_get_LastErrorText {j} {
 proc ::CkJsonObject_get_Size {j} {
     variable ::ttoauth2::chilkat::json
     ::ttoauth2::chilkat::Json $j
-    return [dict size [lindex $json($j,tree) 1]]
+    return $json($j,size)
 }
 
 proc ::CkJsonObject_IntOf {j path} {
@@ -861,20 +771,19 @@ proc ::CkJsonObject_BoolOf {j path} {
 proc ::CkJsonObject_HasMember {j path} {
     ::ttoauth2::chilkat::Json $j
     ::ttoauth2::chilkat::Ok json $j
-    set path [::ttoauth2::chilkat::JsonPath $j $path]
-    return [expr {[::ttoauth2::chilkat::TypeAt $j $path] ne ""}]
+    return [expr {[::ttoauth2::chilkat::JsonValue $j $path] ne ""}]
 }
 
 # Number of elements of the array at path; -1 if there is no array there.
 proc ::CkJsonObject_SizeOfArray {j path} {
     ::ttoauth2::chilkat::Json $j
-    set node [::ttoauth2::chilkat::TypeAt $j [::ttoauth2::chilkat::JsonPath $j $path]]
-    if {[lindex $node 0] ne "a"} {
+    lassign [::ttoauth2::chilkat::JsonValue $j $path] type size
+    if {$type ne "a"} {
 	::ttoauth2::chilkat::Fail json $j SizeOfArray "no array at \"$path\""
 	return -1
     }
     ::ttoauth2::chilkat::Ok json $j
-    return [llength [lindex $node 1]]
+    return $size
 }
 
 #----------------------------------------------------------------------

@@ -97,7 +97,7 @@
 #	nostate: the success redirect without state; wrongstate: with a different state.
 #   token_get, token_refresh:	ok | http500 | html200 | nonjson | slow SECONDS |
 #				close | redirect ?URL? | code N ?MESSAGE? |
-#				expiresoon | truncated | nodata
+#				expiresoon | truncated | nodata | rich
 #	http500: 500 with an HTML body. html200: 200 with an HTML page. nonjson: 200
 #	text/plain garbage. slow: answer normally after SECONDS (fractions allowed;
 #	event driven, other connections are served meanwhile; if the client hangs up
@@ -107,6 +107,8 @@
 #	can prove the client did not follow). code: HTTP 200 {"code":N,"message":...,
 #	"data":{}}. expiresoon: success with access_token_expire_in = now+60.
 #	truncated: application/json cut in the middle. nodata: code 0, "data":{}.
+#	rich: as ok, and a success also carries members no client knows, whose
+#	text a client must keep: big integers, exponents, \u escapes, nesting.
 #	Failure modes leave codes and tokens untouched; ok, slow, expiresoon process
 #	the request for real.
 #
@@ -270,7 +272,7 @@ proc ::sandbox::mode {endpoint args} {
     set valid {
 	authorize	{ok deny nostate wrongstate}
 	token_get	{ok http500 html200 nonjson slow close redirect code expiresoon
-			 truncated nodata}
+			 truncated nodata rich}
     }
     dict set valid token_refresh [dict get $valid token_get]
     if {![dict exists $valid $endpoint]} {
@@ -1338,9 +1340,21 @@ proc ::sandbox::TokenAnswer {id endpoint request mode} {
 		lassign [TokenRefresh $query [expr {$name eq "expiresoon"}]] code body
 	    }
 	    Count {} $endpoint $code
+	    if {$name eq "rich" && $code == 0} {
+		set body [string range $body 0 end-2],[RichMembers]\}\}
+	    }
 	    Respond $id 200 {Content-Type application/json} $body
 	}
     }
+}
+
+# sandbox::RichMembers --
+#
+# Results:
+#	The extra data members of the rich answer mode (JSON text).
+
+proc ::sandbox::RichMembers {} {
+    return {"big":9007199254740993,"e":1e400,"f":0.1,"neg":-0.0,"u":"caf\u00e9 \ud83d\ude00","x":{"n":[12345678901234567890123,1E-7,{"z":null}],"t":true}}
 }
 
 # sandbox::Param --
