@@ -1188,8 +1188,8 @@ AnswerDict(
 
 	*codePtr = -1;
 	if (Tcl_DStringLength(&ans->body) > 0) {
-	    root = TtoJsonParseStrict(Tcl_DStringValue(&ans->body),
-		    (size_t) Tcl_DStringLength(&ans->body));
+	    root = TtoJsonParse(Tcl_DStringValue(&ans->body),
+		    (size_t) Tcl_DStringLength(&ans->body), NULL, NULL);
 	}
 	if (cJSON_IsObject(root)) {
 	    item = cJSON_GetObjectItemCaseSensitive(root, "code");
