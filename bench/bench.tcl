@@ -49,7 +49,7 @@
 #	table, default bench/RESULTS.md; "" writes none).  -quick scales
 #	everything down for a smoke run (its numbers are not for publishing).
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 namespace eval ::bench {
     variable here [file dirname [file normalize [info script]]]
@@ -759,8 +759,11 @@ proc ::bench::LoadTime {} {
 	puts [expr {[clock microseconds] - $t0}]
     }
     set dir [lindex [package ifneeded ttoauth2 [package require ttoauth2]] end]
+    # TEA's names: libtcl9ttoauth2<ver> for Tcl 9, libttoauth2<ver> for 8.6.
+    set prefix [expr {[package vsatisfies [package provide Tcl] 9-]
+	    ? "libtcl9ttoauth2" : "libttoauth2"}]
     set so [file join $dir [lindex [glob -directory $dir -tails \
-	    libttoauth2*[info sharedlibextension]] 0]]
+	    $prefix*[info sharedlibextension]] 0]]
     set loadOnly [format {
 	set t0 [clock microseconds]
 	load %s Ttoauth2

@@ -11,7 +11,7 @@
 #	app key, secret and endpoints (shared values), and each its own
 #	access and refresh token (distinct strings of TikTok's length).
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require ttoauth2
 
 set n [lindex $argv 0]

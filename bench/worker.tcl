@@ -23,7 +23,7 @@
 #	    shop-setup BASE		make the object for Shop API requests
 #	    tto-shop N			N x [$o request GET /authorization/202309/shops]
 
-package require Tcl 8.6
+package require Tcl 8.6-
 source [file join [file dirname [file normalize [info script]]] bench.tcl]
 
 namespace eval ::bench::worker {

@@ -9,7 +9,7 @@
 #	Usage: tclsh examples/demo.tcl ?-keep DIR?
 #	(-keep: write the token file into DIR and leave it there)
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 set here [file dirname [file normalize [info script]]]
 set top [file dirname $here]

@@ -138,10 +138,11 @@ typedef struct {
 TCL_DECLARE_MUTEX(initMutex)
 static int processInitialized = 0;
 
-static int ObjectCmd(ClientData clientData, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]);
+static int ObjectCmd(ClientData clientData, Tcl_Interp *interp,
+	Tcl_Size objc, Tcl_Obj *const objv[]);
 static void ObjectDeleted(ClientData clientData);
-static int PkceSubcmd(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]);
+static int PkceSubcmd(Tcl_Interp *interp, Tcl_Size objc,
+	Tcl_Obj *const objv[]);
 
 /*
  *----------------------------------------------------------------------
@@ -241,9 +242,9 @@ SplitUrl(
     colon = (*hostStart == '[') ? NULL
 	    : memchr(hostStart, ':', (size_t) (hostEnd - hostStart));
     Tcl_DStringAppend(hostPtr, hostStart,
-	    (int) ((colon ? colon : hostEnd) - hostStart));
+	    (Tcl_Size) ((colon ? colon : hostEnd) - hostStart));
     pathLen = strcspn(hostEnd, "?#");
-    Tcl_DStringAppend(pathPtr, hostEnd, (int) pathLen);
+    Tcl_DStringAppend(pathPtr, hostEnd, (Tcl_Size) pathLen);
 }
 
 /*
@@ -361,7 +362,7 @@ RefreshEndpoint(
     pathEnd = q ? (size_t) (q - token) : strlen(token);
     if (provider == TTO_PROVIDER_TIKTOKSHOP && pathEnd >= 10
 	    && strncmp(token + pathEnd - 10, "/token/get", 10) == 0) {
-	Tcl_DStringAppend(dsPtr, token, (int) pathEnd - 4);
+	Tcl_DStringAppend(dsPtr, token, (Tcl_Size) pathEnd - 4);
 	Tcl_DStringAppend(dsPtr, "/refresh", -1);
 	Tcl_DStringAppend(dsPtr, token + pathEnd, -1);
 	return;
@@ -656,7 +657,7 @@ static int
 Configure(
     Tcl_Interp *interp,
     TtoObject *obj,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     int i, opt, running;
@@ -1594,7 +1595,7 @@ static const char *
 FilePathArg(
     Tcl_Interp *interp,
     TtoObject *obj,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     const char *path = (objc > 2) ? Tcl_GetString(objv[2])
@@ -1612,7 +1613,7 @@ static int
 ObjectCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     TtoObject *obj = clientData;
@@ -1838,7 +1839,7 @@ CreateObject(
     Tcl_Interp *interp,
     InterpData *data,
     const char *name,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     TtoObject *obj = ckalloc(sizeof(TtoObject));
@@ -1903,7 +1904,7 @@ CreateObject(
 	FreeObject(obj);
 	return TCL_ERROR;
     }
-    obj->command = Tcl_CreateObjCommand(interp, Tcl_DStringValue(&fullName),
+    obj->command = Tcl_CreateObjCommand2(interp, Tcl_DStringValue(&fullName),
 	    ObjectCmd, obj, ObjectDeleted);
     if (obj->command == NULL) {
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot create command \"%s\"",
@@ -1934,7 +1935,7 @@ static int
 TtoauthCmd(
     ClientData clientData,
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
@@ -2023,7 +2024,7 @@ TtoauthCmd(
 static int
 PkceSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const forms[] = {"challenge", "verifier", NULL};
@@ -2149,7 +2150,7 @@ Ttoauth2_Init(
     }
     data->empty = Tcl_NewObj();
     Tcl_IncrRefCount(data->empty);
-    Tcl_CreateObjCommand(interp, "::ttoauth2", TtoauthCmd, data,
+    Tcl_CreateObjCommand2(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);
 }

@@ -202,5 +202,5 @@ TtoHttpReply(
     snprintf(line, sizeof(line), "Content-Length: %lu\r\n\r\n",
 	    (unsigned long) bodyLen);
     Tcl_DStringAppend(dsPtr, line, -1);
-    Tcl_DStringAppend(dsPtr, html, (int) bodyLen);
+    Tcl_DStringAppend(dsPtr, html, (Tcl_Size) bodyLen);
 }

@@ -13,6 +13,7 @@
 #ifndef TTOAUTH2INT_H
 #define TTOAUTH2INT_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <time.h>
 #include <tcl.h>
@@ -25,10 +26,20 @@
 #   define MODULE_SCOPE extern __attribute__((__visibility__("hidden")))
 #endif
 
-/* Tcl 8.6 / 9.0 compatibility. */
+/*
+ * Tcl 8.6 / 9.0 compatibility.  Lengths and argument counts are Tcl_Size:
+ * int on Tcl 8.6, ptrdiff_t on Tcl 9.  Commands are made with
+ * Tcl_CreateObjCommand2, whose procedures take a Tcl_Size objc; on 8.6
+ * that is Tcl_CreateObjCommand, whose procedures take an int.
+ */
 #ifndef TCL_SIZE_MAX
 typedef int Tcl_Size;
 #   define TCL_SIZE_MAX INT_MAX
+#endif
+#if TCL_MAJOR_VERSION < 9
+#   ifndef Tcl_CreateObjCommand2
+#	define Tcl_CreateObjCommand2 Tcl_CreateObjCommand
+#   endif
 #endif
 
 #ifndef PACKAGE_VERSION
@@ -103,7 +114,7 @@ MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 			    const char *verifier, const char *method);
 
 /* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
-MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, int objc,
+MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
 MODULE_SCOPE int	TtoTiktokshopSign(const char *secret,
 			    size_t secretLen, const char *path,
@@ -125,7 +136,7 @@ typedef struct {
     const char *json;		/* the value, as JSON text */
 } TtoJsonEdit;
 
-MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, int objc,
+MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
 MODULE_SCOPE cJSON *	TtoJsonParse(const char *text, size_t len,
 			    size_t *offPtr, const char **whyPtr);

@@ -1074,7 +1074,7 @@ Fail(
 int
 TtoJsonSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const subcmds[] = {

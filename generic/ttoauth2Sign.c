@@ -41,10 +41,10 @@ static void	AppendUtf8(Tcl_DString *dsPtr, Tcl_Encoding utf8,
 static int	CompareParams(const void *a, const void *b);
 static int	SignError(Tcl_Interp *interp, const char *kind,
 		    const char *word, const char *msg);
-static int	SignCmd(Tcl_Interp *interp, Tcl_Encoding utf8, int objc,
+static int	SignCmd(Tcl_Interp *interp, Tcl_Encoding utf8, Tcl_Size objc,
 		    Tcl_Obj *const objv[]);
 static int	VerifyWebhookCmd(Tcl_Interp *interp, Tcl_Encoding utf8,
-		    int objc, Tcl_Obj *const objv[]);
+		    Tcl_Size objc, Tcl_Obj *const objv[]);
 static void	WipeDString(Tcl_DString *dsPtr);
 
 /*
@@ -269,7 +269,7 @@ static int
 SignCmd(
     Tcl_Interp *interp,
     Tcl_Encoding utf8,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     Tcl_DictSearch search;
@@ -390,7 +390,7 @@ static int
 VerifyWebhookCmd(
     Tcl_Interp *interp,
     Tcl_Encoding utf8,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     Tcl_DString msg, secret;
@@ -488,7 +488,7 @@ VerifyWebhookCmd(
 int
 TtoTiktokshopSubcmd(
     Tcl_Interp *interp,
-    int objc,
+    Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
     static const char *const forms[] = {"sign", "verifyWebhook", NULL};

@@ -209,7 +209,7 @@ WriteBody(
 	buf->tooLarge = 1;
 	return 0;			/* makes libcurl fail the transfer */
     }
-    Tcl_DStringAppend(&buf->body, data, (int) len);
+    Tcl_DStringAppend(&buf->body, data, (Tcl_Size) len);
     return len;
 }
 

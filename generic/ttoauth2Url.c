@@ -178,14 +178,14 @@ TtoUrlEncode(
 		|| c == '_' || c == '~') {
 	    continue;
 	}
-	Tcl_DStringAppend(dsPtr, s + run, (int) (i - run));
+	Tcl_DStringAppend(dsPtr, s + run, (Tcl_Size) (i - run));
 	esc[0] = '%';
 	esc[1] = hex[c >> 4];
 	esc[2] = hex[c & 15];
 	Tcl_DStringAppend(dsPtr, esc, 3);
 	run = i + 1;
     }
-    Tcl_DStringAppend(dsPtr, s + run, (int) (len - run));
+    Tcl_DStringAppend(dsPtr, s + run, (Tcl_Size) (len - run));
 }
 
 static int
@@ -237,17 +237,17 @@ TtoUrlDecode(
 		&& (lo = HexValue((unsigned char) s[i+2])) >= 0) {
 	    char byte = (char) (hi * 16 + lo);
 
-	    Tcl_DStringAppend(dsPtr, s + start, (int) (i - start));
+	    Tcl_DStringAppend(dsPtr, s + start, (Tcl_Size) (i - start));
 	    Tcl_DStringAppend(dsPtr, &byte, 1);
 	    i += 2;
 	    start = i + 1;
 	} else if (c == '+' && plusIsSpace) {
-	    Tcl_DStringAppend(dsPtr, s + start, (int) (i - start));
+	    Tcl_DStringAppend(dsPtr, s + start, (Tcl_Size) (i - start));
 	    Tcl_DStringAppend(dsPtr, " ", 1);
 	    start = i + 1;
 	}
     }
-    Tcl_DStringAppend(dsPtr, s + start, (int) (len - start));
+    Tcl_DStringAppend(dsPtr, s + start, (Tcl_Size) (len - start));
 }
 
 /*

@@ -80,7 +80,7 @@
 #	  "true"/"false", null as "null"; an object or array, or a missing
 #	  path, gives "" and LastMethodSuccess 0.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require ttoauth2 1.0
 
 namespace eval ::ttoauth2::chilkat {

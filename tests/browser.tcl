@@ -39,7 +39,7 @@
 #	localhost as loopback, whatever the resolver says); "[::1]" is IPv6.
 #	The Host header keeps the name from the URL.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 namespace eval ::browser {
     variable sequence 0

@@ -8,7 +8,7 @@
 #	Every server a test needs is started here on loopback and stopped by
 #	the test file; every wait is bounded.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require tcltest 2.5
 namespace import -force ::tcltest::*
 
@@ -141,6 +141,12 @@ proc writeFile {path data} {
     close $f
 }
 
+# A file's permission bits as four octal digits, "0600" (Tcl 8.6 reports
+# them as 00600, Tcl 9 as 0o600).
+proc permissions {path} {
+    return [format %04o [file attributes $path -permissions]]
+}
+
 #----------------------------------------------------------------------
 # Errors: [errorOf script] -> {errorcode message}, evaluated in caller.
 #----------------------------------------------------------------------
@@ -218,6 +224,18 @@ proc rawRequest {host port data {ms 3000}} {
     set result $::rawData($s)
     unset ::rawDone($s) ::rawData($s)
     return $result
+}
+
+# The value of a response header of an http package token, "" when absent
+# (the http package of Tcl 9 gives header names in lower case, 8.6's as
+# the server sent them).
+proc httpHeader {tok name} {
+    foreach {key value} [http::meta $tok] {
+	if {[string equal -nocase $key $name]} {
+	    return $value
+	}
+    }
+    return ""
 }
 
 proc httpStatus {response} {

@@ -13,7 +13,7 @@
 #	the connection, prints "closed" and exits.  It exits by itself after
 #	30 s whatever happens.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 proc ::Main {host port target} {
     after 30000 {exit 3}

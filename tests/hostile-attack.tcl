@@ -50,7 +50,7 @@
 #	slow          a request dribbled one byte every -dribble ms (default
 #		      150), never finished: stays open until the listener ends it
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 set opts [dict create -port "" -out "" -host 127.0.0.1 -kinds "" -count 200 \
     -lanes 4 -timeout 8000 -dribble 150 -seed [pid]]

@@ -152,7 +152,7 @@
 #	"control seed refresh_token X expires 0". A reply other than 200 is an error
 #	with -errorcode {SANDBOX CONTROL status}.
 
-package require Tcl 8.6
+package require Tcl 8.6-
 
 namespace eval ::sandbox {
     # Where this file lives, for spawn (info script is only right while sourcing).

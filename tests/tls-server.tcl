@@ -33,7 +33,7 @@
 #	no query) to the -log file, flushed at once; a handshake that fails
 #	appends "NAME CONN handshake-failed".
 
-package require Tcl 8.6
+package require Tcl 8.6-
 package require tls
 
 set logFile ""

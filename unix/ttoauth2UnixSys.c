@@ -347,7 +347,7 @@ DirectoryOf(
 	Tcl_DStringAppend(dirPtr, "/", 1);
 	*basePtr = slash + 1;
     } else {
-	Tcl_DStringAppend(dirPtr, path, (int) (slash - path));
+	Tcl_DStringAppend(dirPtr, path, (Tcl_Size) (slash - path));
 	*basePtr = slash + 1;
     }
 }
