@@ -1151,7 +1151,8 @@ proc ::sandbox::Dispatch {id request} {
 	    if {$path eq "/"} {
 		Respond $id 200 {Content-Type text/plain} \
 		    "ttoauth2 TikTok Shop sandbox: /open/authorize, /api/v2/token/get,\
-		     /api/v2/token/refresh, /__control/ (see tests/sandbox.tcl)\n"
+		     /api/v2/token/refresh, /authorization/202309/shops,\
+		     /order/202309/orders/search, /__control/ (see tests/sandbox.tcl)\n"
 	    } else {
 		Respond $id 404 {Content-Type text/plain} "404 page not found\n"
 	    }
