@@ -21,7 +21,7 @@
 #	   live object (child process: mem.tcl).
 #	5. Load time: `package require ttoauth2` vs `package require http`
 #	   (fresh processes).
-#	6. Shop API requests: the cost of one signature (`ttoauth2 tiktokshop
+#	14. Shop API requests: the cost of one signature (`ttoauth2 tiktokshop
 #	   sign`, in this process), and BENCH_SHOP_N signed requests
 #	   (`$o request GET /authorization/202309/shops`) against the static
 #	   endpoint on one kept-alive connection vs the same signed requests
@@ -44,7 +44,7 @@
 #	BENCH_FLOW_BLOCK (flows per block of the informative short-block run, 10),
 #	BENCH_MEM_N (10000), BENCH_LOAD_N (15), BENCH_TW_MAX (1000) and
 #	BENCH_TW_SECONDS (65: TIME_WAIT wait), BENCH_ONLY (the sections to
-#	run, by the issue's numbers, default "1 2 3 4 5 6"), BENCH_SHOP_N (1000),
+#	run, by the issue's numbers, default "1 2 3 4 5 14"), BENCH_SHOP_N (1000),
 #	BENCH_RESULTS (file for the
 #	table, default bench/RESULTS.md; "" writes none).  -quick scales
 #	everything down for a smoke run (its numbers are not for publishing).
@@ -84,7 +84,7 @@ set ::bench::flowBlock [bench::Setting BENCH_FLOW_BLOCK 10]
 set ::bench::memN     [bench::Setting BENCH_MEM_N 10000]
 set ::bench::loadN    [bench::Setting BENCH_LOAD_N 15]
 # BENCH_ONLY: a list of the issue's section numbers to run (default all).
-set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 6}]
+set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 14}]
 set ::bench::shopN    [bench::Setting BENCH_SHOP_N 1000]
 set ::bench::out      [bench::Setting BENCH_OUT [file join $::bench::here out]]
 set ::bench::results  [bench::Setting BENCH_RESULTS \
@@ -955,9 +955,9 @@ proc ::bench::Main {} {
 	    WaitQuiet flows
 	    Flow $port $cloop
 	}
-	if {6 in $only} {
-	    say "6. Shop API requests"
-	    set section 6
+	if {14 in $only} {
+	    say "14. Shop API requests"
+	    set section 14
 	    WaitQuiet requests
 	    Shop $port $cloop
 	}
