@@ -851,7 +851,7 @@ StartAuth(
 {
     TtoFlow *flow;
     Tcl_DString ds, url;
-    int err = 0, from, to, families;
+    int err = 0, from, to, families, rc;
     const char *host;
     Tcl_WideInt w;
     char portText[16];
@@ -929,7 +929,13 @@ StartAuth(
     families = (strcmp(host, "127.0.0.1") == 0) ? TTO_NET_V4
 	    : (strcmp(host, "[::1]") == 0) ? TTO_NET_V6
 	    : (TTO_NET_V4 | TTO_NET_V6);
-    if (TtoFlowBind(flow, families, from, to, &err) != 0) {
+    rc = TtoFlowBind(flow, families, from, to, &err);
+    if (rc == -2) {
+	TtoFlowFree(flow);
+	return Error(interp, "STATE", "THREAD", NULL,
+		"cannot start the flow thread");
+    }
+    if (rc != 0) {
 	TtoFlowFree(flow);
 	snprintf(portText, sizeof(portText), "%d", from);
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot listen on %s %d%s%s "

@@ -6,18 +6,22 @@
  *	the token exchange, answers the browser, closes the port and records
  *	the outcome as a flow state (0..5, as Chilkat's AuthFlowState).
  *
- *	Ownership: the Tcl thread creates the flow, fills its configuration,
- *	binds and starts it.  From then on the flow thread alone writes the
- *	results; the Tcl thread reads only the state (under the mutex) until
- *	threadDone, and everything after joining.  The one way to end a flow
- *	early is TtoFlowCancel, which sets the cancel flag, wakes whatever the
- *	thread waits on (poll or libcurl), and joins.
+ *	Ownership: the Tcl thread creates the flow and fills its
+ *	configuration; TtoFlowBind hands it to a worker thread, which opens
+ *	the listener (channels belong to the thread that opens them) and
+ *	reports the port; TtoFlowStart lets the worker serve.  From then on
+ *	the worker alone writes the results; the Tcl thread reads only the
+ *	state (under the mutex) until the final state, and the results
+ *	after.  The one way to end a flow early is TtoFlowCancel, which sets
+ *	the cancel flag, wakes whatever the worker waits on (its event loop
+ *	or libcurl), and waits for the final state.
  *
  *	Every live flow is on a process-wide list so that an exit of the
  *	process can stop all threads before Tcl finalizes its allocator.
  */
 
 #include "ttoauth2Int.h"
+#include <errno.h>
 #include <string.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
@@ -76,33 +80,6 @@ TtoFlowNew(void)
     Tcl_MutexLock(&flow->mutex);
     Tcl_MutexUnlock(&flow->mutex);
     return flow;
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * TtoFlowBind --
- *
- *	Binds the loopback port on the addresses of families (TTO_NET_V4,
- *	TTO_NET_V6) in the caller's thread, so that a port in use is
- *	reported by startAuth itself.
- *
- * Results:
- *	0 with flow->port set, or -1 with *errnoPtr.
- *
- *----------------------------------------------------------------------
- */
-
-int
-TtoFlowBind(
-    TtoFlow *flow,
-    int families,
-    int portFrom,
-    int portTo,
-    int *errnoPtr)
-{
-    return TtoNetOpen(families, portFrom, portTo, &flow->net, &flow->port,
-	    errnoPtr);
 }
 
 static void
@@ -287,11 +264,10 @@ static void FreeFlow(TtoFlow *flow);
 
 static void
 RunFlow(
-    TtoFlow *flow,
-    TtoWake *wake)
+    TtoFlow *flow)
 {
     long long deadline = 0;
-    int served, final = 5, orphan, cancelled;
+    int served, final = 5, orphan;
     const char *page = NULL;
     Tcl_DString reply;
     FlowEvent *event;
@@ -302,8 +278,14 @@ RunFlow(
     if (flow->authTimeoutMs > 0) {
 	deadline = TtoNowMs() + flow->authTimeoutMs;
     }
-    served = TtoNetServe(flow->net, deadline, &flow->cancel,
-	    RedirectRequest, flow);
+    served = TtoNetServe(flow->net, deadline, RedirectRequest, flow);
+
+    /*
+     * Nothing more is served: close the port and every other client
+     * before the token exchange, so that nothing new can reach it.
+     */
+
+    TtoNetCloseListeners(flow->net);
     switch (served) {
     case TTO_SERVE_HELD: {
 	const char *error = TtoPairsGet(&flow->redirectParams, "error");
@@ -342,14 +324,10 @@ RunFlow(
 		"browser's redirect", flow->authTimeoutMs);
 	flow->failureInfo = TtoStrDup(info);
 	break;
-    case TTO_SERVE_CANCELLED:
+    default:
 	flow->failureInfo = TtoStrDup("cancelled");
 	break;
-    default:
-	flow->failureInfo = TtoStrDup("the redirect listener failed");
-	break;
     }
-    TtoNetCloseListeners(flow->net);
 
     /*
      * Publish.  The completion event is queued under the mutex: an owner
@@ -385,18 +363,8 @@ RunFlow(
     TtoNetClose(net);		/* under the mutex: RequestCancel wakes it */
     flow->threadDone = 1;
     orphan = flow->orphan;
-    cancelled = __atomic_load_n(&flow->cancel, __ATOMIC_ACQUIRE);
     Tcl_ConditionNotify(&flow->cond);
     Tcl_MutexUnlock(&flow->mutex);
-
-    /*
-     * Only a cancel writes to the wake pipe, and none can come for this
-     * flow any more: what it wrote goes, so the next flow starts quiet.
-     */
-
-    if (cancelled) {
-	TtoWakeDrain(wake);
-    }
     if (orphan) {
 	FreeFlow(flow);
     }
@@ -412,9 +380,14 @@ RunFlow(
  *	of a flow's own work.  A flow goes to an idle worker if there is
  *	one, else to a new worker.  After its flow a worker waits for the
  *	next one if fewer than MAX_IDLE_WORKERS are idle, else it retires
- *	(it is joined by the next TtoFlowStart or TtoFlowWorkersStop).
+ *	(it is joined by the next TtoFlowBind or TtoFlowWorkersStop).
  *	TtoFlowWorkersStop ends and joins them all: when the last object
  *	of the process goes, and at exit.
+ *
+ *	Each worker has a bare interp of its own: creating it sets up the
+ *	thread's Tcl notifier, which the listener's channels, timers and
+ *	TtoNetWake's events need, and Tcl's socket calls report their
+ *	errors through it.
  *
  *----------------------------------------------------------------------
  */
@@ -423,7 +396,6 @@ RunFlow(
 
 typedef struct Worker {
     Tcl_ThreadId thread;
-    TtoWake *wake;		/* lent to each flow's listener */
     Tcl_Condition cond;		/* job or quit set (workerMutex) */
     TtoFlow *job;		/* the flow to run, or NULL */
     int quit;			/* end after the current job */
@@ -451,12 +423,82 @@ Unlink(
     }
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * RunJob --
+ *
+ *	A worker's part of one flow: open the listener and report the
+ *	outcome to TtoFlowBind; then wait for TtoFlowStart (serve: RunFlow)
+ *	or for the owner (or an exit) to give the flow up (close the
+ *	listener).  After a failed bind or a give-up the worker touches the
+ *	flow no more: its owner frees it.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+RunJob(
+    TtoFlow *flow,
+    Tcl_Interp *interp)
+{
+    TtoNet *net = NULL;
+    int port = 0, err = 0, rc;
+
+    rc = TtoNetOpen(interp, flow->families, flow->portFrom, flow->portTo,
+	    &flow->cancel, &net, &port, &err);
+    Tcl_MutexLock(&flow->mutex);
+    flow->bindDone = 1;
+    if (rc != 0) {
+	flow->bindErrno = err ? err : EINVAL;
+	flow->threadDone = 1;
+	Tcl_ConditionNotify(&flow->cond);
+	Tcl_MutexUnlock(&flow->mutex);
+	return;
+    }
+    flow->net = net;
+    flow->port = port;
+    Tcl_ConditionNotify(&flow->cond);
+    while (flow->go == 0 && !TtoCancelRequested(&flow->cancel)) {
+	Tcl_ConditionWait(&flow->cond, &flow->mutex, NULL);
+    }
+    if (flow->go <= 0) {
+	flow->net = NULL;
+	TtoNetClose(net);
+	flow->threadDone = 1;
+	Tcl_ConditionNotify(&flow->cond);
+	Tcl_MutexUnlock(&flow->mutex);
+	return;
+    }
+    Tcl_MutexUnlock(&flow->mutex);
+    RunFlow(flow);
+}
+
 static Tcl_ThreadCreateType
 WorkerThread(
     ClientData clientData)
 {
     Worker *w = clientData;
+    Tcl_Interp *interp;
     TtoFlow *flow;
+
+    /*
+     * The port's -sockname needs no reverse DNS lookup: Tcl skips it
+     * when this variable exists.
+     */
+
+    interp = Tcl_CreateInterp();
+    Tcl_SetVar2(interp, "::tcl::unsupported::noReverseDNS", NULL, "1",
+	    TCL_GLOBAL_ONLY);
+
+    /*
+     * Tcl creates a mutex on its first lock, after an unlocked check.
+     * Servicing the (empty) event queue locks this thread's queue mutex
+     * once now, before any other thread can queue an event here
+     * (TtoNetWake, only once a flow is bound), so that check cannot race.
+     */
+
+    Tcl_ServiceEvent(TCL_ALL_EVENTS);
 
     Tcl_MutexLock(&workerMutex);
     for (;;) {
@@ -468,7 +510,7 @@ WorkerThread(
 	    break;			/* quit: the stopper joins us */
 	}
 	Tcl_MutexUnlock(&workerMutex);
-	RunFlow(flow, w->wake);
+	RunJob(flow, interp);
 	Tcl_MutexLock(&workerMutex);
 	w->job = NULL;
 	if (w->quit) {
@@ -487,12 +529,14 @@ WorkerThread(
     Tcl_MutexUnlock(&workerMutex);
 
     /*
-     * Release this thread's Tcl allocator cache and thread data, then
-     * return normally.  Tcl_ExitThread would end the thread with
-     * pthread_exit from inside this frame, which unwinds without
-     * unpoisoning its locals (AddressSanitizer then trips over them).
+     * Release the interp, this thread's notifier, Tcl allocator cache and
+     * thread data, then return normally.  Tcl_ExitThread would end the
+     * thread with pthread_exit from inside this frame, which unwinds
+     * without unpoisoning its locals (AddressSanitizer then trips over
+     * them).
      */
 
+    Tcl_DeleteInterp(interp);
     Tcl_FinalizeThread();
     TCL_THREAD_CREATE_RETURN;
 }
@@ -509,7 +553,6 @@ JoinWorkers(
 	w = list;
 	list = w->next;
 	Tcl_JoinThread(w->thread, &result);
-	TtoWakeFree(w->wake);
 	Tcl_ConditionFinalize(&w->cond);
 	ckfree(w);
     }
@@ -525,7 +568,7 @@ Dispatch(
     TtoFlow *flow)
 {
     Worker *w, *done;
-    int ok = 1, err = 0;
+    int ok = 1;
 
     Tcl_MutexLock(&workerMutex);
     done = retired;
@@ -536,20 +579,14 @@ Dispatch(
 	w = idleWorkers;
 	idleWorkers = w->nextIdle;
 	idleCount--;
-	TtoNetSetWake(flow->net, w->wake);
 	w->job = flow;
 	Tcl_ConditionNotify(&w->cond);
     } else {
 	w = ckalloc(sizeof(Worker));
 	memset(w, 0, sizeof(Worker));
-	w->wake = TtoWakeNew(&err);
-	if (w->wake != NULL) {
-	    TtoNetSetWake(flow->net, w->wake);
-	    w->job = flow;
-	}
-	if (w->wake == NULL || Tcl_CreateThread(&w->thread, WorkerThread, w,
+	w->job = flow;
+	if (Tcl_CreateThread(&w->thread, WorkerThread, w,
 		TCL_THREAD_STACK_DEFAULT, TCL_THREAD_JOINABLE) != TCL_OK) {
-	    TtoWakeFree(w->wake);
 	    ckfree(w);
 	    ok = 0;
 	} else {
@@ -560,6 +597,65 @@ Dispatch(
     Tcl_MutexUnlock(&workerMutex);
     JoinWorkers(done);
     return ok ? 0 : -1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowBind --
+ *
+ *	Hands the flow to a worker, which opens the loopback port on the
+ *	addresses of families (TTO_NET_V4, TTO_NET_V6), and waits for the
+ *	outcome, so that a port in use is reported by startAuth itself.
+ *	Bound, the worker waits for TtoFlowStart (or TtoFlowFree).
+ *
+ * Results:
+ *	0 with flow->port set; -1 with *errnoPtr (and Tcl's errno) set
+ *	when the port cannot be bound; -2 when no worker thread could be
+ *	started.
+ *
+ * Side effects:
+ *	Puts the bound flow on the process-wide list.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFlowBind(
+    TtoFlow *flow,
+    int families,
+    int portFrom,
+    int portTo,
+    int *errnoPtr)
+{
+    FlowLink *link;
+    int err;
+
+    flow->families = families;
+    flow->portFrom = portFrom;
+    flow->portTo = portTo;
+    if (Dispatch(flow) != 0) {
+	return -2;
+    }
+    Tcl_MutexLock(&flow->mutex);
+    while (!flow->bindDone) {
+	Tcl_ConditionWait(&flow->cond, &flow->mutex, NULL);
+    }
+    err = flow->bindErrno;
+    Tcl_MutexUnlock(&flow->mutex);
+    if (err != 0) {
+	*errnoPtr = err;
+	Tcl_SetErrno(err);
+	return -1;
+    }
+    flow->bound = 1;
+    link = ckalloc(sizeof(FlowLink));
+    link->flow = flow;
+    Tcl_MutexLock(&flowListMutex);
+    link->next = flowList;
+    flowList = link;
+    Tcl_MutexUnlock(&flowListMutex);
+    return 0;
 }
 
 /*
@@ -603,10 +699,11 @@ FlowEventMatch(
  *
  * TtoFlowStart --
  *
- *	Hands a bound flow to a worker thread.
+ *	Lets the worker of a bound flow serve the port.
  *
  * Results:
- *	0, or -1 if no thread could be created (the port is closed then).
+ *	0, or -1 if no libcurl handle could be had or the worker gave the
+ *	flow up (an exit): the caller frees the flow.
  *
  *----------------------------------------------------------------------
  */
@@ -615,30 +712,22 @@ int
 TtoFlowStart(
     TtoFlow *flow)
 {
-    FlowLink *link;
+    TtoHttp *http = TtoHttpAcquire();
 
-    flow->http = TtoHttpAcquire();
-    if (flow->http == NULL) {
-	TtoNetClose(flow->net);
-	flow->net = NULL;
+    if (http == NULL) {
 	return -1;
     }
+    Tcl_MutexLock(&flow->mutex);
+    if (flow->threadDone) {
+	Tcl_MutexUnlock(&flow->mutex);
+	TtoHttpRelease(http);
+	return -1;
+    }
+    flow->http = http;
     flow->state = 1;
-    link = ckalloc(sizeof(FlowLink));
-    link->flow = flow;
-    Tcl_MutexLock(&flowListMutex);
-    link->next = flowList;
-    flowList = link;
-    Tcl_MutexUnlock(&flowListMutex);
-    if (Dispatch(flow) != 0) {
-	Unlist(flow);
-	TtoHttpRelease(flow->http);
-	flow->http = NULL;
-	TtoNetClose(flow->net);
-	flow->net = NULL;
-	flow->state = 0;
-	return -1;
-    }
+    flow->go = 1;
+    Tcl_ConditionNotify(&flow->cond);
+    Tcl_MutexUnlock(&flow->mutex);
     flow->started = 1;
     return 0;
 }
@@ -706,8 +795,9 @@ TtoFlowWait(
  * TtoFlowCancel --
  *
  *	Ends a running flow at once: the worker sees the flag as soon as
- *	poll or libcurl wakes, closes the port and publishes state 5; we
- *	wait for that.  A flow that already ended is left as it is.
+ *	its event loop or libcurl wakes, closes the port and publishes
+ *	state 5; we wait for that.  A flow that already ended is left as it
+ *	is.
  *
  *----------------------------------------------------------------------
  */
@@ -721,11 +811,12 @@ RequestCancel(
     if (!flow->threadDone && (how == CANCEL_ANY
 	    || (how == CANCEL_RUNNING && flow->state < 3)
 	    || (how == CANCEL_ORPHAN && flow->orphan))) {
-	__atomic_store_n(&flow->cancel, 1, __ATOMIC_RELEASE);
+	TtoCancelSet(&flow->cancel);
 	if (flow->net) {
-	    TtoNetWake(flow->net);
+	    TtoNetWake(flow->net);	/* its event loop */
 	}
 	TtoHttpWake(flow->http);	/* NULL once the exchange is over */
+	Tcl_ConditionNotify(&flow->cond);	/* a bound flow not started */
     }
     Tcl_MutexUnlock(&flow->mutex);
 }
@@ -787,10 +878,6 @@ FreeFlow(
     size_t i;
 
     Unlist(flow);
-    if (flow->net) {
-	TtoNetClose(flow->net);		/* bound but never started */
-	flow->net = NULL;
-    }
     TtoHttpRelease(flow->http);
     for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 	FreeString(strings[i]);
@@ -832,6 +919,13 @@ TtoFlowFree(
 	    flow->doneProc = NULL;
 	}
 	Tcl_MutexUnlock(&flow->mutex);
+    } else if (flow->bound) {
+	/* Bound, never started: the worker closes the port and lets go. */
+	Tcl_MutexLock(&flow->mutex);
+	flow->go = -1;
+	Tcl_ConditionNotify(&flow->cond);
+	Tcl_MutexUnlock(&flow->mutex);
+	WAIT_FOR(flow, flow->threadDone);
     }
     Tcl_DeleteEvents(FlowEventMatch, flow);
     if (!orphaned) {
@@ -908,8 +1002,8 @@ TtoFlowWorkersStop(void)
  *
  *	Process exit handler: stops every running flow and joins every
  *	worker, so that `exit` during a flow neither hangs nor crashes in
- *	Tcl_Finalize.  A cancelled flow ends within one poll or libcurl
- *	wake-up.
+ *	Tcl_Finalize.  A cancelled flow ends within one event-loop or
+ *	libcurl wake-up.
  *
  *----------------------------------------------------------------------
  */

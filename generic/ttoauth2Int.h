@@ -4,10 +4,11 @@
  *	Internal declarations shared by the files of the ttoauth2 extension.
  *	Nothing here is public: Ttoauth2_Init is the only exported symbol.
  *
- *	Threading rule: the flow thread never touches a Tcl_Obj or an interp.
- *	Everything that crosses threads is a plain C string allocated with
- *	ckalloc (Tcl's allocator is thread-safe) or a fixed-size value, guarded
- *	by the flow's Tcl_Mutex.
+ *	Threading rule: a flow worker never touches a Tcl_Obj or an interp of
+ *	another thread (it has a bare interp of its own, for its notifier and
+ *	Tcl's error reports, and its own channels).  Everything that crosses
+ *	threads is a plain C string allocated with ckalloc (Tcl's allocator is
+ *	thread-safe) or a fixed-size value, guarded by the flow's Tcl_Mutex.
  */
 
 #ifndef TTOAUTH2INT_H
@@ -49,10 +50,10 @@ typedef int Tcl_Size;
 /* Limits of the loopback listener. */
 #define TTO_MAX_REQUEST_HEAD	16384	/* bytes of a request head */
 #define TTO_CONN_DEADLINE_MS	5000	/* per connection, from accept */
-#define TTO_MAX_CONNECTIONS	64	/* served at once; more wait in backlog */
+#define TTO_MAX_CONNECTIONS	64	/* served at once; a new client takes
+					 * the slot of the oldest incomplete */
 
-typedef struct TtoNet TtoNet;	/* listening sockets + connections */
-typedef struct TtoWake TtoWake;	/* a flow worker's wake pipe */
+typedef struct TtoNet TtoNet;	/* listening channels + connections */
 typedef struct TtoHttp TtoHttp;	/* a reusable libcurl handle */
 
 /*
@@ -335,6 +336,9 @@ typedef struct TtoFlow {
     int useBasicAuth;
     long timeoutMs;
     long authTimeoutMs;		/* 0: no limit */
+    int families;		/* TtoFlowBind's arguments, for the worker */
+    int portFrom;
+    int portTo;
     int port;			/* bound port */
     Tcl_ThreadId owner;		/* the thread of the object's interp */
     void (*doneProc)(void *clientData);	/* run in owner via its queue */
@@ -346,11 +350,15 @@ typedef struct TtoFlow {
     int state;			/* 0..5, as authFlowState */
     int threadDone;		/* the worker will touch nothing more */
     int orphan;			/* owner gone: the worker frees the flow */
-    volatile int cancel;
+    volatile int cancel;	/* TtoCancelSet / TtoCancelRequested */
+    int bindDone;		/* the worker has tried to bind */
+    int bindErrno;		/* ... and failed for this reason, or 0 */
+    int go;			/* 1: serve (TtoFlowStart), -1: give up */
     TtoNet *net;		/* NULL once closed */
     TtoHttp *http;		/* NULL once handed back to the pool */
 
     /* Tcl thread only. */
+    int bound;			/* a worker holds the flow (TtoFlowBind) */
     int started;
 
     /* Results: written by the worker before the final state is set. */
@@ -373,9 +381,10 @@ MODULE_SCOPE void	TtoFlowExitAll(void);
 MODULE_SCOPE void	TtoFlowWorkersStop(void);
 
 /*
- * Platform layer (unix/ttoauth2Unix*.c; win/ later).
+ * ttoauth2Listen.c: the loopback redirect listener on Tcl's channel layer.
+ * Every TtoNet function but TtoNetWake runs in the worker thread that
+ * opened the net; the cancel-flag accessors in any thread.
  */
-
 
 typedef enum {
     TTO_CONN_REPLY = 0,		/* send *replyPtr, close, keep serving */
@@ -389,21 +398,29 @@ typedef TtoConnAction (TtoRequestProc)(void *clientData,
 #define TTO_NET_V4	1	/* 127.0.0.1 */
 #define TTO_NET_V6	2	/* ::1 */
 
-MODULE_SCOPE TtoWake *	TtoWakeNew(int *errnoPtr);
-MODULE_SCOPE void	TtoWakeFree(TtoWake *wake);
-MODULE_SCOPE void	TtoWakeDrain(TtoWake *wake);
-MODULE_SCOPE void	TtoNetSetWake(TtoNet *net, TtoWake *wake);
-MODULE_SCOPE int	TtoNetOpen(int families, int portFrom, int portTo,
+/* TtoNetServe results */
+#define TTO_SERVE_HELD		0	/* a connection was held */
+#define TTO_SERVE_TIMEOUT	1	/* deadline passed */
+#define TTO_SERVE_CANCELLED	2	/* *cancelPtr became non-zero */
+
+MODULE_SCOPE int	TtoCancelRequested(volatile int *flagPtr);
+MODULE_SCOPE void	TtoCancelSet(volatile int *flagPtr);
+MODULE_SCOPE int	TtoNetOpen(Tcl_Interp *interp, int families,
+			    int portFrom, int portTo, volatile int *cancelPtr,
 			    TtoNet **netPtr, int *portPtr, int *errnoPtr);
 MODULE_SCOPE void	TtoNetWake(TtoNet *net);
 MODULE_SCOPE int	TtoNetServe(TtoNet *net, long long deadlineMs,
-			    volatile int *cancelPtr, TtoRequestProc *proc,
-			    void *clientData);
+			    TtoRequestProc *proc, void *clientData);
 MODULE_SCOPE int	TtoNetSendHeld(TtoNet *net, const char *data,
 			    size_t len, long timeoutMs);
 MODULE_SCOPE void	TtoNetFinishHeld(TtoNet *net);
 MODULE_SCOPE void	TtoNetCloseListeners(TtoNet *net);
 MODULE_SCOPE void	TtoNetClose(TtoNet *net);
+
+/*
+ * Platform layer (unix/ttoauth2Unix*.c; win/ later).
+ */
+
 MODULE_SCOPE long long	TtoNowMs(void);
 MODULE_SCOPE int	TtoOsRandom(unsigned char *buf, size_t len);
 MODULE_SCOPE int	TtoSha256(const void *data, size_t len,
@@ -418,11 +435,5 @@ MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,
 MODULE_SCOPE int	TtoFileLock(const char *path, void **lockPtr,
 			    int *errnoPtr);
 MODULE_SCOPE void	TtoFileUnlock(void *lock);
-
-/* TtoNetServe results */
-#define TTO_SERVE_HELD		0	/* a connection was held */
-#define TTO_SERVE_TIMEOUT	1	/* deadline passed */
-#define TTO_SERVE_CANCELLED	2	/* *cancelPtr became non-zero */
-#define TTO_SERVE_ERROR		3	/* poll failed */
 
 #endif /* TTOAUTH2INT_H */

@@ -223,7 +223,7 @@ Progress(
 {
     volatile int *cancelPtr = clientp;
 
-    return (cancelPtr && __atomic_load_n(cancelPtr, __ATOMIC_ACQUIRE)) ? 1 : 0;
+    return TtoCancelRequested(cancelPtr) ? 1 : 0;
 }
 
 static void
@@ -314,7 +314,7 @@ Perform(
 	if (done) {
 	    break;
 	}
-	if (cancelPtr && __atomic_load_n(cancelPtr, __ATOMIC_ACQUIRE)) {
+	if (TtoCancelRequested(cancelPtr)) {
 	    rc = CURLE_ABORTED_BY_CALLBACK;
 	    break;
 	}
@@ -566,8 +566,8 @@ TtoTokenRequestRun(
 	    snprintf(numName, sizeof(numName), "CURLE_%d", (int) rc);
 	    name = numName;
 	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK && req->cancelPtr
-		&& __atomic_load_n(req->cancelPtr, __ATOMIC_ACQUIRE)) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK
+		&& TtoCancelRequested(req->cancelPtr)) {
 	    SetFailure(res, "CANCELLED", NULL, NULL,
 		    "cancelled during the token request");
 	} else if (buf.tooLarge) {
