@@ -23,8 +23,14 @@ if {[lindex $argv 0] eq "-keep"} {
     set keep [file normalize [lindex $argv 1]]
     file mkdir $keep
 }
-set dir [expr {$keep ne "" ? $keep
-	: [file join [expr {[info exists env(TMPDIR)] ? $env(TMPDIR) : "/tmp"}] ttoauth2-demo-[pid]]}]
+if {[info exists env(TMPDIR)]} {
+    set tmp $env(TMPDIR)
+} elseif {$tcl_platform(platform) eq "windows" && [info exists env(TEMP)]} {
+    set tmp $env(TEMP)
+} else {
+    set tmp /tmp
+}
+set dir [expr {$keep ne "" ? $keep : [file join $tmp ttoauth2-demo-[pid]]}]
 file mkdir $dir
 set tokenFile [file join $dir tiktok-shops.json]
 

@@ -943,6 +943,7 @@ StartAuth(
 		from, (to > from) ? "-" : "", (to > from) ?
 		Tcl_GetString(obj->options[OPT_LISTENPORTRANGEEND]) : "",
 		Tcl_ErrnoMsg(err)));
+	errno = err;			/* Tcl_ErrnoId reads errno */
 	Tcl_SetErrorCode(interp, "TTOAUTH2", "LISTEN", portText,
 		Tcl_ErrnoId(), Tcl_ErrnoMsg(err), (char *) NULL);
 	return TCL_ERROR;

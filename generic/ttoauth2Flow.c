@@ -529,15 +529,13 @@ WorkerThread(
     Tcl_MutexUnlock(&workerMutex);
 
     /*
-     * Release the interp, this thread's notifier, Tcl allocator cache and
-     * thread data, then return normally.  Tcl_ExitThread would end the
-     * thread with pthread_exit from inside this frame, which unwinds
-     * without unpoisoning its locals (AddressSanitizer then trips over
-     * them).
+     * Release the interp and this thread's notifier; TtoThreadExit
+     * releases its Tcl allocator cache and thread data and ends the
+     * thread the way the platform needs.
      */
 
     Tcl_DeleteInterp(interp);
-    Tcl_FinalizeThread();
+    TtoThreadExit();
     TCL_THREAD_CREATE_RETURN;
 }
 

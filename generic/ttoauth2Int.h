@@ -423,6 +423,7 @@ MODULE_SCOPE void	TtoNetClose(TtoNet *net);
 
 MODULE_SCOPE long long	TtoNowMs(void);
 MODULE_SCOPE int	TtoOsRandom(unsigned char *buf, size_t len);
+MODULE_SCOPE void	TtoThreadExit(void);
 MODULE_SCOPE int	TtoSha256(const void *data, size_t len,
 			    unsigned char out[32]);
 MODULE_SCOPE int	TtoHmacSha256(const void *key, size_t keyLen,

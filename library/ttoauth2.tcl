@@ -244,9 +244,10 @@ proc ::ttoauth2::Substitute {command url} {
 #	Finds the file a command's program names, before anything is
 #	started, so that a missing program is reported (the program itself
 #	starts in a background shell, which could not tell).  A name with
-#	a / is a path; another is searched in PATH.  On Windows, exec
-#	searches (and reports) itself.  Unlike auto_execok, nothing is
-#	cached: a browser installed or a PATH changed later is seen.
+#	a / is a path; another is searched in PATH.  On Windows,
+#	auto_execok tells whether it exists (exec then searches itself).
+#	Nothing is cached: a browser installed or a PATH changed later is
+#	seen.
 #
 # Results:
 #	A list: the path and "", or "" and ENOENT (found nowhere) or EACCES
@@ -257,6 +258,13 @@ proc ::ttoauth2::FindProgram {name} {
 	return {{} ENOENT}
     }
     if {$::tcl_platform(platform) eq "windows"} {
+	# exec searches PATH and PATHEXT itself; asked here is only whether
+	# the program exists, so that BROWSER's next entry can be tried.
+	# (auto_execok caches its answers: forget this one first.)
+	unset -nocomplain ::auto_execs($name)
+	if {[auto_execok $name] eq ""} {
+	    return {{} ENOENT}
+	}
 	return [list $name {}]
     }
     if {[string first / $name] >= 0} {

@@ -89,7 +89,13 @@ foreach file $files {
     vwait summary(done)
     after cancel $timer
     if {$summary(done) eq "timeout"} {
-	catch {exec kill -9 {*}[pid $chan]}
+	foreach p [pid $chan] {
+	    if {$tcl_platform(platform) eq "windows"} {
+		catch {exec taskkill /F /T /PID $p}
+	    } else {
+		catch {exec kill -9 $p}
+	    }
+	}
 	catch {close $chan}
 	puts "==== [file tail $file] did not finish within $limit s"
 	lappend badFiles "[file tail $file] (timeout)"

@@ -48,7 +48,9 @@ proc canListen {host} {
 testConstraint ipv6 [canListen ::1]
 testConstraint unix [expr {$tcl_platform(platform) eq "unix"}]
 testConstraint notRoot [expr {[catch {exec id -u} uid] || $uid != 0}]
-testConstraint procfs [file isdirectory /proc/self/fd]
+# (Not on Windows: under Wine, /proc is the Linux host's, seen through Z:.)
+testConstraint procfs [expr {$tcl_platform(platform) eq "unix"
+    && [file isdirectory /proc/self/fd]}]
 testConstraint chromium [expr {[auto_execok chromium] ne ""}]
 testConstraint valgrind [info exists env(TTOAUTH2_VALGRIND)]
 testConstraint notValgrind [expr {![info exists env(TTOAUTH2_VALGRIND)]}]
@@ -107,8 +109,15 @@ proc listenPorts {{count 20}} {
 
 # Temporary folders live outside the source tree, one parent per test
 # process, removed by cleanTmp (each file's last line calls it).
-set ::tmpRoot [file join [expr {[info exists env(TMPDIR)] ? $env(TMPDIR) : "/tmp"}] \
-    ttoauth2-tests-[pid]]
+# (On Windows: %TEMP%, which every Windows session has.)
+if {[info exists env(TMPDIR)]} {
+    set ::tmpBase $env(TMPDIR)
+} elseif {$tcl_platform(platform) eq "windows" && [info exists env(TEMP)]} {
+    set ::tmpBase [file normalize $env(TEMP)]
+} else {
+    set ::tmpBase /tmp
+}
+set ::tmpRoot [file join $::tmpBase ttoauth2-tests-[pid]]
 
 proc tmpDir {} {
     set dir [file join $::tmpRoot [incr ::tmpCounter]]
@@ -134,9 +143,11 @@ proc readFile {path} {
     return $data
 }
 
+# Writes data as it is (LF line ends on every platform: fixtures are
+# compared byte for byte with what ttoauth2 reads back).
 proc writeFile {path data} {
     set f [open $path w]
-    fconfigure $f -encoding utf-8
+    fconfigure $f -encoding utf-8 -translation lf
     puts -nonewline $f $data
     close $f
 }

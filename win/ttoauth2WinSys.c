@@ -1,0 +1,846 @@
+/*
+ * ttoauth2WinSys.c --
+ *
+ *	The Windows side of the platform layer (see the end of
+ *	generic/ttoauth2Int.h): the clock, the OS random source, SHA-256
+ *	and HMAC-SHA256 (BCrypt, so Windows needs no OpenSSL), the end of a
+ *	worker thread, and the token file (atomic replace, bounded read,
+ *	cross-process lock).
+ *
+ *	Paths arrive as UTF-8, the way Tcl gives them, and go to the W
+ *	(UTF-16) APIs.  Errors are reported as errno values, mapped from
+ *	Win32 error codes, so that generic/ reports them through
+ *	Tcl_ErrnoMsg / Tcl_ErrnoId exactly as on Unix.
+ */
+
+#ifndef WIN32_LEAN_AND_MEAN
+#   define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef UNICODE
+#   define UNICODE
+#endif
+#ifndef _UNICODE
+#   define _UNICODE
+#endif
+
+#include "ttoauth2Int.h"
+
+#include <windows.h>
+#include <bcrypt.h>
+#include <errno.h>
+#include <string.h>
+
+#ifndef NT_SUCCESS
+#   define NT_SUCCESS(status) (((NTSTATUS) (status)) >= 0)
+#endif
+#ifndef BCRYPT_USE_SYSTEM_PREFERRED_RNG
+#   define BCRYPT_USE_SYSTEM_PREFERRED_RNG 0x00000002
+#endif
+
+#define MAX_FILE_SIZE	(16 * 1024 * 1024)	/* TtoFileRead refuses more */
+#define MAX_CHUNK	(1UL << 30)		/* per ReadFile/WriteFile/BCrypt call */
+#define TEMP_TRIES	16			/* names tried for a temp file */
+
+/*
+ * A lock taken by TtoFileLock: the open lock file.
+ */
+
+typedef struct {
+    HANDLE handle;
+} FileLock;
+
+/*
+ * An owner-only security descriptor for the files created here (the
+ * Windows form of mode 0600): a protected DACL with one entry, full
+ * access for the user the process runs as.
+ */
+
+typedef struct {
+    SECURITY_ATTRIBUTES sa;
+    SECURITY_DESCRIPTOR sd;
+    union {
+	ACL acl;
+	char bytes[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE)
+		+ SECURITY_MAX_SID_SIZE];
+    } dacl;
+    union {
+	TOKEN_USER user;
+	char bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } token;
+} OwnerOnly;
+
+static int	ErrnoFromWin32(DWORD err);
+static int	Hash(const void *key, size_t keyLen, const void *data,
+		    size_t len, unsigned char out[32]);
+static SECURITY_ATTRIBUTES *OwnerOnlyInit(OwnerOnly *oo);
+static WCHAR *	WidePath(const char *path, const char *suffix,
+		    int *errnoPtr);
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * ErrnoFromWin32 --
+ *
+ *	Maps a Win32 error code to the errno value that says the same,
+ *	for Tcl_ErrnoMsg and Tcl_ErrnoId.
+ *
+ * Results:
+ *	An errno value (EIO for codes without a closer match).
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+ErrnoFromWin32(
+    DWORD err)
+{
+    switch (err) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_DRIVE:
+    case ERROR_BAD_NETPATH:
+    case ERROR_BAD_NET_NAME:
+    case ERROR_BAD_PATHNAME:
+    case ERROR_NO_MORE_FILES:
+	return ENOENT;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION:
+    case ERROR_NETWORK_ACCESS_DENIED:
+    case ERROR_CANNOT_MAKE:
+    case ERROR_CURRENT_DIRECTORY:
+    case ERROR_PRIVILEGE_NOT_HELD:
+	return EACCES;
+    case ERROR_WRITE_PROTECT:
+	return EROFS;
+    case ERROR_FILE_EXISTS:
+    case ERROR_ALREADY_EXISTS:
+	return EEXIST;
+    case ERROR_DISK_FULL:
+    case ERROR_HANDLE_DISK_FULL:
+	return ENOSPC;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+	return ENOMEM;
+    case ERROR_TOO_MANY_OPEN_FILES:
+	return EMFILE;
+    case ERROR_FILENAME_EXCED_RANGE:
+	return ENAMETOOLONG;
+    case ERROR_DIRECTORY:
+	return ENOTDIR;
+    case ERROR_NOT_SAME_DEVICE:
+	return EXDEV;
+    case ERROR_INVALID_NAME:
+    case ERROR_INVALID_PARAMETER:
+    case ERROR_NO_UNICODE_TRANSLATION:
+	return EINVAL;
+    case ERROR_NOT_SUPPORTED:
+    case ERROR_INVALID_FUNCTION:
+	return ENOSYS;
+    case ERROR_LOCK_FAILED:
+    case ERROR_NOT_LOCKED:
+	return ENOLCK;
+    case ERROR_BROKEN_PIPE:
+    case ERROR_NO_DATA:
+	return EPIPE;
+    default:
+	return EIO;
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoNowMs --
+ *
+ *	The monotonic clock in milliseconds: the listener's deadlines must
+ *	not jump when someone sets the wall clock.
+ *
+ * Results:
+ *	Milliseconds since the system started.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+long long
+TtoNowMs(void)
+{
+    return (long long) GetTickCount64();
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoThreadExit --
+ *
+ *	The end of a joinable thread made with Tcl_CreateThread.  On
+ *	Windows, Tcl_JoinThread returns only for a thread that ended
+ *	through Tcl_ExitThread (which signals the joiners); one that
+ *	returns from its thread function would leave them waiting for
+ *	ever.
+ *
+ * Results:
+ *	None: does not return.
+ *
+ * Side effects:
+ *	Finalizes Tcl for this thread and ends it.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoThreadExit(void)
+{
+    Tcl_ExitThread(0);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoOsRandom --
+ *
+ *	Fills buf from the system's preferred CSPRNG (BCryptGenRandom).
+ *
+ * Results:
+ *	0, or -1 when the random source fails.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoOsRandom(
+    unsigned char *buf,
+    size_t len)
+{
+    while (len > 0) {
+	ULONG chunk = (ULONG) (len > MAX_CHUNK ? MAX_CHUNK : len);
+
+	if (!NT_SUCCESS(BCryptGenRandom(NULL, buf, chunk,
+		BCRYPT_USE_SYSTEM_PREFERRED_RNG))) {
+	    return -1;
+	}
+	buf += chunk;
+	len -= chunk;
+    }
+    return 0;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * Hash --
+ *
+ *	SHA-256 of data (key == NULL) or HMAC-SHA256 of data under key,
+ *	with BCrypt (Windows Vista and later; Wine).
+ *
+ * Results:
+ *	0 with the 32-byte digest in out, or -1.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+Hash(
+    const void *key,
+    size_t keyLen,
+    const void *data,
+    size_t len,
+    unsigned char out[32])
+{
+    BCRYPT_ALG_HANDLE alg = NULL;
+    BCRYPT_HASH_HANDLE hash = NULL;
+    const unsigned char *p = (const unsigned char *) data;
+    static unsigned char noKey[1];
+    int result = -1;
+
+    if (keyLen > MAX_CHUNK) {
+	return -1;
+    }
+    if (!NT_SUCCESS(BCryptOpenAlgorithmProvider(&alg,
+	    BCRYPT_SHA256_ALGORITHM, NULL,
+	    key != NULL ? BCRYPT_ALG_HANDLE_HMAC_FLAG : 0))) {
+	return -1;
+    }
+
+    /*
+     * The hash object's memory is left to BCrypt (NULL, 0).  An empty
+     * HMAC key is a valid key: pass a non-NULL pointer with length 0.
+     */
+
+    if (!NT_SUCCESS(BCryptCreateHash(alg, &hash, NULL, 0,
+	    key == NULL ? NULL : (PUCHAR) (keyLen ? key : noKey),
+	    (ULONG) keyLen, 0))) {
+	goto done;
+    }
+    while (len > 0) {
+	ULONG chunk = (ULONG) (len > MAX_CHUNK ? MAX_CHUNK : len);
+
+	if (!NT_SUCCESS(BCryptHashData(hash, (PUCHAR) p, chunk, 0))) {
+	    goto done;
+	}
+	p += chunk;
+	len -= chunk;
+    }
+    if (NT_SUCCESS(BCryptFinishHash(hash, out, 32, 0))) {
+	result = 0;
+    }
+
+  done:
+    if (hash != NULL) {
+	BCryptDestroyHash(hash);
+    }
+    BCryptCloseAlgorithmProvider(alg, 0);
+    return result;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoSha256 --
+ *
+ *	SHA-256 of data.
+ *
+ * Results:
+ *	0 with the digest in out, or -1 when BCrypt fails.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoSha256(
+    const void *data,
+    size_t len,
+    unsigned char out[32])
+{
+    return Hash(NULL, 0, data, len, out);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoHmacSha256 --
+ *
+ *	HMAC-SHA256 (RFC 2104) of data under key.
+ *
+ * Results:
+ *	0 with the MAC in out, or -1 when BCrypt fails.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoHmacSha256(
+    const void *key,
+    size_t keyLen,
+    const void *data,
+    size_t len,
+    unsigned char out[32])
+{
+    return Hash(key, keyLen, data, len, out);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * WidePath --
+ *
+ *	Converts a UTF-8 path (plus an ASCII suffix) to UTF-16.
+ *
+ * Results:
+ *	The ckalloc'ed wide string (the caller frees it), or NULL with
+ *	*errnoPtr set (EINVAL: not valid UTF-8).
+ *
+ * Side effects:
+ *	Allocates memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static WCHAR *
+WidePath(
+    const char *path,
+    const char *suffix,
+    int *errnoPtr)
+{
+    size_t pathLen = strlen(path), sufLen = strlen(suffix), i;
+    int n;
+    WCHAR *wide;
+
+    if (pathLen > INT_MAX / 2) {
+	*errnoPtr = ENAMETOOLONG;
+	return NULL;
+    }
+    n = pathLen == 0 ? 0 : MultiByteToWideChar(CP_UTF8,
+	    MB_ERR_INVALID_CHARS, path, (int) pathLen, NULL, 0);
+    if (pathLen > 0 && n <= 0) {
+	*errnoPtr = EINVAL;
+	return NULL;
+    }
+    wide = (WCHAR *) ckalloc(((size_t) n + sufLen + 1) * sizeof(WCHAR));
+    if (n > 0) {
+	MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path,
+		(int) pathLen, wide, n);
+    }
+    for (i = 0; i < sufLen; i++) {
+	wide[n + i] = (WCHAR) (unsigned char) suffix[i];
+    }
+    wide[n + sufLen] = 0;
+    return wide;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * OwnerOnlyInit --
+ *
+ *	Fills an OwnerOnly with a security descriptor that gives the
+ *	process's user full access and nobody else any.
+ *
+ * Results:
+ *	The SECURITY_ATTRIBUTES to pass to CreateFileW, or NULL (default
+ *	security, inherited from the folder) when the user's SID cannot
+ *	be had.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static SECURITY_ATTRIBUTES *
+OwnerOnlyInit(
+    OwnerOnly *oo)
+{
+    HANDLE token;
+    DWORD got = 0;
+    BOOL ok;
+
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
+	return NULL;
+    }
+    ok = GetTokenInformation(token, TokenUser, &oo->token,
+	    sizeof(oo->token), &got);
+    CloseHandle(token);
+    if (!ok
+	    || !InitializeAcl(&oo->dacl.acl, sizeof(oo->dacl), ACL_REVISION)
+	    || !AddAccessAllowedAce(&oo->dacl.acl, ACL_REVISION,
+		    FILE_ALL_ACCESS, oo->token.user.User.Sid)
+	    || !InitializeSecurityDescriptor(&oo->sd,
+		    SECURITY_DESCRIPTOR_REVISION)
+	    || !SetSecurityDescriptorDacl(&oo->sd, TRUE, &oo->dacl.acl, FALSE)
+	    || !SetSecurityDescriptorControl(&oo->sd, SE_DACL_PROTECTED,
+		    SE_DACL_PROTECTED)) {
+	return NULL;
+    }
+    oo->sa.nLength = sizeof(oo->sa);
+    oo->sa.lpSecurityDescriptor = &oo->sd;
+    oo->sa.bInheritHandle = FALSE;
+    return &oo->sa;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileWriteAtomic --
+ *
+ *	Replaces the file at path with data so that a crash at any moment
+ *	leaves either the old file or the new one, complete: the data goes
+ *	to a temp file in the same folder (".NAME.tmpXXXXXXXX", owner-only
+ *	access), is flushed to disk, and is moved over path with
+ *	MoveFileExW(REPLACE_EXISTING | WRITE_THROUGH), which returns only
+ *	once the move is on disk.
+ *
+ * Results:
+ *	0, or -1 with *errnoPtr set (EISDIR when path is a folder, which
+ *	is left untouched).
+ *
+ * Side effects:
+ *	Replaces the file; never leaves a temp file behind on failure.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFileWriteAtomic(
+    const char *path,
+    const char *data,
+    size_t len,
+    int *errnoPtr)
+{
+    Tcl_DString tmp;
+    OwnerOnly oo;
+    SECURITY_ATTRIBUTES *saPtr;
+    WCHAR *widePath = NULL, *wideTmp = NULL;
+    HANDLE h = INVALID_HANDLE_VALUE;
+    const char *base, *p;
+    DWORD attrs, err = 0;
+    size_t done = 0, prefixLen;
+    int tries, result = -1;
+
+    if (path == NULL || *path == '\0') {
+	*errnoPtr = ENOENT;
+	return -1;
+    }
+
+    /*
+     * The last component: after the last separator, or after "X:" in a
+     * drive-relative path such as "C:token.json".
+     */
+
+    base = path;
+    for (p = path; *p != '\0'; p++) {
+	if (*p == '/' || *p == '\\') {
+	    base = p + 1;
+	}
+    }
+    if (base == path && path[0] != '\0' && path[1] == ':') {
+	base = path + 2;
+    }
+    if (*base == '\0') {			/* "dir/" */
+	*errnoPtr = EISDIR;
+	return -1;
+    }
+    widePath = WidePath(path, "", errnoPtr);
+    if (widePath == NULL) {
+	return -1;
+    }
+    attrs = GetFileAttributesW(widePath);
+    if (attrs != INVALID_FILE_ATTRIBUTES
+	    && (attrs & FILE_ATTRIBUTE_DIRECTORY)) {
+	ckfree((char *) widePath);
+	*errnoPtr = EISDIR;
+	return -1;
+    }
+
+    saPtr = OwnerOnlyInit(&oo);
+    prefixLen = (size_t) (base - path);
+    Tcl_DStringInit(&tmp);
+    for (tries = 0; tries < TEMP_TRIES; tries++) {
+	unsigned char rnd[4];
+	char suffix[16];
+
+	if (TtoOsRandom(rnd, sizeof(rnd)) != 0) {
+	    *errnoPtr = EIO;
+	    goto done;
+	}
+	snprintf(suffix, sizeof(suffix), ".tmp%02x%02x%02x%02x",
+		rnd[0], rnd[1], rnd[2], rnd[3]);
+	Tcl_DStringSetLength(&tmp, 0);
+	Tcl_DStringAppend(&tmp, path, (int) prefixLen);
+	Tcl_DStringAppend(&tmp, ".", 1);
+	Tcl_DStringAppend(&tmp, base, -1);
+	if (wideTmp != NULL) {
+	    ckfree((char *) wideTmp);
+	}
+	wideTmp = WidePath(Tcl_DStringValue(&tmp), suffix, errnoPtr);
+	if (wideTmp == NULL) {
+	    goto done;
+	}
+	h = CreateFileW(wideTmp, GENERIC_WRITE, 0, saPtr, CREATE_NEW,
+		FILE_ATTRIBUTE_NORMAL, NULL);
+	if (h != INVALID_HANDLE_VALUE) {
+	    break;
+	}
+	err = GetLastError();
+	if (err != ERROR_FILE_EXISTS && err != ERROR_ALREADY_EXISTS) {
+	    break;
+	}
+    }
+    if (h == INVALID_HANDLE_VALUE) {
+	*errnoPtr = ErrnoFromWin32(err);
+	goto done;
+    }
+
+    while (done < len) {
+	DWORD chunk = (DWORD) (len - done > MAX_CHUNK ? MAX_CHUNK : len - done);
+	DWORD wrote = 0;
+
+	if (!WriteFile(h, data + done, chunk, &wrote, NULL) || wrote == 0) {
+	    err = GetLastError();
+	    goto removeTemp;
+	}
+	done += wrote;
+    }
+    if (!FlushFileBuffers(h)) {
+	err = GetLastError();
+	goto removeTemp;
+    }
+    if (!CloseHandle(h)) {
+	h = INVALID_HANDLE_VALUE;
+	err = GetLastError();
+	goto removeTemp;
+    }
+    h = INVALID_HANDLE_VALUE;
+    if (!MoveFileExW(wideTmp, widePath,
+	    MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+	err = GetLastError();
+	goto removeTemp;
+    }
+    result = 0;
+    goto done;
+
+  removeTemp:
+    *errnoPtr = err ? ErrnoFromWin32(err) : EIO;
+    if (h != INVALID_HANDLE_VALUE) {
+	CloseHandle(h);
+    }
+    DeleteFileW(wideTmp);
+  done:
+    Tcl_DStringFree(&tmp);
+    if (wideTmp != NULL) {
+	ckfree((char *) wideTmp);
+    }
+    ckfree((char *) widePath);
+    return result;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileRead --
+ *
+ *	Reads a whole regular file.  Anything else is refused: a folder
+ *	(EISDIR), a device or pipe (EINVAL), a file over 16 MiB (EFBIG; no
+ *	token file is that big).  The file is opened sharing read, write
+ *	and delete, so reading never stands in the way of a save.
+ *
+ * Results:
+ *	0 with *dataPtr (ckalloc'ed, NUL-terminated; the caller frees it)
+ *	and *lenPtr (excluding the NUL), or -1 with *errnoPtr set.
+ *
+ * Side effects:
+ *	Allocates memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFileRead(
+    const char *path,
+    char **dataPtr,
+    size_t *lenPtr,
+    int *errnoPtr)
+{
+    BY_HANDLE_FILE_INFORMATION info;
+    LARGE_INTEGER size;
+    WCHAR *wide;
+    HANDLE h;
+    DWORD err;
+    char *buf;
+    size_t cap, len = 0;
+
+    *dataPtr = NULL;
+    *lenPtr = 0;
+    if (path == NULL || *path == '\0') {
+	*errnoPtr = ENOENT;
+	return -1;
+    }
+    wide = WidePath(path, "", errnoPtr);
+    if (wide == NULL) {
+	return -1;
+    }
+
+    /*
+     * FILE_FLAG_BACKUP_SEMANTICS lets a folder be opened, so that it is
+     * reported as one (EISDIR) rather than as EACCES.
+     */
+
+    h = CreateFileW(wide, GENERIC_READ,
+	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	    OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    err = GetLastError();		/* before ckfree can change it */
+    ckfree((char *) wide);
+    if (h == INVALID_HANDLE_VALUE) {
+	*errnoPtr = ErrnoFromWin32(err);
+	return -1;
+    }
+    if (GetFileType(h) != FILE_TYPE_DISK) {
+	*errnoPtr = EINVAL;
+	CloseHandle(h);
+	return -1;
+    }
+    if (!GetFileInformationByHandle(h, &info)) {
+	*errnoPtr = ErrnoFromWin32(GetLastError());
+	CloseHandle(h);
+	return -1;
+    }
+    if (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+	*errnoPtr = EISDIR;
+	CloseHandle(h);
+	return -1;
+    }
+    if (!GetFileSizeEx(h, &size)) {
+	*errnoPtr = ErrnoFromWin32(GetLastError());
+	CloseHandle(h);
+	return -1;
+    }
+    if (size.QuadPart > MAX_FILE_SIZE) {
+	*errnoPtr = EFBIG;
+	CloseHandle(h);
+	return -1;
+    }
+
+    /*
+     * The size is a hint only: the file may grow or shrink while read.
+     * Read to EOF, never past the limit.
+     */
+
+    cap = (size_t) size.QuadPart + 1;
+    buf = ckalloc(cap + 1);
+    for (;;) {
+	DWORD got = 0;
+
+	if (len == cap) {
+	    if (cap > MAX_FILE_SIZE) {
+		ckfree(buf);
+		CloseHandle(h);
+		*errnoPtr = EFBIG;
+		return -1;
+	    }
+	    cap = (cap * 2 > (size_t) MAX_FILE_SIZE + 1)
+		    ? (size_t) MAX_FILE_SIZE + 1 : cap * 2;
+	    buf = ckrealloc(buf, cap + 1);
+	}
+	if (!ReadFile(h, buf + len, (DWORD) (cap - len), &got, NULL)) {
+	    *errnoPtr = ErrnoFromWin32(GetLastError());
+	    ckfree(buf);
+	    CloseHandle(h);
+	    return -1;
+	}
+	if (got == 0) {
+	    break;
+	}
+	len += got;
+    }
+    CloseHandle(h);
+    buf[len] = '\0';
+    *dataPtr = buf;
+    *lenPtr = len;
+    return 0;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileLock --
+ *
+ *	Takes an exclusive lock for the token file at path, waiting as
+ *	long as another holder keeps it.
+ *
+ *	The lock is on a sibling file, path + ".lock" (created owner-only,
+ *	never deleted), because the token file itself is replaced by a
+ *	move.  LockFileEx locks belong to the open file: two handles
+ *	exclude each other whether they are in two processes or in two
+ *	threads of one, and Windows releases the lock of a process that
+ *	dies.  The wait is not bounded: the holder is a refresh, itself
+ *	bounded by -timeout.
+ *
+ * Results:
+ *	0 with *lockPtr set (release with TtoFileUnlock), or -1 with
+ *	*errnoPtr set.
+ *
+ * Side effects:
+ *	May create the lock file; blocks while another holds the lock.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFileLock(
+    const char *path,
+    void **lockPtr,
+    int *errnoPtr)
+{
+    OwnerOnly oo;
+    OVERLAPPED ov;
+    FileLock *lock;
+    WCHAR *wide;
+    HANDLE h;
+    DWORD err;
+
+    *lockPtr = NULL;
+    if (path == NULL || *path == '\0') {
+	*errnoPtr = ENOENT;
+	return -1;
+    }
+    wide = WidePath(path, ".lock", errnoPtr);
+    if (wide == NULL) {
+	return -1;
+    }
+    h = CreateFileW(wide, GENERIC_READ | GENERIC_WRITE,
+	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+	    OwnerOnlyInit(&oo), OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    err = GetLastError();		/* before ckfree can change it */
+    ckfree((char *) wide);
+    if (h == INVALID_HANDLE_VALUE) {
+	*errnoPtr = ErrnoFromWin32(err);
+	return -1;
+    }
+
+    /*
+     * The whole (64-bit) range; a synchronous handle, so LockFileEx
+     * returns only once the lock is held.
+     */
+
+    memset(&ov, 0, sizeof(ov));
+    if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK, 0, MAXDWORD, MAXDWORD,
+	    &ov)) {
+	*errnoPtr = ErrnoFromWin32(GetLastError());
+	CloseHandle(h);
+	return -1;
+    }
+    lock = (FileLock *) ckalloc(sizeof(FileLock));
+    lock->handle = h;
+    *lockPtr = lock;
+    return 0;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileUnlock --
+ *
+ *	Releases a lock taken by TtoFileLock.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Unlocks and closes the lock file (which stays on disk).
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoFileUnlock(
+    void *lockData)
+{
+    FileLock *lock = (FileLock *) lockData;
+    OVERLAPPED ov;
+
+    if (lock == NULL) {
+	return;
+    }
+    memset(&ov, 0, sizeof(ov));
+    (void) UnlockFileEx(lock->handle, 0, MAXDWORD, MAXDWORD, &ov);
+    CloseHandle(lock->handle);		/* releases the lock in any case */
+    ckfree((char *) lock);
+}
