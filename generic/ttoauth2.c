@@ -645,9 +645,7 @@ GetOptionIndex(
     int *optPtr)
 {
     if (Tcl_GetIndexFromObjStruct(interp, nameObj, optionSpecs,
-	    sizeof(OptionSpec), "option", TCL_EXACT, optPtr) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
-		Tcl_GetString(nameObj), (char *) NULL);
+	    sizeof(OptionSpec), "option", 0, optPtr) != TCL_OK) {
 	return TCL_ERROR;
     }
     return TCL_OK;
@@ -1631,21 +1629,16 @@ ObjectCmd(
 
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObjStruct(interp, objv[1], methodSpecs,
 	    sizeof(MethodSpec), "method", 0, &method) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[1]),
-		(char *) NULL);
 	return TCL_ERROR;
     }
     spec = &methodSpecs[method];
     if (objc - 2 < spec->minArgs
 	    || (spec->maxArgs >= 0 && objc - 2 > spec->maxArgs)) {
 	Tcl_WrongNumArgs(interp, 2, objv, *spec->usage ? spec->usage : NULL);
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", spec->name,
-		(char *) NULL);
 	return TCL_ERROR;
     }
 
@@ -1957,13 +1950,10 @@ TtoauthCmd(
 
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "subcommand ?arg ...?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObj(interp, objv[1], subcommands, "subcommand", 0,
 	    &sub) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[1]),
-		(char *) NULL);
 	return TCL_ERROR;
     }
     switch (sub) {
@@ -1976,7 +1966,6 @@ TtoauthCmd(
     case SUB_CREATE:
 	if (objc < 3) {
 	    Tcl_WrongNumArgs(interp, 2, objv, "name ?-option value ...?");
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	return CreateObject(interp, data, Tcl_GetString(objv[2]), objc - 3,
@@ -1986,7 +1975,6 @@ TtoauthCmd(
 
 	if (objc != 2) {
 	    Tcl_WrongNumArgs(interp, 2, objv, NULL);
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("ttoauth2", -1),
@@ -2042,19 +2030,16 @@ PkceSubcmd(
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "verifier | challenge verifier ?method?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObj(interp, objv[2], forms, "form", 0, &form)
 	    != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     Tcl_DStringInit(&ds);
     if (form == 1) {
 	if (objc != 3) {
 	    Tcl_WrongNumArgs(interp, 3, objv, NULL);
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	if (TtoRandomToken(&ds, 32) != 0) {
@@ -2066,7 +2051,6 @@ PkceSubcmd(
     }
     if (objc < 4 || objc > 5) {
 	Tcl_WrongNumArgs(interp, 3, objv, "verifier ?method?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     verifier = Tcl_GetStringFromObj(objv[3], &len);
