@@ -407,17 +407,13 @@ ParseCall(
 		    options[last]);
 	    return RequestError(interp, "OPTION", options[last], msg);
 	}
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
-		Tcl_GetString(objv[objc - 1]), (char *) NULL);
-	return TCL_ERROR;
+	return TCL_ERROR;		/* Tcl's {TCL LOOKUP INDEX option ...} */
     }
     for (i = 4; i < objc; i += 2) {
 	int opt;
 
 	if (Tcl_GetIndexFromObj(interp, objv[i], options, "option", 0, &opt)
 		!= TCL_OK) {
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
-		    Tcl_GetString(objv[i]), (char *) NULL);
 	    return TCL_ERROR;
 	}
 	switch (opt) {
@@ -1319,8 +1315,6 @@ TtoRequestMethod(
     if (objc < 4) {
 	Tcl_WrongNumArgs(interp, 2, objv, "method url ?-query dict? "
 		"?-body text? ?-headers dict? ?-timeout ms? ?-command cmd?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", "request",
-		(char *) NULL);
 	return TCL_ERROR;
     }
     TtoObjectApiConfig(obj, &cfg);
