@@ -60,6 +60,8 @@ typedef struct {
 
 static void	DirectoryOf(const char *path, Tcl_DString *dirPtr,
 		    const char **basePtr);
+static int	LockFile(const char *path, int wait, void **lockPtr,
+		    int *errnoPtr);
 static int	OpenTemp(char *pattern);
 static int	ReadAll(int fd, unsigned char *buf, size_t len);
 static void	SetCloexec(int fd);
@@ -710,6 +712,50 @@ TtoFileLock(
     void **lockPtr,
     int *errnoPtr)
 {
+    return (LockFile(path, 1, lockPtr, errnoPtr) == 0) ? 0 : -1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileTryLock --
+ *
+ *	TtoFileLock without the wait: takes the lock of the token file at
+ *	path (on path + ".lock", as TtoFileLock) only when nobody holds it.
+ *	The store protocol's trylock (library/store.tcl) waits by calling
+ *	this again, so that an event loop keeps running in between.
+ *
+ * Results:
+ *	0 with *lockPtr set (release with TtoFileUnlock), 1 when another
+ *	holder (thread, process, or host over NFS) has it, or -1 with
+ *	*errnoPtr set.
+ *
+ * Side effects:
+ *	May create the lock file.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFileTryLock(
+    const char *path,
+    void **lockPtr,
+    int *errnoPtr)
+{
+    return LockFile(path, 0, lockPtr, errnoPtr);
+}
+
+/*
+ * The two above: wait for the lock, or return 1 at once when it is held.
+ */
+
+static int
+LockFile(
+    const char *path,
+    int wait,
+    void **lockPtr,
+    int *errnoPtr)
+{
     Tcl_DString lockPath;
     FileLock *lock;
     int fd, rc, flockErr;
@@ -743,9 +789,14 @@ TtoFileLock(
     lock->fd = fd;
     lock->kind = LOCK_KIND_FLOCK;
     do {
-	rc = flock(fd, LOCK_EX);
+	rc = flock(fd, wait ? LOCK_EX : (LOCK_EX | LOCK_NB));
     } while (rc < 0 && errno == EINTR);
     flockErr = errno;
+    if (rc < 0 && !wait && errno == EWOULDBLOCK) {
+	close(fd);
+	ckfree((char *) lock);
+	return 1;
+    }
 #ifdef F_OFD_SETLKW
     if (rc < 0 && errno != EBADF && errno != ENOMEM) {
 	struct flock fl;
@@ -758,8 +809,13 @@ TtoFileLock(
 	fl.l_pid = 0;			/* required for OFD locks */
 	lock->kind = LOCK_KIND_OFD;
 	do {
-	    rc = fcntl(fd, F_OFD_SETLKW, &fl);
+	    rc = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 	} while (rc < 0 && errno == EINTR);
+	if (rc < 0 && !wait && (errno == EAGAIN || errno == EACCES)) {
+	    close(fd);
+	    ckfree((char *) lock);
+	    return 1;
+	}
 	if (rc < 0 && errno == EINVAL) {
 	    errno = flockErr;		/* no OFD locks: flock's reason */
 	}
