@@ -1810,6 +1810,7 @@ ObjectDeleted(
     TtoObject *obj = clientData;
 
     obj->command = NULL;
+    TtoRequestObjectGone(obj);
     if (obj->flow) {
 	TtoFlowFree(obj->flow);
 	obj->flow = NULL;
