@@ -263,6 +263,31 @@ CallFree(
     TtoPairsFree(&call->headers);
 }
 
+/*
+ * Moves a call into dst (initialized here), leaving src empty: the
+ * DStrings' text is copied (a DString may point into itself), the pair
+ * lists change hands.
+ */
+
+static void
+CallMove(
+    ApiCall *dst,
+    ApiCall *src)
+{
+    CallInit(dst);
+    memcpy(dst->method, src->method, sizeof(dst->method));
+    Tcl_DStringAppend(&dst->url, Tcl_DStringValue(&src->url),
+	    Tcl_DStringLength(&src->url));
+    Tcl_DStringAppend(&dst->body, Tcl_DStringValue(&src->body),
+	    Tcl_DStringLength(&src->body));
+    dst->hasBody = src->hasBody;
+    dst->timeoutMs = src->timeoutMs;
+    dst->query = src->query;
+    dst->headers = src->headers;
+    memset(&src->query, 0, sizeof(src->query));
+    memset(&src->headers, 0, sizeof(src->headers));
+}
+
 /* Adds a dict's entries as UTF-8 pairs; refuses NUL, and CR/LF in headers. */
 static int
 DictPairs(
@@ -1610,8 +1635,7 @@ RequestAsync(
     Tcl_IncrRefCount(ar->objName);
     ar->command = command;
     Tcl_IncrRefCount(command);
-    ar->call = *call;			/* moved: the caller's is reset */
-    CallInit(call);
+    CallMove(&ar->call, call);
     ar->next = tsd->first;
     if (ar->next) {
 	ar->next->prev = ar;
