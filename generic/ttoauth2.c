@@ -1413,7 +1413,7 @@ TtoObjectRefresh(
     Tcl_Interp *interp,
     TtoObject *obj)
 {
-    return Refresh(interp, obj);
+    return TtoTokenObtain(interp, obj, TTO_OBTAIN_REFRESH, 0, NULL, NULL);
 }
 
 /*

@@ -1268,9 +1268,9 @@ NeedsRefresh(
  *
  *	validAccessToken's fast path: the object's access token when it is
  *	non-empty and lasts TTO_VALID_WITHIN more seconds (or its expiry is
- *	unknown); otherwise one refresh through the object's refresh path
- *	(which, with a token store or -tokenfile, holds the key's lock and
- *	adopts a token another process saved meanwhile).
+ *	unknown); otherwise validAccessToken itself (TtoTokenObtain: with a
+ *	token store or -tokenfile it holds the key's lock, takes a good
+ *	stored token, else refreshes once).
  *
  * Results:
  *	TCL_OK with *cfg current, or the refresh's error.
@@ -1293,14 +1293,11 @@ EnsureToken(
 	    || cfg->expiresAt > now + TTO_VALID_WITHIN)) {
 	return TCL_OK;
     }
-    if (*cfg->accessToken == '\0' && *cfg->refreshToken == '\0') {
-	return RequestError(interp, "STATE", NULL, "request needs an access "
-		"token (from a completed flow, loadToken or -accesstoken)");
-    }
-    if (*cfg->refreshToken == '\0') {
+    if (*cfg->accessToken && *cfg->refreshToken == '\0') {
 	return TCL_OK;		/* nothing to renew it with: try it as is */
     }
-    if (TtoObjectRefresh(interp, obj) != TCL_OK) {
+    if (TtoTokenObtain(interp, obj, TTO_OBTAIN_VALID, TTO_VALID_WITHIN,
+	    NULL, NULL) != TCL_OK) {
 	return TCL_ERROR;
     }
     Tcl_ResetResult(interp);
@@ -1747,11 +1744,6 @@ TtoRequestMethod(
 	RequestError(interp, "STATE", NULL, "a TikTok Shop API request is "
 		"signed with the app key and secret: set -clientid and "
 		"-clientsecret");
-	goto done;
-    }
-    if (*cfg.accessToken == '\0' && *cfg.refreshToken == '\0') {
-	RequestError(interp, "STATE", NULL, "request needs an access "
-		"token (from a completed flow, loadToken or -accesstoken)");
 	goto done;
     }
     if (command != NULL) {
