@@ -2980,6 +2980,7 @@ ObjectDeleted(
     TtoObject *obj = clientData;
 
     obj->command = NULL;
+    TtoRequestObjectGone(obj);
     ObtainAbort(obj);
     if (obj->flow) {
 	TtoFlowFree(obj->flow);

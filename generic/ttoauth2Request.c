@@ -263,6 +263,31 @@ CallFree(
     TtoPairsFree(&call->headers);
 }
 
+/*
+ * Moves a call into dst (initialized here), leaving src empty: the
+ * DStrings' text is copied (a DString may point into itself), the pair
+ * lists change hands.
+ */
+
+static void
+CallMove(
+    ApiCall *dst,
+    ApiCall *src)
+{
+    CallInit(dst);
+    memcpy(dst->method, src->method, sizeof(dst->method));
+    Tcl_DStringAppend(&dst->url, Tcl_DStringValue(&src->url),
+	    Tcl_DStringLength(&src->url));
+    Tcl_DStringAppend(&dst->body, Tcl_DStringValue(&src->body),
+	    Tcl_DStringLength(&src->body));
+    dst->hasBody = src->hasBody;
+    dst->timeoutMs = src->timeoutMs;
+    dst->query = src->query;
+    dst->headers = src->headers;
+    memset(&src->query, 0, sizeof(src->query));
+    memset(&src->headers, 0, sizeof(src->headers));
+}
+
 /* Adds a dict's entries as UTF-8 pairs; refuses NUL, and CR/LF in headers. */
 static int
 DictPairs(
@@ -1239,9 +1264,9 @@ NeedsRefresh(
  *
  *	validAccessToken's fast path: the object's access token when it is
  *	non-empty and lasts TTO_VALID_WITHIN more seconds (or its expiry is
- *	unknown); otherwise one refresh through the object's refresh path
- *	(which, with a token store or -tokenfile, holds the key's lock and
- *	adopts a token another process saved meanwhile).
+ *	unknown); otherwise validAccessToken itself (TtoTokenObtain: with a
+ *	token store or -tokenfile it holds the key's lock, takes a good
+ *	stored token, else refreshes once).
  *
  * Results:
  *	TCL_OK with *cfg current, or the refresh's error.
@@ -1264,19 +1289,404 @@ EnsureToken(
 	    || cfg->expiresAt > now + TTO_VALID_WITHIN)) {
 	return TCL_OK;
     }
-    if (*cfg->accessToken == '\0' && *cfg->refreshToken == '\0') {
-	return RequestError(interp, "STATE", NULL, "request needs an access "
-		"token (from a completed flow, loadToken or -accesstoken)");
-    }
-    if (*cfg->refreshToken == '\0') {
+    if (*cfg->accessToken && *cfg->refreshToken == '\0') {
 	return TCL_OK;		/* nothing to renew it with: try it as is */
     }
-    if (TtoObjectRefresh(interp, obj) != TCL_OK) {
+    if (TtoTokenObtain(interp, obj, TTO_OBTAIN_VALID, TTO_VALID_WITHIN,
+	    NULL, NULL) != TCL_OK) {
 	return TCL_ERROR;
     }
     Tcl_ResetResult(interp);
     TtoObjectApiConfig(obj, cfg);
     return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * The asynchronous form (-command) --
+ *
+ *	The request is prepared in the interp's thread, performed by the
+ *	async engine (ttoauth2Async.c) on an easy handle of its own (the
+ *	engine's multi handle keeps the connections), and finished back in
+ *	the interp's thread from the event loop, where a 105002 /
+ *	invalid_token answer starts one refresh (TtoTokenObtain, under the
+ *	store's lock, asynchronous too) and one retry.  The command is
+ *	called with the object's name and a dict: status ok and answer (the
+ *	dict the sync form returns), or status error, errorcode and message.
+ *
+ *	Lifetimes: an AsyncReq (Tcl side) lives until its command has been
+ *	called, or its object is destroyed; an Xfer (plain C) is what the
+ *	engine holds, freed by the engine's freeProc when cancelled.
+ *
+ *----------------------------------------------------------------------
+ */
+
+typedef struct AsyncReq AsyncReq;
+
+typedef struct {
+    CURL *easy;
+    TtoApiRequest *req;
+    TtoApiAnswer *ans;
+    int rc;			/* TtoApiFinish's result */
+    int curlCode;
+    const char *errName;
+    char *errInfo;
+    AsyncReq *ar;		/* valid unless cancelled */
+} Xfer;
+
+struct AsyncReq {
+    Tcl_Interp *interp;
+    TtoObject *obj;
+    Tcl_Obj *objName;
+    Tcl_Obj *command;
+    ApiCall call;
+    int attempt;
+    int obtaining;		/* waiting for TtoTokenObtain's doneProc */
+    Xfer *xfer;			/* in the engine, or NULL */
+    TtoAsyncJob *job;
+    AsyncReq *prev, *next;	/* the thread's requests in flight */
+};
+
+typedef struct {
+    AsyncReq *first;
+} AsyncThreadData;
+
+static Tcl_ThreadDataKey asyncKey;
+
+static void
+XferFree(
+    void *data)
+{
+    Xfer *x = data;
+
+    if (x->easy) {
+	curl_easy_cleanup(x->easy);
+    }
+    TtoApiRequestFree(x->req);
+    TtoApiAnswerFree(x->ans);
+    if (x->errInfo) {
+	ckfree(x->errInfo);
+    }
+    ckfree(x);
+}
+
+static void
+XferFinish(
+    void *data,
+    int curlCode)
+{
+    Xfer *x = data;
+
+    x->curlCode = curlCode;
+    x->rc = TtoApiFinish(x->easy, curlCode, x->req, x->ans, &x->errName,
+	    &x->errInfo);
+}
+
+static void
+AsyncUnlink(
+    AsyncReq *ar)
+{
+    AsyncThreadData *tsd = Tcl_GetThreadData(&asyncKey,
+	    sizeof(AsyncThreadData));
+
+    if (ar->prev) {
+	ar->prev->next = ar->next;
+    } else if (tsd->first == ar) {
+	tsd->first = ar->next;
+    }
+    if (ar->next) {
+	ar->next->prev = ar->prev;
+    }
+    ar->prev = ar->next = NULL;
+}
+
+static void
+AsyncFree(
+    AsyncReq *ar)
+{
+    AsyncUnlink(ar);
+    CallFree(&ar->call);
+    Tcl_DecrRefCount(ar->objName);
+    Tcl_DecrRefCount(ar->command);
+    Tcl_Release(ar->interp);
+    ckfree(ar);
+}
+
+/* Calls the command with {status ok answer DICT} or an error dict; frees ar. */
+static void
+AsyncReport(
+    AsyncReq *ar,
+    Tcl_Obj *result)
+{
+    Tcl_Interp *interp = ar->interp;
+    Tcl_Obj *cmd = Tcl_DuplicateObj(ar->command);
+    int code;
+
+    Tcl_IncrRefCount(cmd);
+    Tcl_ListObjAppendElement(NULL, cmd, ar->objName);
+    Tcl_ListObjAppendElement(NULL, cmd, result);
+    Tcl_Preserve(interp);
+    AsyncFree(ar);
+    code = Tcl_EvalObjEx(interp, cmd, TCL_EVAL_GLOBAL);
+    if (code != TCL_OK && code != TCL_BREAK && code != TCL_CONTINUE) {
+	Tcl_BackgroundException(interp, code);
+    }
+    Tcl_DecrRefCount(cmd);
+    Tcl_Release(interp);
+}
+
+static Tcl_Obj *
+ErrorDict(
+    Tcl_Obj *errorCode,
+    Tcl_Obj *message)
+{
+    Tcl_Obj *d = Tcl_NewDictObj();
+
+    Tcl_DictObjPut(NULL, d, Tcl_NewStringObj("status", -1),
+	    Tcl_NewStringObj("error", -1));
+    Tcl_DictObjPut(NULL, d, Tcl_NewStringObj("errorcode", -1), errorCode);
+    Tcl_DictObjPut(NULL, d, Tcl_NewStringObj("message", -1), message);
+    return d;
+}
+
+/* The interp's current error as an error dict (after TCL_ERROR). */
+static Tcl_Obj *
+InterpErrorDict(
+    Tcl_Interp *interp,
+    int code)
+{
+    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code), *ec = NULL;
+    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1), *d;
+
+    Tcl_IncrRefCount(options);
+    Tcl_IncrRefCount(key);
+    Tcl_DictObjGet(NULL, options, key, &ec);
+    d = ErrorDict(ec ? ec : Tcl_NewStringObj("TTOAUTH2 HTTP", -1),
+	    Tcl_GetObjResult(interp));
+    Tcl_DecrRefCount(key);
+    Tcl_DecrRefCount(options);
+    Tcl_ResetResult(interp);
+    return d;
+}
+
+static void AsyncStart(AsyncReq *ar);
+
+static void
+AsyncObtained(
+    void *clientData,
+    Tcl_Interp *interp,
+    int code)
+{
+    AsyncReq *ar = clientData;
+
+    ar->obtaining = 0;
+    if (interp == NULL) {
+	AsyncFree(ar);			/* the object is gone */
+	return;
+    }
+    if (code != TCL_OK) {
+	AsyncReport(ar, InterpErrorDict(interp, code));
+	return;
+    }
+    Tcl_ResetResult(interp);
+    AsyncStart(ar);
+}
+
+static void
+XferDone(
+    void *data)
+{
+    Xfer *x = data;
+    AsyncReq *ar = x->ar;
+    Tcl_Obj *answer, *d;
+    long long code = 0;
+    TtoApiConfig cfg;
+
+    ar->xfer = NULL;
+    ar->job = NULL;
+    if (x->rc != 0) {
+	char numName[32];
+	const char *name = x->errName;
+	Tcl_Obj *ec;
+
+	if (name == NULL) {
+	    snprintf(numName, sizeof(numName), "CURLE_%d", x->curlCode);
+	    name = numName;
+	}
+	ec = Tcl_NewListObj(0, NULL);
+	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj("TTOAUTH2", -1));
+	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj("HTTP", -1));
+	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(name, -1));
+	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(x->ans->tooLarge
+		? "" : curl_easy_strerror((CURLcode) x->curlCode), -1));
+	d = ErrorDict(ec, Tcl_NewStringObj(x->errInfo, -1));
+	XferFree(x);
+	AsyncReport(ar, d);
+	return;
+    }
+    TtoObjectApiConfig(ar->obj, &cfg);
+    answer = AnswerDict(x->ans, cfg.provider, &code);
+    if (ar->attempt == 0 && NeedsRefresh(x->ans, cfg.provider, code)
+	    && *cfg.refreshToken) {
+	Tcl_DecrRefCount(answer);
+	XferFree(x);
+	ar->attempt = 1;
+	ar->obtaining = 1;
+	if (TtoTokenObtain(ar->interp, ar->obj, TTO_OBTAIN_REFRESH, 0,
+		AsyncObtained, ar) != TCL_OK) {
+	    ar->obtaining = 0;
+	    AsyncReport(ar, InterpErrorDict(ar->interp, TCL_ERROR));
+	}
+	return;
+    }
+    XferFree(x);
+    d = Tcl_NewDictObj();
+    Tcl_DictObjPut(NULL, d, Tcl_NewStringObj("status", -1),
+	    Tcl_NewStringObj("ok", -1));
+    Tcl_DictObjPut(NULL, d, Tcl_NewStringObj("answer", -1), answer);
+    AsyncReport(ar, d);
+}
+
+/* Prepares and submits the transfer with the object's current token. */
+static void
+AsyncStart(
+    AsyncReq *ar)
+{
+    TtoApiConfig cfg;
+    Xfer *x;
+
+    TtoObjectApiConfig(ar->obj, &cfg);
+    x = ckalloc(sizeof(Xfer));
+    memset(x, 0, sizeof(*x));
+    x->ar = ar;
+    x->req = Prepare(ar->interp, &ar->call, &cfg);
+    x->easy = curl_easy_init();
+    if (x->req == NULL || x->easy == NULL) {
+	Tcl_Obj *d = (x->req == NULL) ? InterpErrorDict(ar->interp,
+		TCL_ERROR) : ErrorDict(Tcl_NewStringObj("TTOAUTH2 HTTP INIT",
+		-1), Tcl_NewStringObj("cannot create a libcurl handle", -1));
+
+	XferFree(x);
+	AsyncReport(ar, d);
+	return;
+    }
+    x->ans = TtoApiAnswerNew();
+    TtoApiSetup(x->easy, x->req, x->ans);
+    ar->xfer = x;
+    ar->job = TtoAsyncSubmit(x->easy, XferFinish, XferDone, XferFree, x);
+    if (ar->job == NULL) {
+	ar->xfer = NULL;
+	XferFree(x);
+	AsyncReport(ar, ErrorDict(Tcl_NewStringObj("TTOAUTH2 HTTP INIT", -1),
+		Tcl_NewStringObj("cannot start an asynchronous request", -1)));
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * RequestAsync --
+ *
+ *	Starts an asynchronous request; takes over *call.
+ *
+ * Results:
+ *	TCL_OK (started; the result is empty) or TCL_ERROR (could not
+ *	start).
+ *
+ * Side effects:
+ *	The command is called later from the event loop.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+RequestAsync(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    Tcl_Obj *nameObj,
+    ApiCall *call,
+    const TtoApiConfig *cfg,
+    Tcl_Obj *command)
+{
+    AsyncThreadData *tsd = Tcl_GetThreadData(&asyncKey,
+	    sizeof(AsyncThreadData));
+    AsyncReq *ar = ckalloc(sizeof(AsyncReq));
+    Tcl_Command token = Tcl_GetCommandFromObj(interp, nameObj);
+    long long now = (long long) time(NULL);
+
+    memset(ar, 0, sizeof(*ar));
+    ar->interp = interp;
+    Tcl_Preserve(interp);
+    ar->obj = obj;
+    ar->objName = Tcl_NewObj();
+    if (token != NULL) {
+	Tcl_GetCommandFullName(interp, token, ar->objName);
+    } else {
+	Tcl_AppendObjToObj(ar->objName, nameObj);
+    }
+    Tcl_IncrRefCount(ar->objName);
+    ar->command = command;
+    Tcl_IncrRefCount(command);
+    CallMove(&ar->call, call);
+    ar->next = tsd->first;
+    if (ar->next) {
+	ar->next->prev = ar;
+    }
+    tsd->first = ar;
+
+    if (*cfg->accessToken && (cfg->expiresAt < 0
+	    || cfg->expiresAt > now + TTO_VALID_WITHIN)) {
+	AsyncStart(ar);
+	return TCL_OK;
+    }
+    ar->obtaining = 1;
+    if (TtoTokenObtain(interp, obj, TTO_OBTAIN_VALID, TTO_VALID_WITHIN,
+	    AsyncObtained, ar) != TCL_OK) {
+	AsyncFree(ar);
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoRequestObjectGone --
+ *
+ *	An object is being destroyed: its requests in flight are cancelled
+ *	and forgotten (their commands are not called).  Those waiting for a
+ *	token are freed by TtoTokenObtain's doneProc (interp NULL).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Cancels engine jobs; frees memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoRequestObjectGone(
+    TtoObject *obj)
+{
+    AsyncThreadData *tsd = Tcl_GetThreadData(&asyncKey,
+	    sizeof(AsyncThreadData));
+    AsyncReq *ar = tsd->first, *next;
+
+    for (; ar != NULL; ar = next) {
+	next = ar->next;
+	if (ar->obj != obj || ar->obtaining) {
+	    continue;
+	}
+	if (ar->job) {
+	    TtoAsyncCancel(ar->job);	/* the engine frees the Xfer */
+	    ar->job = NULL;
+	    ar->xfer = NULL;
+	}
+	AsyncFree(ar);
+    }
 }
 
 /*
@@ -1323,16 +1733,15 @@ TtoRequestMethod(
     if (ParseCall(interp, &cfg, objc, objv, &call, &command) != TCL_OK) {
 	goto done;
     }
-    if (command != NULL) {
-	RequestError(interp, "OPTION", "-command", "request -command needs "
-		"the asynchronous engine, which this build does not have yet");
-	goto done;
-    }
     if (cfg.provider == TTO_PROVIDER_TIKTOKSHOP
 	    && (*cfg.clientId == '\0' || *cfg.clientSecret == '\0')) {
 	RequestError(interp, "STATE", NULL, "a TikTok Shop API request is "
 		"signed with the app key and secret: set -clientid and "
 		"-clientsecret");
+	goto done;
+    }
+    if (command != NULL) {
+	rc = RequestAsync(interp, obj, objv[0], &call, &cfg, command);
 	goto done;
     }
     if (EnsureToken(interp, obj, &cfg) != TCL_OK) {
