@@ -32,7 +32,7 @@ enum {
     OPT_RESOURCE, OPT_REDIRECTALLOWHTML, OPT_REDIRECTDENYHTML,
     OPT_AUTHTIMEOUT, OPT_TIMEOUT, OPT_COMMAND, OPT_BROWSER, OPT_CAFILE,
     OPT_PROXY, OPT_USERAGENT, OPT_TOKENFILE, OPT_TOKENSTORE, OPT_ACCESSTOKEN,
-    OPT_REFRESHTOKEN, OPT_COUNT
+    OPT_REFRESHTOKEN, OPT_APIBASEURL, OPT_SHOPCIPHER, OPT_COUNT
 };
 
 typedef enum {
@@ -102,6 +102,9 @@ static const OptionSpec optionSpecs[] = {
     {"-tokenstore",		T_LIST,    "",		1, NULL},
     {"-accesstoken",		T_STRING,  "",		1, NULL},
     {"-refreshtoken",		T_STRING,  "",		1, NULL},
+    {"-apibaseurl",		T_URL,
+	    "https://open-api.tiktokglobalshop.com",	0, NULL},
+    {"-shopcipher",		T_STRING,  "",		0, NULL},
     {NULL,			T_STRING,  NULL,	0, NULL}
 };
 
@@ -1246,8 +1249,8 @@ ObjectCountChange(
     }
 }
 
-static TtoHttp *
-ThreadHttp(void)
+TtoHttp *
+TtoThreadHttp(void)
 {
     ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
 
@@ -2102,7 +2105,7 @@ ObtainSync(
 	return TCL_ERROR;
     }
     if (ObtainDecide(op, &code) == STEP_REQUEST) {
-	if ((http = ThreadHttp()) == NULL) {
+	if ((http = TtoThreadHttp()) == NULL) {
 	    code = Error(op->interp, "HTTP", "INIT", NULL,
 		    "cannot create a libcurl handle");
 	} else {
@@ -2558,6 +2561,55 @@ HarvestStoreSave(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoObjectApiConfig, TtoObjectRefresh --
+ *
+ *	The request method's hooks (ttoauth2Request.c): the options and
+ *	tokens a request needs, and the refresh it does once when the API
+ *	says the token expired (under the -tokenfile lock, as refresh).
+ *
+ * Results:
+ *	TtoObjectApiConfig fills *cfg (pointers into the object's values);
+ *	TtoObjectRefresh is the refresh method's result.
+ *
+ * Side effects:
+ *	TtoObjectRefresh: as the refresh method.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoObjectApiConfig(
+    TtoObject *obj,
+    TtoApiConfig *cfg)
+{
+    Tcl_WideInt w = 0;
+
+    cfg->provider = ResolveProvider(obj);
+    cfg->clientId = OptString(obj, OPT_CLIENTID);
+    cfg->clientSecret = OptString(obj, OPT_CLIENTSECRET);
+    cfg->accessToken = OptString(obj, OPT_ACCESSTOKEN);
+    cfg->refreshToken = OptString(obj, OPT_REFRESHTOKEN);
+    cfg->expiresAt = obj->expiresAt;
+    cfg->apiBaseUrl = OptString(obj, OPT_APIBASEURL);
+    cfg->shopCipher = OptString(obj, OPT_SHOPCIPHER);
+    cfg->caFile = OptString(obj, OPT_CAFILE);
+    cfg->proxy = OptString(obj, OPT_PROXY);
+    cfg->userAgent = OptString(obj, OPT_USERAGENT);
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    cfg->timeoutMs = (long) w;
+}
+
+int
+TtoObjectRefresh(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    return TtoTokenObtain(interp, obj, TTO_OBTAIN_REFRESH, 0, NULL, NULL);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * LaunchBrowser --
  *
  *	Opens url in the user's browser: ::ttoauth2::LaunchBrowser, in the
@@ -2627,7 +2679,8 @@ enum {
     M_ADDREFRESHQUERYPARAM, M_ADDTOKENQUERYPARAM, M_AUTHFLOWSTATE, M_CANCEL,
     M_CGET, M_CONFIGURE, M_DESTROY, M_EXPIRESAT, M_FAILUREINFO,
     M_LAUNCHBROWSER, M_LOADTOKEN, M_REDIRECTPARAM, M_REDIRECTURI, M_REFRESH,
-    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_SAVETOKEN, M_SLEEPMS, M_STARTAUTH,
+    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_REQUEST, M_SAVETOKEN, M_SLEEPMS,
+    M_STARTAUTH,
     M_TOKENTYPE, M_VALIDACCESSTOKEN, M_WAIT
 };
 
@@ -2657,6 +2710,8 @@ static const MethodSpec methodSpecs[] = {
     {"refresh", 0, 2, "?-command cmd?"},
     {"refreshExpiresAt", 0, 0, ""},
     {"refreshToken", 0, 0, ""},
+    {"request", 2, -1, "method url ?-query dict? ?-body text? "
+	    "?-headers dict? ?-timeout ms? ?-command cmd?"},
     {"saveToken", 0, 1, "?file?"},
     {"sleepMs", 1, 1, "ms"},
     {"startAuth", 0, 0, ""},
@@ -2864,6 +2919,9 @@ ObjectCmd(
     case M_VALIDACCESSTOKEN:
 	code = ObtainMethod(interp, obj, TTO_OBTAIN_VALID, objc, objv);
 	break;
+    case M_REQUEST:
+	code = TtoRequestMethod(interp, obj, objc, objv);
+	break;
     case M_SAVETOKEN:
 	if (objc == 2 && Tcl_GetString(obj->options[OPT_TOKENSTORE])[0]) {
 	    code = (*OptString(obj, OPT_ACCESSTOKEN) == '\0')
@@ -2930,6 +2988,7 @@ ObjectDeleted(
     TtoObject *obj = clientData;
 
     obj->command = NULL;
+    TtoRequestObjectGone(obj);
     ObtainAbort(obj);
     if (obj->flow) {
 	TtoFlowFree(obj->flow);
