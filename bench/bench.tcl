@@ -23,6 +23,11 @@
 #	   (fresh processes).
 #	13. Token stores with 10,000 shops: file, SQLite, PostgreSQL
 #	   (bench/stores.tcl).
+#	14. Shop API requests: the cost of one signature (`ttoauth2 tiktokshop
+#	   sign`, in this process), and BENCH_SHOP_N signed requests
+#	   (`$o request GET /authorization/202309/shops`) against the static
+#	   endpoint on one kept-alive connection vs the same signed requests
+#	   made by cloop.c (libcurl + libcrypto HMAC, one reused handle).
 #
 #	Noisy machines: every network contender runs in a process of its own
 #	that sleeps between blocks (worker.tcl, cloop.c), the coordinator runs
@@ -41,7 +46,8 @@
 #	BENCH_FLOW_BLOCK (flows per block of the informative short-block run, 10),
 #	BENCH_MEM_N (10000), BENCH_LOAD_N (15), BENCH_TW_MAX (1000) and
 #	BENCH_TW_SECONDS (65: TIME_WAIT wait), BENCH_ONLY (the sections to
-#	run, by the issue's numbers, default "1 2 3 4 5 13"), BENCH_RESULTS (file for the
+#	run, by the issue's numbers, default "1 2 3 4 5 12 13 14"), BENCH_SHOP_N
+#	(1000), BENCH_RESULTS (file for the
 #	table, default bench/RESULTS.md; "" writes none).  -quick scales
 #	everything down for a smoke run (its numbers are not for publishing).
 
@@ -80,7 +86,8 @@ set ::bench::flowBlock [bench::Setting BENCH_FLOW_BLOCK 10]
 set ::bench::memN     [bench::Setting BENCH_MEM_N 10000]
 set ::bench::loadN    [bench::Setting BENCH_LOAD_N 15]
 # BENCH_ONLY: a list of the issue's section numbers to run (default all).
-set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 12 13}]
+set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 12 13 14}]
+set ::bench::shopN    [bench::Setting BENCH_SHOP_N 1000]
 set ::bench::out      [bench::Setting BENCH_OUT [file join $::bench::here out]]
 set ::bench::results  [bench::Setting BENCH_RESULTS \
 	[file join $::bench::here RESULTS.md]]
@@ -93,6 +100,7 @@ if {$::bench::quick} {
     set ::bench::cliN 20
     set ::bench::block 20
     set ::bench::flowN 20
+    set ::bench::shopN 100
     set ::bench::memN 1000
     set ::bench::loadN 3
     set ::bench::twSeconds 0
@@ -248,7 +256,7 @@ proc ::bench::BuildC {} {
     if {![file exists $exe] || [file mtime $exe] < [file mtime $src]} {
 	set cc [Setting CC cc]
 	say "building $exe"
-	exec {*}$cc -O2 -o $exe $src -lcurl 2>@ stderr
+	exec {*}$cc -O2 -o $exe $src -lcurl -lcrypto 2>@ stderr
     }
     return $exe
 }
@@ -492,6 +500,66 @@ proc ::bench::Refresh {port cloop expected} {
 		"[us $m(tto)]/op" "[us $m(cli)]/op" \
 		[format "%.0f×" [expr {$m(cli) / $m(tto)}]] "—" info
     }
+}
+
+#----------------------------------------------------------------------
+# 6. Shop API requests
+#----------------------------------------------------------------------
+
+proc ::bench::ShopLoop {o n} {
+    for {set i 0} {$i < $n} {incr i} {
+	$o request GET /authorization/202309/shops
+    }
+}
+
+proc ::bench::Shop {port cloop} {
+    variable rounds
+    variable shopN
+    variable block
+
+    # The signature alone, in this process.
+    set q [list app_key bench_app_key timestamp [clock seconds] \
+	    shop_cipher GCP_bench page_size 50]
+    set b {{"create_time_ge": 1700000000, "page_size": 50}}
+    ttoauth2 tiktokshop sign bench_app_secret /order/202309/orders/search $q $b
+    set signs {}
+    for {set r 0} {$r < 5} {incr r} {
+	lappend signs [PerOp 20000 {
+	    for {set i 0} {$i < 20000} {incr i} {
+		ttoauth2 tiktokshop sign bench_app_secret \
+			/order/202309/orders/search $q $b
+	    }
+	}]
+    }
+    set sign [median $signs]
+    say "  tiktokshop sign: [us $sign]/call (median of 5 x 20000)"
+    Row "tiktokshop sign (4 parameters + JSON body), per call" \
+	    "[us $sign]/op" "—" "—" "—" info
+
+    set base http://127.0.0.1:$port
+    set tto [WorkerStart]
+    set c [CStart $cloop]
+    if {[Ask $tto shop-setup $base] ne "0"} {
+	error "ttoauth2 request did not get code 0"
+    }
+    Ask $tto tto-shop 20
+    CBlock $c shop $base 20
+    set blocks [expr {max(1, $shopN / $block)}]
+    set res [Interleave shop [dict create \
+	    ttoauth2 [list bench::Ask $tto tto-shop] \
+	    C [list bench::CBlock $c shop $base]] \
+	    $rounds $blocks $block]
+    close $c
+    close $tto
+    Medians $res m cpu {tto ttoauth2 c C}
+    say [format "  shop request medians: ttoauth2 %s, C %s; CPU/op ttoauth2 %s, C %s" \
+	    [us $m(tto)] [us $m(c)] [us $cpu(tto)] [us $cpu(c)]]
+    Row "signed Shop API request ×$shopN (keep-alive) vs C libcurl + libcrypto, slowdown" \
+	    "[us $m(tto)]/op" "[us $m(c)]/op" \
+	    {*}[AtMost [expr {$m(tto) / $m(c)}] 1.25]
+    Row "  same, client CPU time per request (load-proof)" \
+	    "[us $cpu(tto)]/op" "[us $cpu(c)]/op" \
+	    [format "%.2f×" [expr {$cpu(tto) / $cpu(c)}]] "—" info
 }
 
 #----------------------------------------------------------------------
@@ -896,6 +964,12 @@ proc ::bench::Main {} {
 	    set section 3
 	    WaitQuiet flows
 	    Flow $port $cloop
+	}
+	if {14 in $only} {
+	    say "14. Shop API requests"
+	    set section 14
+	    WaitQuiet requests
+	    Shop $port $cloop
 	}
 	if {1 in $only} {
 	    say "1. refresh throughput"

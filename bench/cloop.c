@@ -18,6 +18,13 @@
  *		server after the client's EOF, as ttoauth2 does), close the
  *		listener.
  *
+ *	cloop shop BASEURL N [WARMUP]
+ *		N signed TikTok Shop API calls, as ttoauth2's request sends
+ *		them: GET BASEURL/authorization/202309/shops?app_key=&timestamp=
+ *		&sign= with the sign computed per call (HMAC-SHA256 with
+ *		libcrypto over secret, path, sorted parameters, secret) and the
+ *		token in x-tts-access-token; the answer must say "code":0.
+ *
  *	cloop serve
  *		The listener half of a flow alone, for measuring the scripted
  *		browser's own cost: prints its loopback port, then for every
@@ -26,7 +33,8 @@
  *		Exits when its standard input reaches end of file.
  *
  *	cloop batch
- *		Reads "refresh URL N" / "flow URL N" lines on stdin and does
+ *		Reads "refresh URL N" / "flow URL N" / "shop URL N" lines on
+ *		stdin and does
  *		each, with one handle for all: the bench interleaves short
  *		blocks of ttoauth2 and of this program.  Answers
  *		"N MICROSECONDS CPU-MICROSECONDS" (getrusage, this process).
@@ -50,6 +58,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 typedef struct {
     char data[64 * 1024];
@@ -108,6 +118,54 @@ Request(const char *url)
     body.data[body.len] = '\0';
     if (strstr(body.data, "\"access_token\"") == NULL) {
 	fprintf(stderr, "cloop: answer without access_token\n");
+	exit(1);
+    }
+}
+
+/*
+ * One signed Shop API call (the bench's app key, secret and token).
+ */
+
+#define SHOP_KEY "bench_app_key"
+#define SHOP_SECRET "bench_app_secret"
+#define SHOP_PATH "/authorization/202309/shops"
+
+static struct curl_slist *shopHeaders;
+
+static void
+Shop(const char *base)
+{
+    char ts[32], msg[512], url[4096], hex[65];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int macLen = 0, i;
+    CURLcode rc;
+    long status = 0;
+
+    snprintf(ts, sizeof(ts), "%lld", (long long) time(NULL));
+    /* Parameters sorted by name: app_key, timestamp. */
+    snprintf(msg, sizeof(msg), "%s%sapp_key%stimestamp%s%s", SHOP_SECRET,
+	    SHOP_PATH, SHOP_KEY, ts, SHOP_SECRET);
+    HMAC(EVP_sha256(), SHOP_SECRET, (int) strlen(SHOP_SECRET),
+	    (unsigned char *) msg, strlen(msg), mac, &macLen);
+    for (i = 0; i < macLen; i++) {
+	snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    }
+    snprintf(url, sizeof(url), "%s%s?app_key=%s&timestamp=%s&sign=%s", base,
+	    SHOP_PATH, SHOP_KEY, ts, hex);
+    body.len = 0;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, shopHeaders);
+    rc = curl_easy_perform(curl);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK || status != 200) {
+	fprintf(stderr, "cloop: shop request failed: %s (HTTP %ld)\n",
+		curl_easy_strerror(rc), status);
+	exit(1);
+    }
+    body.data[body.len] = '\0';
+    if (strstr(body.data, "\"code\":0") == NULL) {
+	fprintf(stderr, "cloop: shop answer without code 0\n");
 	exit(1);
     }
 }
@@ -317,7 +375,9 @@ Block(int flow, const char *url, int n)
     int i;
 
     for (i = 0; i < n; i++) {
-	if (flow) {
+	if (flow == 2) {
+	    Shop(url);
+	} else if (flow) {
 	    Flow(url, counter++);
 	} else {
 	    Request(url);
@@ -326,10 +386,16 @@ Block(int flow, const char *url, int n)
     return NowUs() - t0;
 }
 
+static int
+Kind(const char *kind)
+{
+    return strcmp(kind, "shop") == 0 ? 2 : strcmp(kind, "flow") == 0;
+}
+
 static void
 Usage(void)
 {
-    fprintf(stderr, "usage: cloop refresh|flow URL N ?WARMUP?\n"
+    fprintf(stderr, "usage: cloop refresh|flow|shop URL N ?WARMUP?\n"
 	    "       cloop batch\n"
 	    "       cloop serve\n");
     exit(2);
@@ -347,7 +413,7 @@ main(int argc, char **argv)
     }
     if (!(argc == 2 && strcmp(argv[1], "batch") == 0)
 	    && (argc < 4 || (strcmp(argv[1], "refresh")
-	    && strcmp(argv[1], "flow")))) {
+	    && strcmp(argv[1], "flow") && strcmp(argv[1], "shop")))) {
 	Usage();
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK
@@ -356,6 +422,10 @@ main(int argc, char **argv)
 	return 1;
     }
     headers = curl_slist_append(NULL, "Accept: application/json");
+    shopHeaders = curl_slist_append(NULL, "Accept: application/json");
+    shopHeaders = curl_slist_append(shopHeaders, "Expect:");
+    shopHeaders = curl_slist_append(shopHeaders,
+	    "x-tts-access-token: ROW_benchaccesstoken");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "ttoauth2/1.0");
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");	/* as ttoauth2 */
@@ -374,13 +444,14 @@ main(int argc, char **argv)
 
 	while (fgets(line, sizeof(line), stdin) != NULL) {
 	    if (sscanf(line, "%15s %7999s %d", kind, url, &n) != 3
-		    || (strcmp(kind, "refresh") && strcmp(kind, "flow"))) {
+		    || (strcmp(kind, "refresh") && strcmp(kind, "flow")
+		    && strcmp(kind, "shop"))) {
 		fprintf(stderr, "cloop: bad batch line\n");
 		return 2;
 	    }
 	    long long cpu = CpuUs();
 
-	    us = Block(strcmp(kind, "flow") == 0, url, n);
+	    us = Block(Kind(kind), url, n);
 	    printf("%d %lld %lld\n", n, us, CpuUs() - cpu);
 	    fflush(stdout);
 	}
@@ -389,11 +460,12 @@ main(int argc, char **argv)
 	if (argc > 4) {
 	    warmup = atoi(argv[4]);
 	}
-	Block(strcmp(argv[1], "flow") == 0, argv[2], warmup);
-	us = Block(strcmp(argv[1], "flow") == 0, argv[2], n);
+	Block(Kind(argv[1]), argv[2], warmup);
+	us = Block(Kind(argv[1]), argv[2], n);
 	printf("%d %lld\n", n, us);
     }
     curl_slist_free_all(headers);
+    curl_slist_free_all(shopHeaders);
     curl_easy_cleanup(curl);
     curl_global_cleanup();
     return 0;

@@ -7,6 +7,8 @@
 #
 #	    GET /api/v2/token/get	(code exchange)
 #	    GET /api/v2/token/refresh	(refresh)
+#	    GET /authorization/202309/shops (a Shop API answer, for request;
+#					 signatures are not checked)
 #
 #	Static answers are enough: ttoauth2 takes any "code": 0 answer with a
 #	data.access_token, so every refresh succeeds and spends no time in a
@@ -81,6 +83,10 @@ http {
         location = /api/v2/token/get {
             default_type application/json;
             return 200 @BODY@;
+        }
+        location = /authorization/202309/shops {
+            default_type application/json;
+            return 200 '{"code":0,"message":"Success","request_id":"2024bench","data":{"shops":[{"cipher":"GCP_bench","code":"GBBENCH01","id":"7000000000000000001","name":"Bench Shop","region":"GB","seller_type":"LOCAL"}]}}';
         }
         location / {
             return 404;

@@ -20,6 +20,8 @@
 #	    flow-setup BASE		make the flow object
 #	    tto-flow N			N complete flows
 #	    browser PORT N		N scripted-browser requests alone
+#	    shop-setup BASE		make the object for Shop API requests
+#	    tto-shop N			N x [$o request GET /authorization/202309/shops]
 
 package require Tcl 8.6-
 source [file join [file dirname [file normalize [info script]]] bench.tcl]
@@ -27,6 +29,7 @@ source [file join [file dirname [file normalize [info script]]] bench.tcl]
 namespace eval ::bench::worker {
     variable o ""
     variable flowObj ""
+    variable shopObj ""
 }
 
 proc ::bench::worker::CpuNs {} {
@@ -95,6 +98,20 @@ proc ::bench::worker::flow-setup {base} {
 proc ::bench::worker::tto-flow {n} {
     variable flowObj
     Measure $n {::bench::FlowLoop $flowObj $n}
+}
+
+proc ::bench::worker::shop-setup {base} {
+    variable shopObj
+    package require ttoauth2
+    set shopObj [ttoauth2 new -provider tiktokshop -clientid bench_app_key \
+	    -clientsecret bench_app_secret -accesstoken ROW_benchaccesstoken \
+	    -apibaseurl $base]
+    return [dict get [$shopObj request GET /authorization/202309/shops] code]
+}
+
+proc ::bench::worker::tto-shop {n} {
+    variable shopObj
+    Measure $n {::bench::ShopLoop $shopObj $n}
 }
 
 proc ::bench::worker::browser {port n} {

@@ -1,7 +1,8 @@
 # demo.tcl --
 #
-#	The main job, end to end, with no TikTok account: runs the two
-#	TikTok Shop examples (authorize, then refresh) against the bundled
+#	The main job, end to end, with no TikTok account: runs the TikTok
+#	Shop examples (authorize, refresh, then the Shop API: the authorized
+#	shops and one shop's orders of the last 7 days) against the bundled
 #	sandbox server on 127.0.0.1, with a scripted browser playing the
 #	seller who clicks "Authorize".  `make demo` runs it.
 #
@@ -74,18 +75,31 @@ if {$rc == 0} {
 	-appkey $appKey -appsecret $appSecret -tokenfile $tokenFile \
 	-tokenendpoint [sandbox::url /api/v2/token/refresh]]
 }
+if {$rc == 0} {
+    set rc [run "3. Get Authorized Shops (a signed Shop API call with the refreshed token)" \
+	[file join $top examples tiktok_shop_shops.tcl] \
+	-appkey $appKey -appsecret $appSecret -tokenfile $tokenFile \
+	-tokenendpoint [sandbox::url /api/v2/token/get] -apibaseurl [sandbox::url]]
+}
+if {$rc == 0} {
+    set rc [run "4. Orders of the last 7 days of the first shop (signed POST, shop cipher)" \
+	[file join $top examples tiktok_shop_orders.tcl] \
+	-appkey $appKey -appsecret $appSecret -tokenfile $tokenFile \
+	-tokenendpoint [sandbox::url /api/v2/token/get] -apibaseurl [sandbox::url]]
+}
 
 set stats [sandbox::control stats]
 sandbox::kill
 puts "Sandbox saw: [dict get $stats authorize] authorize, [dict get $stats token_get]\
-    token get, [dict get $stats token_refresh] token refresh request(s)."
+    token get, [dict get $stats token_refresh] token refresh, [dict get $stats api]\
+    shops, [dict get $stats orders] orders request(s)."
 if {$keep eq ""} {
     file delete -force $dir
 } else {
     puts "Token file kept: $tokenFile"
 }
 if {$rc == 0} {
-    puts "Demo completed: authorized and refreshed."
+    puts "Demo completed: authorized, refreshed, listed the shops and their orders."
 } else {
     puts "Demo FAILED (exit status $rc)."
 }

@@ -32,7 +32,7 @@ enum {
     OPT_RESOURCE, OPT_REDIRECTALLOWHTML, OPT_REDIRECTDENYHTML,
     OPT_AUTHTIMEOUT, OPT_TIMEOUT, OPT_COMMAND, OPT_BROWSER, OPT_CAFILE,
     OPT_PROXY, OPT_USERAGENT, OPT_TOKENFILE, OPT_TOKENSTORE, OPT_ACCESSTOKEN,
-    OPT_REFRESHTOKEN, OPT_COUNT
+    OPT_REFRESHTOKEN, OPT_APIBASEURL, OPT_SHOPCIPHER, OPT_COUNT
 };
 
 typedef enum {
@@ -102,6 +102,9 @@ static const OptionSpec optionSpecs[] = {
     {"-tokenstore",		T_LIST,    "",		1, NULL},
     {"-accesstoken",		T_STRING,  "",		1, NULL},
     {"-refreshtoken",		T_STRING,  "",		1, NULL},
+    {"-apibaseurl",		T_URL,
+	    "https://open-api.tiktokglobalshop.com",	0, NULL},
+    {"-shopcipher",		T_STRING,  "",		0, NULL},
     {NULL,			T_STRING,  NULL,	0, NULL}
 };
 
@@ -1087,12 +1090,7 @@ IoError(
     const char *path,
     int err)
 {
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot %s \"%s\": %s", what,
-	    path, Tcl_ErrnoMsg(err)));
-    errno = err;
-    Tcl_SetErrorCode(interp, "TTOAUTH2", "IO", path, Tcl_ErrnoId(),
-	    (char *) NULL);
-    return TCL_ERROR;
+    return TtoErrnoError(interp, what, path, err, "IO", path);
 }
 
 /*
@@ -1251,8 +1249,8 @@ ObjectCountChange(
     }
 }
 
-static TtoHttp *
-ThreadHttp(void)
+TtoHttp *
+TtoThreadHttp(void)
 {
     ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
 
@@ -1264,6 +1262,63 @@ ThreadHttp(void)
 	}
     }
     return tsd->http;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * RaiseAsOwn --
+ *
+ *	Turns the error left by a script this package ran on the user's
+ *	behalf (launchBrowser's procedure, a token store's method) into the
+ *	calling command's own error: the same message and -errorcode, but
+ *	none of the script's -errorinfo, which would show its insides and
+ *	its arguments (a URL, a token being written, a password in a spec).
+ *	With storeCall, an -errorcode that is not ttoauth2's becomes
+ *	{TTOAUTH2 STORE COMMAND}.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Resets the interp's result and return options.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+RaiseAsOwn(
+    Tcl_Interp *interp,
+    int code,
+    int storeCall)
+{
+    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
+    Tcl_Obj *msg = Tcl_GetObjResult(interp);
+    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+    Tcl_Obj *errorCode = NULL;
+
+    Tcl_IncrRefCount(options);
+    Tcl_IncrRefCount(msg);
+    Tcl_IncrRefCount(key);
+    Tcl_DictObjGet(NULL, options, key, &errorCode);
+    if (errorCode != NULL) {
+	Tcl_IncrRefCount(errorCode);
+    }
+    Tcl_ResetResult(interp);
+    Tcl_SetObjResult(interp, msg);
+    if (errorCode != NULL && (!storeCall
+	    || strncmp(Tcl_GetString(errorCode), "TTOAUTH2", 8) == 0)) {
+	Tcl_SetObjErrorCode(interp, errorCode);
+    } else if (storeCall) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "STORE", "COMMAND",
+		(char *) NULL);
+    }
+    if (errorCode != NULL) {
+	Tcl_DecrRefCount(errorCode);
+    }
+    Tcl_DecrRefCount(key);
+    Tcl_DecrRefCount(msg);
+    Tcl_DecrRefCount(options);
 }
 
 /*
@@ -1358,31 +1413,7 @@ StoreCall(
 	Tcl_DecrRefCount(words[i]);
     }
     if (code != TCL_OK) {
-	Tcl_Obj *opts = Tcl_GetReturnOptions(interp, code);
-	Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	Tcl_Obj *ec = NULL, *key = Tcl_NewStringObj("-errorcode", -1);
-
-	Tcl_IncrRefCount(opts);
-	Tcl_IncrRefCount(msg);
-	Tcl_IncrRefCount(key);
-	Tcl_DictObjGet(NULL, opts, key, &ec);
-	if (ec) {
-	    Tcl_IncrRefCount(ec);
-	}
-	Tcl_ResetResult(interp);
-	Tcl_SetObjResult(interp, msg);
-	if (ec && strncmp(Tcl_GetString(ec), "TTOAUTH2", 8) == 0) {
-	    Tcl_SetObjErrorCode(interp, ec);
-	} else {
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "STORE", "COMMAND",
-		    (char *) NULL);
-	}
-	if (ec) {
-	    Tcl_DecrRefCount(ec);
-	}
-	Tcl_DecrRefCount(key);
-	Tcl_DecrRefCount(msg);
-	Tcl_DecrRefCount(opts);
+	RaiseAsOwn(interp, code, 1);
 	return TCL_ERROR;
     }
     return TCL_OK;
@@ -2074,7 +2105,7 @@ ObtainSync(
 	return TCL_ERROR;
     }
     if (ObtainDecide(op, &code) == STEP_REQUEST) {
-	if ((http = ThreadHttp()) == NULL) {
+	if ((http = TtoThreadHttp()) == NULL) {
 	    code = Error(op->interp, "HTTP", "INIT", NULL,
 		    "cannot create a libcurl handle");
 	} else {
@@ -2536,6 +2567,55 @@ HarvestStoreSave(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoObjectApiConfig, TtoObjectRefresh --
+ *
+ *	The request method's hooks (ttoauth2Request.c): the options and
+ *	tokens a request needs, and the refresh it does once when the API
+ *	says the token expired (under the -tokenfile lock, as refresh).
+ *
+ * Results:
+ *	TtoObjectApiConfig fills *cfg (pointers into the object's values);
+ *	TtoObjectRefresh is the refresh method's result.
+ *
+ * Side effects:
+ *	TtoObjectRefresh: as the refresh method.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoObjectApiConfig(
+    TtoObject *obj,
+    TtoApiConfig *cfg)
+{
+    Tcl_WideInt w = 0;
+
+    cfg->provider = ResolveProvider(obj);
+    cfg->clientId = OptString(obj, OPT_CLIENTID);
+    cfg->clientSecret = OptString(obj, OPT_CLIENTSECRET);
+    cfg->accessToken = OptString(obj, OPT_ACCESSTOKEN);
+    cfg->refreshToken = OptString(obj, OPT_REFRESHTOKEN);
+    cfg->expiresAt = obj->expiresAt;
+    cfg->apiBaseUrl = OptString(obj, OPT_APIBASEURL);
+    cfg->shopCipher = OptString(obj, OPT_SHOPCIPHER);
+    cfg->caFile = OptString(obj, OPT_CAFILE);
+    cfg->proxy = OptString(obj, OPT_PROXY);
+    cfg->userAgent = OptString(obj, OPT_USERAGENT);
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    cfg->timeoutMs = (long) w;
+}
+
+int
+TtoObjectRefresh(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    return TtoTokenObtain(interp, obj, TTO_OBTAIN_REFRESH, 0, NULL, NULL);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * LaunchBrowser --
  *
  *	Opens url in the user's browser: ::ttoauth2::LaunchBrowser, in the
@@ -2585,27 +2665,7 @@ LaunchBrowser(
 	 * procedure's insides and repeat the URL.
 	 */
 
-	Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
-	Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
-	Tcl_Obj *errorCode = NULL;
-
-	Tcl_IncrRefCount(msg);
-	Tcl_IncrRefCount(options);
-	Tcl_IncrRefCount(key);
-	Tcl_DictObjGet(NULL, options, key, &errorCode);
-	if (errorCode != NULL) {
-	    Tcl_IncrRefCount(errorCode);
-	}
-	Tcl_ResetResult(interp);
-	Tcl_SetObjResult(interp, msg);
-	if (errorCode != NULL) {
-	    Tcl_SetObjErrorCode(interp, errorCode);
-	    Tcl_DecrRefCount(errorCode);
-	}
-	Tcl_DecrRefCount(key);
-	Tcl_DecrRefCount(options);
-	Tcl_DecrRefCount(msg);
+	RaiseAsOwn(interp, code, 0);
     }
     return code;
 }
@@ -2625,7 +2685,8 @@ enum {
     M_ADDREFRESHQUERYPARAM, M_ADDTOKENQUERYPARAM, M_AUTHFLOWSTATE, M_CANCEL,
     M_CGET, M_CONFIGURE, M_DESTROY, M_EXPIRESAT, M_FAILUREINFO,
     M_LAUNCHBROWSER, M_LOADTOKEN, M_REDIRECTPARAM, M_REDIRECTURI, M_REFRESH,
-    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_SAVETOKEN, M_SLEEPMS, M_STARTAUTH,
+    M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_REQUEST, M_SAVETOKEN, M_SLEEPMS,
+    M_STARTAUTH,
     M_TOKENTYPE, M_VALIDACCESSTOKEN, M_WAIT
 };
 
@@ -2655,6 +2716,8 @@ static const MethodSpec methodSpecs[] = {
     {"refresh", 0, 2, "?-command cmd?"},
     {"refreshExpiresAt", 0, 0, ""},
     {"refreshToken", 0, 0, ""},
+    {"request", 2, -1, "method url ?-query dict? ?-body text? "
+	    "?-headers dict? ?-timeout ms? ?-command cmd?"},
     {"saveToken", 0, 1, "?file?"},
     {"sleepMs", 1, 1, "ms"},
     {"startAuth", 0, 0, ""},
@@ -2862,6 +2925,9 @@ ObjectCmd(
     case M_VALIDACCESSTOKEN:
 	code = ObtainMethod(interp, obj, TTO_OBTAIN_VALID, objc, objv);
 	break;
+    case M_REQUEST:
+	code = TtoRequestMethod(interp, obj, objc, objv);
+	break;
     case M_SAVETOKEN:
 	if (objc == 2 && Tcl_GetString(obj->options[OPT_TOKENSTORE])[0]) {
 	    code = (*OptString(obj, OPT_ACCESSTOKEN) == '\0')
@@ -2928,6 +2994,7 @@ ObjectDeleted(
     TtoObject *obj = clientData;
 
     obj->command = NULL;
+    TtoRequestObjectGone(obj);
     ObtainAbort(obj);
     if (obj->flow) {
 	TtoFlowFree(obj->flow);
@@ -3140,27 +3207,7 @@ TtoauthCmd(
 	     * arguments (a spec may hold a password).
 	     */
 
-	    Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
-	    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
-	    Tcl_Obj *errorCode = NULL;
-
-	    Tcl_IncrRefCount(msg);
-	    Tcl_IncrRefCount(options);
-	    Tcl_IncrRefCount(key);
-	    Tcl_DictObjGet(NULL, options, key, &errorCode);
-	    if (errorCode != NULL) {
-		Tcl_IncrRefCount(errorCode);
-	    }
-	    Tcl_ResetResult(interp);
-	    Tcl_SetObjResult(interp, msg);
-	    if (errorCode != NULL) {
-		Tcl_SetObjErrorCode(interp, errorCode);
-		Tcl_DecrRefCount(errorCode);
-	    }
-	    Tcl_DecrRefCount(key);
-	    Tcl_DecrRefCount(options);
-	    Tcl_DecrRefCount(msg);
+	    RaiseAsOwn(interp, code, 0);
 	}
 	return code;
     }

@@ -56,12 +56,7 @@ StoreError(
     const char *path,
     int err)
 {
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot %s \"%s\": %s", what,
-	    path, Tcl_ErrnoMsg(err)));
-    errno = err;
-    Tcl_SetErrorCode(interp, "TTOAUTH2", "STORE", "file", Tcl_ErrnoId(),
-	    (char *) NULL);
-    return TCL_ERROR;
+    return TtoErrnoError(interp, what, path, err, "STORE", "file");
 }
 
 static int

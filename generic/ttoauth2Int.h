@@ -89,6 +89,9 @@ typedef struct {
 
 /* ttoauth2Url.c */
 MODULE_SCOPE char *	TtoStrDup(const char *s);
+MODULE_SCOPE int	TtoErrnoError(Tcl_Interp *interp, const char *what,
+			    const char *path, int err, const char *kind,
+			    const char *word);
 MODULE_SCOPE void	TtoPairsAdd(TtoPairs *pairs, const char *name,
 			    size_t nameLen, const char *value, size_t valueLen);
 MODULE_SCOPE void	TtoPairsSet(TtoPairs *pairs, const char *name,
@@ -117,6 +120,10 @@ MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 /* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
 MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
+MODULE_SCOPE int	TtoTiktokshopSign(const char *secret,
+			    size_t secretLen, const char *path,
+			    size_t pathLen, const TtoPairs *params,
+			    const char *body, size_t bodyLen, char out[65]);
 
 /*
  * ttoauth2Json.c: JSON on cJSON.  The JSON text handed in may contain any
@@ -204,6 +211,10 @@ MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
 			    TtoTokenResult *res);
 MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
 MODULE_SCOPE const char *TtoCurlVersion(void);
+MODULE_SCOPE void *	TtoHttpEasy(TtoHttp *http);
+MODULE_SCOPE int	TtoHttpPerform(TtoHttp *http,
+			    volatile int *cancelPtr);
+MODULE_SCOPE const char *TtoCurlErrorName(int code);
 MODULE_SCOPE const char *TtoTlsBackend(void);
 
 /*
@@ -285,6 +296,54 @@ typedef void (TtoObtainDoneProc)(void *clientData, Tcl_Interp *interp,
 MODULE_SCOPE int	TtoTokenObtain(Tcl_Interp *interp, TtoObject *obj,
 			    TtoObtainMode mode, long long within,
 			    TtoObtainDoneProc *doneProc, void *clientData);
+
+/*
+ * ttoauth2.c: what the request method (ttoauth2Request.c) needs of an
+ * object.  The strings point into the object's option values: valid until
+ * the object's tokens or options next change (fetch again after a refresh).
+ */
+
+
+typedef struct {
+    TtoProvider provider;	/* resolved: never AUTO */
+    const char *clientId;
+    const char *clientSecret;
+    const char *accessToken;
+    const char *refreshToken;
+    long long expiresAt;	/* -1 unknown */
+    const char *apiBaseUrl;
+    const char *shopCipher;
+    const char *caFile;
+    const char *proxy;
+    const char *userAgent;
+    long timeoutMs;
+} TtoApiConfig;
+
+MODULE_SCOPE void	TtoObjectApiConfig(TtoObject *obj, TtoApiConfig *cfg);
+MODULE_SCOPE int	TtoObjectRefresh(Tcl_Interp *interp, TtoObject *obj);
+MODULE_SCOPE TtoHttp *	TtoThreadHttp(void);
+
+/*
+ * ttoauth2Request.c.  A prepared API request and its answer are plain C
+ * (no Tcl_Obj), so that the async engine can run them: TtoApiSetup puts
+ * the request on any libcurl easy handle (passed as void *), the engine
+ * performs it, TtoApiFinish reads the outcome back and clears the handle.
+ */
+
+typedef struct TtoApiRequest TtoApiRequest;
+typedef struct TtoApiAnswer TtoApiAnswer;
+
+MODULE_SCOPE int	TtoRequestMethod(Tcl_Interp *interp, TtoObject *obj,
+			    Tcl_Size objc, Tcl_Obj *const objv[]);
+MODULE_SCOPE void	TtoRequestObjectGone(TtoObject *obj);
+MODULE_SCOPE void	TtoApiRequestFree(TtoApiRequest *req);
+MODULE_SCOPE TtoApiAnswer *TtoApiAnswerNew(void);
+MODULE_SCOPE void	TtoApiAnswerFree(TtoApiAnswer *ans);
+MODULE_SCOPE void	TtoApiSetup(void *curl, TtoApiRequest *req,
+			    TtoApiAnswer *ans);
+MODULE_SCOPE int	TtoApiFinish(void *curl, int curlCode,
+			    TtoApiRequest *req, TtoApiAnswer *ans,
+			    const char **namePtr, char **infoPtr);
 
 /*
  * ttoauth2Http.c: the redirect listener's HTTP side (parsing a request

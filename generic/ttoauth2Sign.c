@@ -43,7 +43,6 @@ static int	SignError(Tcl_Interp *interp, const char *kind,
 		    const char *word, const char *msg);
 static int	SignCmd(Tcl_Interp *interp, Tcl_Encoding utf8, Tcl_Size objc,
 		    Tcl_Obj *const objv[]);
-static char *	ToUtf8(Tcl_Encoding utf8, Tcl_Obj *objPtr, size_t *lenPtr);
 static int	VerifyWebhookCmd(Tcl_Interp *interp, Tcl_Encoding utf8,
 		    Tcl_Size objc, Tcl_Obj *const objv[]);
 static void	WipeDString(Tcl_DString *dsPtr);
@@ -103,16 +102,15 @@ WipeDString(
 /*
  *----------------------------------------------------------------------
  *
- * AppendUtf8, ToUtf8 --
+ * AppendUtf8 --
  *
- *	A value's string as UTF-8 bytes: appended to a DString, or in a
- *	ckalloc'ed copy (NUL-terminated; *lenPtr excludes the NUL).
+ *	Appends a value's string as UTF-8 bytes to a DString.
  *
  * Results:
- *	ToUtf8: the copy; the caller frees it.
+ *	None.
  *
  * Side effects:
- *	Allocates memory.
+ *	Grows the DString.
  *
  *----------------------------------------------------------------------
  */
@@ -132,23 +130,6 @@ AppendUtf8(
     WipeDString(&ds);
 }
 
-static char *
-ToUtf8(
-    Tcl_Encoding utf8,
-    Tcl_Obj *objPtr,
-    size_t *lenPtr)
-{
-    Tcl_DString ds;
-    char *copy;
-
-    Tcl_DStringInit(&ds);
-    AppendUtf8(&ds, utf8, objPtr);
-    *lenPtr = (size_t) Tcl_DStringLength(&ds);
-    copy = ckalloc(*lenPtr + 1);
-    memcpy(copy, Tcl_DStringValue(&ds), *lenPtr + 1);
-    Tcl_DStringFree(&ds);
-    return copy;
-}
 
 /*
  *----------------------------------------------------------------------
@@ -185,6 +166,92 @@ CompareParams(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoTiktokshopSign --
+ *
+ *	The request signature in plain C (for the request method and for
+ *	SignCmd): params are the query parameters as UTF-8; those named
+ *	"sign" or "access_token" are left out, the rest sorted by name
+ *	bytes.  body may be NULL.
+ *
+ * Results:
+ *	0 with out holding 64 lower-case hex digits and a NUL, or -1 when
+ *	the platform's HMAC failed.
+ *
+ * Side effects:
+ *	None (the message buffer holding the secret is wiped).
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoTiktokshopSign(
+    const char *secret,
+    size_t secretLen,
+    const char *path,
+    size_t pathLen,
+    const TtoPairs *params,
+    const char *body,
+    size_t bodyLen,
+    char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    SignParam *sorted = NULL;
+    Tcl_DString msg;
+    unsigned char mac[32];
+    int i, count = 0, rc;
+
+    if (params->count > 0) {
+	sorted = (SignParam *) ckalloc(sizeof(SignParam)
+		* (size_t) params->count);
+    }
+    for (i = 0; i < params->count; i++) {
+	const char *name = params->items[i].name;
+
+	if (strcmp(name, "sign") == 0 || strcmp(name, "access_token") == 0) {
+	    continue;
+	}
+	sorted[count].name = params->items[i].name;
+	sorted[count].nameLen = strlen(name);
+	sorted[count].value = params->items[i].value;
+	sorted[count].valueLen = strlen(params->items[i].value);
+	count++;
+    }
+    if (count > 1) {
+	qsort(sorted, (size_t) count, sizeof(SignParam), CompareParams);
+    }
+    Tcl_DStringInit(&msg);
+    Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
+    Tcl_DStringAppend(&msg, path, (Tcl_Size) pathLen);
+    for (i = 0; i < count; i++) {
+	Tcl_DStringAppend(&msg, sorted[i].name, (Tcl_Size) sorted[i].nameLen);
+	Tcl_DStringAppend(&msg, sorted[i].value,
+		(Tcl_Size) sorted[i].valueLen);
+    }
+    if (sorted != NULL) {
+	ckfree(sorted);
+    }
+    if (body != NULL) {
+	Tcl_DStringAppend(&msg, body, (Tcl_Size) bodyLen);
+    }
+    Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
+    rc = TtoHmacSha256(secret, secretLen, Tcl_DStringValue(&msg),
+	    (size_t) Tcl_DStringLength(&msg), mac);
+    WipeDString(&msg);
+    if (rc != 0) {
+	return -1;
+    }
+    for (i = 0; i < 32; i++) {
+	out[2 * i] = hex[mac[i] >> 4];
+	out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[64] = '\0';
+    memset(mac, 0, sizeof(mac));
+    return 0;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * SignCmd --
  *
  *	ttoauth2 tiktokshop sign secret path query ?body?
@@ -205,14 +272,12 @@ SignCmd(
     Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
-    static const char hex[] = "0123456789abcdef";
     Tcl_DictSearch search;
     Tcl_Obj *key, *value;
-    Tcl_DString msg, secret;
-    SignParam *params = NULL;
+    Tcl_DString secret, path, body;
+    TtoPairs params = {NULL, 0, 0};
     Tcl_Size size;
-    int done, count = 0, i, rc;
-    unsigned char mac[32];
+    int done, i, rc;
     char out[65];
 
     if (objc < 6 || objc > 7) {
@@ -234,72 +299,67 @@ SignCmd(
     }
 
     /*
-     * The parameters that are signed, as UTF-8, in byte order of names.
+     * The parameters, path, secret and body as UTF-8; the one signing
+     * routine does the rest.
      */
 
-    if (size > 0) {
-	params = (SignParam *) ckalloc(sizeof(SignParam) * (size_t) size);
-    }
     if (Tcl_DictObjFirst(NULL, objv[5], &search, &key, &value, &done)
 	    != TCL_OK) {
-	if (params != NULL) {		/* cannot happen: checked above */
-	    ckfree(params);
-	}
 	return SignError(interp, "OPTION", "query", "the query must be a "
 		"dict of parameter names and values");
     }
     for (; !done; Tcl_DictObjNext(&search, &key, &value, &done)) {
-	const char *name = Tcl_GetString(key);
+	Tcl_DString k, v;
 
-	if (strcmp(name, "sign") == 0 || strcmp(name, "access_token") == 0) {
-	    continue;
+	Tcl_DStringInit(&k);
+	Tcl_DStringInit(&v);
+	AppendUtf8(&k, utf8, key);
+	AppendUtf8(&v, utf8, value);
+	if (memchr(Tcl_DStringValue(&k), 0, (size_t) Tcl_DStringLength(&k))
+		|| memchr(Tcl_DStringValue(&v), 0,
+		(size_t) Tcl_DStringLength(&v))) {
+	    WipeDString(&k);
+	    WipeDString(&v);
+	    Tcl_DictObjDone(&search);
+	    for (i = 0; i < params.count; i++) {
+		memset(params.items[i].value, 0,
+			strlen(params.items[i].value));
+	    }
+	    TtoPairsFree(&params);
+	    return SignError(interp, "OPTION", "query", "a query parameter's "
+		    "name or value cannot contain a NUL character");
 	}
-	params[count].name = ToUtf8(utf8, key, &params[count].nameLen);
-	params[count].value = ToUtf8(utf8, value, &params[count].valueLen);
-	count++;
+	TtoPairsAdd(&params, Tcl_DStringValue(&k),
+		(size_t) Tcl_DStringLength(&k), Tcl_DStringValue(&v),
+		(size_t) Tcl_DStringLength(&v));
+	WipeDString(&k);
+	WipeDString(&v);
     }
     Tcl_DictObjDone(&search);
-    if (count > 1) {
-	qsort(params, (size_t) count, sizeof(SignParam), CompareParams);
-    }
 
     Tcl_DStringInit(&secret);
-    Tcl_DStringInit(&msg);
+    Tcl_DStringInit(&path);
+    Tcl_DStringInit(&body);
     AppendUtf8(&secret, utf8, objv[3]);
-    Tcl_DStringAppend(&msg, Tcl_DStringValue(&secret),
-	    Tcl_DStringLength(&secret));
-    AppendUtf8(&msg, utf8, objv[4]);
-    for (i = 0; i < count; i++) {
-	Tcl_DStringAppend(&msg, params[i].name, (Tcl_Size) params[i].nameLen);
-	Tcl_DStringAppend(&msg, params[i].value,
-		(Tcl_Size) params[i].valueLen);
-	ckfree(params[i].name);
-	memset(params[i].value, 0, params[i].valueLen);
-	ckfree(params[i].value);
-    }
-    if (params != NULL) {
-	ckfree(params);
-    }
+    AppendUtf8(&path, utf8, objv[4]);
     if (objc == 7) {
-	AppendUtf8(&msg, utf8, objv[6]);
+	AppendUtf8(&body, utf8, objv[6]);
     }
-    Tcl_DStringAppend(&msg, Tcl_DStringValue(&secret),
-	    Tcl_DStringLength(&secret));
-
-    rc = TtoHmacSha256(Tcl_DStringValue(&secret),
-	    (size_t) Tcl_DStringLength(&secret), Tcl_DStringValue(&msg),
-	    (size_t) Tcl_DStringLength(&msg), mac);
-    WipeDString(&msg);
+    rc = TtoTiktokshopSign(Tcl_DStringValue(&secret),
+	    (size_t) Tcl_DStringLength(&secret), Tcl_DStringValue(&path),
+	    (size_t) Tcl_DStringLength(&path), &params,
+	    objc == 7 ? Tcl_DStringValue(&body) : NULL,
+	    (size_t) Tcl_DStringLength(&body), out);
+    WipeDString(&body);
+    WipeDString(&path);
     WipeDString(&secret);
+    for (i = 0; i < params.count; i++) {
+	memset(params.items[i].value, 0, strlen(params.items[i].value));
+    }
+    TtoPairsFree(&params);
     if (rc != 0) {
 	return SignError(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
     }
-    for (i = 0; i < 32; i++) {
-	out[2 * i] = hex[mac[i] >> 4];
-	out[2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[64] = '\0';
-    memset(mac, 0, sizeof(mac));
     Tcl_SetObjResult(interp, Tcl_NewStringObj(out, 64));
     return TCL_OK;
 }

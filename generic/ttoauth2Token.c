@@ -330,6 +330,46 @@ Perform(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoHttpEasy, TtoHttpPerform, TtoCurlErrorName --
+ *
+ *	For other requests on the same handle (ttoauth2Request.c): the
+ *	libcurl easy handle (a CURL *), the wakeable perform loop above (a
+ *	CURLcode), and the symbolic name of a libcurl error (or NULL).
+ *
+ * Results:
+ *	As said.
+ *
+ * Side effects:
+ *	TtoHttpPerform: the transfer the easy handle is set up for.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void *
+TtoHttpEasy(
+    TtoHttp *http)
+{
+    return http->curl;
+}
+
+int
+TtoHttpPerform(
+    TtoHttp *http,
+    volatile int *cancelPtr)
+{
+    return (int) Perform(http, cancelPtr);
+}
+
+const char *
+TtoCurlErrorName(
+    int code)
+{
+    return CurlErrorName((CURLcode) code);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * BuildRequest --
  *
  *	Writes the URL (and for rfc6749 the form body and Basic header

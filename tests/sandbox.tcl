@@ -72,9 +72,22 @@
 #	token), 36004001 refresh token expired. A refresh rotates: it returns a new
 #	access token and a new refresh token, and the old refresh token stops working.
 #	Any method other than GET/HEAD on these two paths gets 404, as TikTok does.
-#   GET /authorization/202309/shops   (header x-tts-access-token: TOKEN)
-#	A minimal Shop API call to show a token works (no signature check):
-#	code 0 with one shop, 36009004 for an unknown token, 105002 for an expired one.
+#   GET /authorization/202309/shops?app_key=&timestamp=&sign=   (header x-tts-access-token)
+#	"Get Authorized Shops": code 0 with the seller's two shops (name, region, code,
+#	id, cipher; the ciphers are fixed for the app key).
+#   POST /order/202309/orders/search?app_key=&timestamp=&shop_cipher=&sign=&page_size=
+#	JSON body {"create_time_ge": T, "create_time_lt": T} (both optional): the shop's
+#	orders created in [ge, lt), newest first ("orders", "total_count"); each shop has
+#	four orders, made 1 hour, 2 days, 6 days and 10 days before the last reset.
+#	The Shop API checks, in this order (every answer HTTP 200, TikTok JSON):
+#	app_key (36009004 "invalid app_key"), timestamp (Unix seconds; outside
+#	now-300 .. now+30, or missing: 36009004 "invalid timestamp"), sign (106001
+#	"invalid sign": TikTok's HMAC-SHA256, see TIKTOK.md, over the path, the sorted
+#	query parameters but sign and access_token, and the body's bytes), the token in
+#	x-tts-access-token (36009004 "invalid access token"; 105002 "access token
+#	expired"), then for orders shop_cipher (36009004 "invalid shop_cipher").
+#	Signature checks use tcllib's sha256 package; without it these two paths answer
+#	HTTP 500. A wrong method gets 405.
 #   GET /   a short text page naming the sandbox.
 #
 # ANSWER MODES (sticky until changed or reset)
@@ -102,10 +115,11 @@
 # CONTROL (GET /__control/..., not recorded in the request log)
 #
 #   /__control/stats			   the stats dict (Tcl dict syntax, text/plain):
-#	authorize, token_get, token_refresh, api, redirect_followed, other: request
-#	counts (token_get/token_refresh count every request to that path, whatever
-#	became of it); outcomes: {authorize {KEY N ...} token_get {...} token_refresh
-#	{...} api {...}} where KEY is the TikTok code answered ("0" = success), the
+#	authorize, token_get, token_refresh, api (shops), orders, redirect_followed,
+#	other, webhooks (deliveries made): request counts; connections: connections
+#	that carried a request other than a control one (token_get/token_refresh
+#	count every request to that path, whatever became of it); outcomes: {authorize
+#	{KEY N ...} token_get {...} token_refresh {...} api {...} orders {...}} where KEY is the TikTok code answered ("0" = success), the
 #	failure mode used (http500, close, ...), or the HTTP status (400, 404);
 #	codes_outstanding, access_tokens, refresh_tokens: table sizes; modes: the
 #	current modes; requests: the request lines received (at most the last 1000),
@@ -122,6 +136,16 @@
 #   /__control/configure?KEY=VALUE&...	   change settings; answers them (secret masked).
 #   /__control/issue?access_expires=T&refresh_expires=T	  mint a token pair; TikTok JSON.
 #   /__control/seed?refresh_token=X&expires=T&access_token=A  register X (and A) as valid.
+#   /__control/expire?access_token=A	   make A (every access token when none is named)
+#					   expired now: the Shop API answers 105002 for it.
+#   /__control/webhook?url=URL&type=N&body=TEXT&sign=good|bad
+#					   POST a webhook to URL as TikTok Shop does: the
+#					   body (default: an order status change for the
+#					   first shop, of type N, default 1) with the header
+#					   Authorization: hex(HMAC-SHA256(app_secret,
+#					   app_key + body)) (sign=bad: of another body).
+#					   Answers "delivered STATUS" once the receiver
+#					   answered (at most 5 s), or 502 with the reason.
 #
 #	sandbox::control maps onto these: "control mode token_get slow 2" uses the path
 #	form; any other name takes key value pairs for the query, e.g.
@@ -308,10 +332,12 @@ proc ::sandbox::reset {} {
     variable accessTokens {}
     variable modes {authorize ok token_get ok token_refresh ok}
     variable stats {
-	authorize 0 token_get 0 token_refresh 0 api 0 redirect_followed 0 other 0
-	outcomes {authorize {} token_get {} token_refresh {} api {}}
+	authorize 0 token_get 0 token_refresh 0 api 0 orders 0 redirect_followed 0
+	other 0 webhooks 0 connections 0
+	outcomes {authorize {} token_get {} token_refresh {} api {} orders {}}
 	requests {} accept_encoding {} encoded 0
     }
+    variable resetAt [clock seconds]
     return ok
 }
 
@@ -1057,6 +1083,10 @@ proc ::sandbox::Dispatch {id request} {
 	catch {puts stderr "sandbox: $masked"}
     }
     set isControl [string match /__control* $path]
+    if {!$isControl && ![info exists C($id,counted)]} {
+	set C($id,counted) 1
+	dict incr stats connections
+    }
     if {!$isControl} {
 	set log [dict get $stats requests]
 	lappend log $masked
@@ -1071,6 +1101,7 @@ proc ::sandbox::Dispatch {id request} {
 	/api/v2/token/get		token_get
 	/api/v2/token/refresh		token_refresh
 	/authorization/202309/shops	api
+	/order/202309/orders/search	orders
 	/__redirected/token		redirect_followed
     }
     if {$isControl} {
@@ -1081,7 +1112,12 @@ proc ::sandbox::Dispatch {id request} {
 	set endpoint other
     }
 
-    if {$method ni {GET HEAD}} {
+    if {$endpoint eq "orders" && $method ne "POST"} {
+	Count orders orders 405
+	Respond $id 405 {Content-Type text/plain Allow POST} "method not allowed\n"
+	return
+    }
+    if {$method ni {GET HEAD} && $endpoint ne "orders"} {
 	if {$endpoint in {token_get token_refresh}} {
 	    # TikTok answers a POST to its token paths with 404.
 	    Count $endpoint $endpoint 404
@@ -1102,7 +1138,8 @@ proc ::sandbox::Dispatch {id request} {
 	authorize	  {Authorize $id $request}
 	token_get	  -
 	token_refresh	  {TokenEndpoint $id $endpoint $request}
-	api		  {ShopApi $id $request}
+	api		  -
+	orders		  {ShopApi $id $endpoint $request}
 	redirect_followed {
 	    Count redirect_followed
 	    Respond $id 200 {Content-Type application/json} \
@@ -1114,7 +1151,8 @@ proc ::sandbox::Dispatch {id request} {
 	    if {$path eq "/"} {
 		Respond $id 200 {Content-Type text/plain} \
 		    "ttoauth2 TikTok Shop sandbox: /open/authorize, /api/v2/token/get,\
-		     /api/v2/token/refresh, /__control/ (see tests/sandbox.tcl)\n"
+		     /api/v2/token/refresh, /authorization/202309/shops,\
+		     /order/202309/orders/search, /__control/ (see tests/sandbox.tcl)\n"
 	    } else {
 		Respond $id 404 {Content-Type text/plain} "404 page not found\n"
 	    }
@@ -1422,31 +1460,216 @@ proc ::sandbox::AccessExpiry {expireSoon} {
 
 # sandbox::ShopApi --
 #
-#	GET /authorization/202309/shops: enough of the Shop API to show that an
-#	access token is accepted. Signatures are not checked.
+#	The Shop API stand-in: GET /authorization/202309/shops and POST
+#	/order/202309/orders/search, with TikTok's checks (see the header).
 
-proc ::sandbox::ShopApi {id request} {
-    variable accessTokens
+proc ::sandbox::ShopApi {id endpoint request} {
+    Count $endpoint
+    if {[catch {package require sha256}]} {
+	Count {} $endpoint 500
+	Respond $id 500 {Content-Type text/plain} "the Shop API stand-in needs tcllib's sha256\n"
+	return
+    }
+    lassign [ApiCheck $request] code body
+    if {$code == 0} {
+	if {$endpoint eq "api"} {
+	    set shops {}
+	    foreach shop [Shops] {
+		lappend shops "\{\"cipher\":[JsonString [dict get $shop cipher]],\
+		    \"code\":[JsonString [dict get $shop code]],\
+		    \"id\":[JsonString [dict get $shop id]],\
+		    \"name\":[JsonString [dict get $shop name]],\
+		    \"region\":[JsonString [dict get $shop region]],\"seller_type\":\"LOCAL\"\}"
+	    }
+	    set body [TokenJson 0 Success [list shops "\[[join $shops ,]\]"]]
+	} else {
+	    lassign [OrdersSearch $request] code body
+	}
+    }
+    Count {} $endpoint $code
+    Respond $id 200 {Content-Type application/json} $body
+}
+
+# sandbox::ApiCheck --
+#
+# Results:
+#	{0 ""} when app_key, timestamp, sign and token are good, else {code body}.
+
+proc ::sandbox::ApiCheck {request} {
     variable config
-    Count api
+    variable accessTokens
+    set query [dict get $request query]
+    set now [clock seconds]
+    if {[Param $query app_key] ne [dict get $config app_key]} {
+	return [list 36009004 [TokenJson 36009004 "invalid app_key" {}]]
+    }
+    set ts [Param $query timestamp]
+    if {![string is wideinteger -strict $ts] || $ts < $now - 300 || $ts > $now + 30} {
+	return [list 36009004 [TokenJson 36009004 "invalid timestamp" {}]]
+    }
+    if {[Param $query sign] ne [ApiSign [dict get $request path] $query \
+	    [dict get $request body]]} {
+	return [list 106001 [TokenJson 106001 "invalid sign" {}]]
+    }
     set headers [dict get $request headers]
     set token [expr {[dict exists $headers x-tts-access-token]
 	? [dict get $headers x-tts-access-token] : ""}]
     if {$token eq "" || ![dict exists $accessTokens $token]} {
-	set code 36009004
-	set body [TokenJson 36009004 "invalid access token" {}]
-    } elseif {[dict get $accessTokens $token expires] <= [clock seconds]} {
-	set code 105002
-	set body [TokenJson 105002 "access token expired" {}]
-    } else {
-	set code 0
-	set shop "\{\"cipher\":[JsonString GCP_[RandomHex 8]],\"code\":\"GBSANDBOX01\",\
-	    \"id\":\"7000000000000000001\",\"name\":[JsonString [dict get $config seller_name]],\
-	    \"region\":[JsonString [dict get $config region]],\"seller_type\":\"LOCAL\"\}"
-	set body [TokenJson 0 Success [list shops "\[$shop\]"]]
+	return [list 36009004 [TokenJson 36009004 "invalid access token" {}]]
     }
-    Count {} api $code
-    Respond $id 200 {Content-Type application/json} $body
+    if {[dict get $accessTokens $token expires] <= $now} {
+	return [list 105002 [TokenJson 105002 "access token expired" {}]]
+    }
+    return {0 {}}
+}
+
+# sandbox::ApiSign --
+#
+#	TikTok Shop's request signature, computed here on its own (tcllib).
+#	bodyBytes is the request body as received (bytes).
+#
+# Results:
+#	64 lower-case hex digits.
+
+proc ::sandbox::ApiSign {path query bodyBytes} {
+    variable config
+    set secret [encoding convertto utf-8 [dict get $config app_secret]]
+    set pairs {}
+    foreach {name value} $query {
+	if {$name in {sign access_token}} continue
+	lappend pairs [list [encoding convertto utf-8 $name] [encoding convertto utf-8 $value]]
+    }
+    set msg $secret[encoding convertto utf-8 $path]
+    foreach pair [lsort -index 0 $pairs] {
+	append msg [lindex $pair 0] [lindex $pair 1]
+    }
+    append msg $bodyBytes $secret
+    return [string tolower [sha2::hmac -hex -key $secret $msg]]
+}
+
+# sandbox::Shops --
+#
+# Results:
+#	The seller's shops: a list of dicts (name, region, code, id, cipher). The
+#	ciphers depend only on the app key, so a test can keep one across resets.
+
+proc ::sandbox::Shops {} {
+    variable config
+    set key [dict get $config app_key]
+    set shops {}
+    foreach {n region suffix} [list 1 [dict get $config region] {} 2 FR { FR}] {
+	lappend shops [dict create name "[dict get $config seller_name]$suffix" \
+	    region $region code ${region}SANDBOX0$n id 700000000000000000$n \
+	    cipher GCP_[string range [sha2::sha256 -hex "$key/shop$n"] 0 23]]
+    }
+    return $shops
+}
+
+# sandbox::OrdersSearch --
+#
+# Results:
+#	{code body} for an orders search of the shop named by shop_cipher.
+
+proc ::sandbox::OrdersSearch {request} {
+    variable resetAt
+    set cipher [Param [dict get $request query] shop_cipher]
+    set shop {}
+    foreach s [Shops] {
+	if {[dict get $s cipher] eq $cipher} {
+	    set shop $s
+	}
+    }
+    if {$shop eq ""} {
+	return [list 36009004 [TokenJson 36009004 "invalid shop_cipher" {}]]
+    }
+    set body [encoding convertfrom utf-8 [dict get $request body]]
+    set ge 0
+    set lt 9999999999
+    regexp {"create_time_ge"\s*:\s*(\d+)} $body -> ge
+    regexp {"create_time_lt"\s*:\s*(\d+)} $body -> lt
+    set orders {}
+    set n 0
+    foreach {age amount buyer} {3600 12.50 {Zoë Brontë} 172800 7.99 {Łukasz Żak}
+	    518400 30.00 {李雷} 864000 4.20 {Ann Old}} {
+	incr n
+	set created [expr {$resetAt - $age}]
+	if {$created < $ge || $created >= $lt} continue
+	lappend orders "\{\"id\":[JsonString 57[dict get $shop id]$n],\
+	    \"status\":\"AWAITING_SHIPMENT\",\"create_time\":$created,\
+	    \"payment\":\{\"currency\":\"GBP\",\"total_amount\":[JsonString $amount]\},\
+	    \"recipient_address\":\{\"name\":[JsonString $buyer]\}\}"
+    }
+    return [list 0 [TokenJson 0 Success [list orders "\[[join $orders ,]\]" \
+	total_count [llength $orders] next_page_token {""}]]]
+}
+
+# sandbox::Webhook --
+#
+#	Delivers one webhook (see the header) and answers the control request when
+#	the receiver has answered.
+
+proc ::sandbox::Webhook {id query} {
+    variable config
+    package require http
+    package require sha256
+    set url [Param $query url]
+    if {![regexp {^http://(127\.0\.0\.1|\[::1\]|localhost)[:/]} $url]} {
+	return -code error -errorcode {SANDBOX OPTION url} \
+	    "webhook needs url=http://127.0.0.1:PORT/... (loopback only)"
+    }
+    set type [expr {[dict exists $query type] ? [dict get $query type] : 1}]
+    if {![string is integer -strict $type]} {
+	return -code error -errorcode {SANDBOX OPTION type} "type must be an integer"
+    }
+    if {[dict exists $query body]} {
+	set body [dict get $query body]
+    } else {
+	set shop [lindex [Shops] 0]
+	set body "\{\"type\":$type,\"tts_notification_id\":[JsonString [RandomHex 8]],\
+	    \"shop_id\":[JsonString [dict get $shop id]],\"timestamp\":[clock seconds],\
+	    \"data\":\{\"order_id\":[JsonString 57[dict get $shop id]1],\
+	    \"order_status\":\"AWAITING_SHIPMENT\",\"update_time\":[clock seconds]\}\}"
+    }
+    set bytes [encoding convertto utf-8 $body]
+    set signed $bytes
+    if {[Param $query sign] eq "bad"} {
+	append signed " "
+    }
+    set key [encoding convertto utf-8 [dict get $config app_key]]
+    set secret [encoding convertto utf-8 [dict get $config app_secret]]
+    set auth [string tolower [sha2::hmac -hex -key $secret $key$signed]]
+    Count webhooks
+    http::geturl $url -method POST -type application/json -query $bytes \
+	-headers [list Authorization $auth] -timeout 5000 \
+	-command [list [namespace current]::WebhookDone $id]
+}
+
+proc ::sandbox::WebhookDone {id token} {
+    set status [http::status $token]
+    set code [http::ncode $token]
+    http::cleanup $token
+    if {$status eq "ok"} {
+	Respond $id 200 {Content-Type text/plain} "delivered $code"
+    } else {
+	Respond $id 502 {Content-Type text/plain} "webhook not delivered: $status\n"
+    }
+}
+
+# sandbox::Expire --
+#
+#	Makes one access token (or every one) expired now.
+
+proc ::sandbox::Expire {query} {
+    variable accessTokens
+    set now [clock seconds]
+    set n 0
+    dict for {token record} $accessTokens {
+	if {[dict exists $query access_token]
+		&& [dict get $query access_token] ne $token} continue
+	dict set accessTokens $token expires [expr {$now - 1}]
+	incr n
+    }
+    return "expired $n"
 }
 
 # sandbox::Control --
@@ -1468,7 +1691,8 @@ proc ::sandbox::Control {id request} {
 	switch -- $command {
 	    "" - help {
 		Respond $id 200 $text "control commands: stats reset shutdown\
-		    mode/ENDPOINT/WORD... configure?k=v issue?k=v seed?refresh_token=X\n"
+		    mode/ENDPOINT/WORD... configure?k=v issue?k=v seed?refresh_token=X\
+		    expire?access_token=A webhook?url=U\n"
 	    }
 	    stats {
 		Respond $id 200 $text [stats]
@@ -1508,6 +1732,12 @@ proc ::sandbox::Control {id request} {
 	    }
 	    seed {
 		Respond $id 200 $text [seed {*}$query]
+	    }
+	    expire {
+		Respond $id 200 $text [Expire $query]
+	    }
+	    webhook {
+		Webhook $id $query
 	    }
 	    default {
 		Respond $id 404 $text "unknown control command \"$command\"\n"

@@ -63,9 +63,8 @@ static void	DirectoryOf(const char *path, Tcl_DString *dirPtr,
 static int	LockFile(const char *path, int wait, void **lockPtr,
 		    int *errnoPtr);
 static int	OpenTemp(char *pattern);
-static int	ReadAll(int fd, unsigned char *buf, size_t len);
+static int	TransferAll(int fd, void *buf, size_t len, int writing);
 static void	SetCloexec(int fd);
-static int	WriteAll(int fd, const char *data, size_t len);
 
 /*
  *----------------------------------------------------------------------
@@ -154,29 +153,33 @@ TtoThreadExit(void)
 /*
  *----------------------------------------------------------------------
  *
- * ReadAll --
+ * TransferAll --
  *
- *	Reads exactly len bytes, through short reads and EINTR.
+ *	Reads exactly len bytes into buf, or writes all len bytes of buf,
+ *	through short transfers and EINTR.
  *
  * Results:
- *	0, or -1 with errno set (EIO when the source ended early).
+ *	0, or -1 with errno set (EIO when the other end gave nothing).
  *
  * Side effects:
- *	None.
+ *	Reads from or writes to fd.
  *
  *----------------------------------------------------------------------
  */
 
 static int
-ReadAll(
+TransferAll(
     int fd,
-    unsigned char *buf,
-    size_t len)
+    void *buf,
+    size_t len,
+    int writing)
 {
+    char *p = (char *) buf;
     size_t done = 0;
 
     while (done < len) {
-	ssize_t n = read(fd, buf + done, len - done);
+	ssize_t n = writing ? write(fd, p + done, len - done)
+		: read(fd, p + done, len - done);
 
 	if (n > 0) {
 	    done += (size_t) n;
@@ -261,7 +264,7 @@ TtoOsRandom(
 	close(fd);
 	return -1;
     }
-    result = ReadAll(fd, buf + done, len - done);
+    result = TransferAll(fd, buf + done, len - done, 0);
     close(fd);
     return result;
 }
@@ -384,47 +387,6 @@ DirectoryOf(
 /*
  *----------------------------------------------------------------------
  *
- * WriteAll --
- *
- *	Writes all of data, through short writes and EINTR.
- *
- * Results:
- *	0, or -1 with errno set.
- *
- * Side effects:
- *	Writes to fd.
- *
- *----------------------------------------------------------------------
- */
-
-static int
-WriteAll(
-    int fd,
-    const char *data,
-    size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-	ssize_t n = write(fd, data + done, len - done);
-
-	if (n > 0) {
-	    done += (size_t) n;
-	} else if (n < 0 && errno == EINTR) {
-	    continue;
-	} else {
-	    if (n == 0) {
-		errno = EIO;
-	    }
-	    return -1;
-	}
-    }
-    return 0;
-}
-
-/*
- *----------------------------------------------------------------------
- *
  * OpenTemp --
  *
  *	Creates and opens a new file from a mkstemp() template, close-on-
@@ -528,7 +490,7 @@ TtoFileWriteAtomic(
 	goto done;
     }
     if (fchmod(fd, S_IRUSR | S_IWUSR) < 0
-	    || WriteAll(fd, data, len) < 0
+	    || TransferAll(fd, (void *) data, len, 1) < 0
 	    || fsync(fd) < 0) {
 	*errnoPtr = errno;
 	close(fd);
