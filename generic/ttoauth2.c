@@ -2309,6 +2309,12 @@ TtoTokenObtain(
 	return Error(interp, "BUSY", NULL, NULL, "a refresh of this object "
 		"is running already (-command)");
     }
+    if (doneProc == NULL && mode == TTO_OBTAIN_VALID && ValidFor(OptString(
+	    obj, OPT_ACCESSTOKEN), obj->expiresAt, within)) {
+	/* Step 1: the token in memory will do -- no lock, no I/O. */
+	Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
+	return TCL_OK;
+    }
     op = ObtainNew(interp, obj, mode, within);
     if (doneProc == NULL) {
 	code = ObtainSync(op);
