@@ -2102,5 +2102,8 @@ Ttoauth2_Init(
     Tcl_IncrRefCount(data->empty);
     Tcl_CreateObjCommand2(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
+    if (TtoPlatformInit(interp) != TCL_OK) {
+	return TCL_ERROR;
+    }
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);
 }

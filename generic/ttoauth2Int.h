@@ -380,5 +380,6 @@ MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,
 MODULE_SCOPE int	TtoFileLock(const char *path, void **lockPtr,
 			    int *errnoPtr);
 MODULE_SCOPE void	TtoFileUnlock(void *lock);
+MODULE_SCOPE int	TtoPlatformInit(Tcl_Interp *interp);
 
 #endif /* TTOAUTH2INT_H */
