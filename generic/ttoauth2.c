@@ -31,7 +31,7 @@ enum {
     OPT_STATE, OPT_CODECHALLENGE, OPT_CODECHALLENGEMETHOD, OPT_USEBASICAUTH,
     OPT_RESOURCE, OPT_REDIRECTALLOWHTML, OPT_REDIRECTDENYHTML,
     OPT_AUTHTIMEOUT, OPT_TIMEOUT, OPT_COMMAND, OPT_BROWSER, OPT_CAFILE,
-    OPT_PROXY, OPT_USERAGENT, OPT_TOKENFILE, OPT_ACCESSTOKEN,
+    OPT_PROXY, OPT_USERAGENT, OPT_TOKENFILE, OPT_TOKENSTORE, OPT_ACCESSTOKEN,
     OPT_REFRESHTOKEN, OPT_COUNT
 };
 
@@ -99,12 +99,13 @@ static const OptionSpec optionSpecs[] = {
     {"-proxy",			T_STRING,  "",		1, NULL},
     {"-useragent",		T_STRING,  "ttoauth2/" PACKAGE_VERSION, 1, NULL},
     {"-tokenfile",		T_STRING,  "",		1, NULL},
+    {"-tokenstore",		T_LIST,    "",		1, NULL},
     {"-accesstoken",		T_STRING,  "",		1, NULL},
     {"-refreshtoken",		T_STRING,  "",		1, NULL},
     {NULL,			T_STRING,  NULL,	0, NULL}
 };
 
-typedef struct TtoObject {
+struct TtoObject {
     Tcl_Interp *interp;
     Tcl_Command command;
     Tcl_Obj *options[OPT_COUNT];	/* current values, each held */
@@ -121,7 +122,8 @@ typedef struct TtoObject {
     long long expiresAt;		/* -1 unknown */
     long long refreshExpiresAt;
     TtoProvider tokenProvider;		/* shape of the current tokens */
-} TtoObject;
+    struct Obtain *obtain;		/* an async refresh under way */
+};
 
 /* Per-interp data: the counter behind ::ttoauth2::oauthN names. */
 typedef struct {
@@ -138,6 +140,11 @@ static int processInitialized = 0;
 static int ObjectCmd(ClientData clientData, Tcl_Interp *interp,
 	Tcl_Size objc, Tcl_Obj *const objv[]);
 static void ObjectDeleted(ClientData clientData);
+static Tcl_Obj *ExpiryObj(long long t);
+static void ObtainAbort(TtoObject *obj);
+static Tcl_Obj *HarvestStoreSave(TtoObject *obj);
+static int ObtainMethod(Tcl_Interp *interp, TtoObject *obj,
+	TtoObtainMode mode, Tcl_Size objc, Tcl_Obj *const objv[]);
 static int PkceSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 	Tcl_Obj *const objv[]);
 
@@ -420,6 +427,16 @@ Harvest(
 	    Tcl_DStringAppend(&info, "the token was obtained, but saving it "
 		    "to -tokenfile failed: ", -1);
 	    Tcl_DStringAppend(&info, flow->saveError, -1);
+	} else {
+	    Tcl_Obj *why = HarvestStoreSave(obj);
+
+	    if (why) {
+		Tcl_IncrRefCount(why);
+		Tcl_DStringAppend(&info, "the token was obtained, but saving "
+			"it to -tokenstore failed: ", -1);
+		Tcl_DStringAppend(&info, Tcl_GetString(why), -1);
+		Tcl_DecrRefCount(why);
+	    }
 	}
     }
     SetObjField(&obj->failureInfo, Tcl_NewStringObj(Tcl_DStringValue(&info),
@@ -614,6 +631,12 @@ ValidateOption(
 	}
 	return TCL_OK;
     case T_LIST:
+	if (opt == OPT_TOKENSTORE && (Tcl_ListObjLength(NULL, value, &n)
+		!= TCL_OK || (n != 0 && n != 2))) {
+	    return Error(interp, "OPTION", spec->name, NULL, "bad value for "
+		    "%s: must be a list of a store command and a key "
+		    "([list $store key]), or \"\"", spec->name);
+	}
 	if (Tcl_ListObjLength(NULL, value, &n) != TCL_OK) {
 	    return Error(interp, "OPTION", spec->name, NULL, "bad value for %s: "
 		    "must be a valid Tcl list (a command prefix)", spec->name);
@@ -642,9 +665,7 @@ GetOptionIndex(
     int *optPtr)
 {
     if (Tcl_GetIndexFromObjStruct(interp, nameObj, optionSpecs,
-	    sizeof(OptionSpec), "option", TCL_EXACT, optPtr) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
-		Tcl_GetString(nameObj), (char *) NULL);
+	    sizeof(OptionSpec), "option", 0, optPtr) != TCL_OK) {
 	return TCL_ERROR;
     }
     return TCL_OK;
@@ -711,6 +732,32 @@ Configure(
 	Tcl_IncrRefCount(normalized);
 	idx[count] = opt;
 	values[count++] = normalized;
+    }
+    {
+	Tcl_Obj *file = obj->options[OPT_TOKENFILE];
+	Tcl_Obj *store = obj->options[OPT_TOKENSTORE];
+
+	for (i = 0; i < count; i++) {
+	    if (idx[i] == OPT_TOKENFILE) {
+		file = values[i];
+	    } else if (idx[i] == OPT_TOKENSTORE) {
+		store = values[i];
+	    }
+	}
+	if (Tcl_GetString(file)[0] != '\0' && Tcl_GetString(store)[0] != '\0') {
+	    Error(interp, "OPTION", "-tokenstore", NULL, "-tokenfile and "
+		    "-tokenstore exclude each other: set one to \"\" first");
+	    goto fail;
+	}
+	if (obj->obtain) {
+	    for (i = 0; i < count; i++) {
+		if (idx[i] == OPT_TOKENFILE || idx[i] == OPT_TOKENSTORE) {
+		    Error(interp, "BUSY", NULL, NULL, "cannot change %s while "
+			    "a refresh runs (-command)", optionSpecs[idx[i]].name);
+		    goto fail;
+		}
+	    }
+	}
     }
     for (i = 0; i < count; i++) {
 	SetObjField(&obj->options[idx[i]], values[i]);
@@ -1029,6 +1076,8 @@ Snapshot(
     snap->tokenType = Tcl_GetString(obj->tokenType);
     snap->expiresAt = obj->expiresAt;
     snap->refreshExpiresAt = obj->refreshExpiresAt;
+    snap->stampClientId = OptString(obj, OPT_CLIENTID);
+    snap->stampEndpoint = OptString(obj, OPT_TOKENENDPOINT);
 }
 
 static int
@@ -1038,12 +1087,7 @@ IoError(
     const char *path,
     int err)
 {
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot %s \"%s\": %s", what,
-	    path, Tcl_ErrnoMsg(err)));
-    errno = err;
-    Tcl_SetErrorCode(interp, "TTOAUTH2", "IO", path, Tcl_ErrnoId(),
-	    (char *) NULL);
-    return TCL_ERROR;
+    return TtoErrnoError(interp, what, path, err, "IO", path);
 }
 
 /*
@@ -1124,7 +1168,7 @@ LoadToken(
 {
     TtoTokenResult res;
     TtoProvider provider;
-    char *text;
+    char *text = NULL;
 
     if (ReadTokenFile(interp, path, &res, &provider, &text, NULL)
 	    != TCL_OK) {
@@ -1196,6 +1240,7 @@ ObjectCountChange(
     last = (objectCount == 0);
     Tcl_MutexUnlock(&objectCountMutex);
     if (last) {
+	TtoAsyncStop();
 	TtoFlowWorkersStop();
 	TtoHttpPoolFree();
     }
@@ -1219,157 +1264,1295 @@ ThreadHttp(void)
 /*
  *----------------------------------------------------------------------
  *
- * Refresh --
+ * RaiseAsOwn --
  *
- *	The refresh method.  With -tokenfile, runs under the file's
- *	cross-process lock and first re-reads the file: if another process
- *	has refreshed meanwhile (its refresh token differs from ours), its
- *	tokens are taken instead of spending our (rotated) refresh token.
+ *	Turns the error left by a script this package ran on the user's
+ *	behalf (launchBrowser's procedure, a token store's method) into the
+ *	calling command's own error: the same message and -errorcode, but
+ *	none of the script's -errorinfo, which would show its insides and
+ *	its arguments (a URL, a token being written, a password in a spec).
+ *	With storeCall, an -errorcode that is not ttoauth2's becomes
+ *	{TTOAUTH2 STORE COMMAND}.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Resets the interp's result and return options.
  *
  *----------------------------------------------------------------------
  */
 
-static int
-Refresh(
+static void
+RaiseAsOwn(
     Tcl_Interp *interp,
-    TtoObject *obj)
+    int code,
+    int storeCall)
 {
-    TtoProvider provider = ResolveProvider(obj);
-    const char *tokenFile = OptString(obj, OPT_TOKENFILE);
-    void *lock = NULL;
-    int err = 0, code = TCL_ERROR;
-    TtoTokenRequest req;
-    TtoTokenResult res;
-    Tcl_DString endpoint, fileRefresh;
-    Tcl_WideInt w;
-    const char *refreshToken;
-    TtoHttp *http;
+    Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
+    Tcl_Obj *msg = Tcl_GetObjResult(interp);
+    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+    Tcl_Obj *errorCode = NULL;
 
-    if (FlowRunning(obj)) {
-	return BusyError(interp, "refresh");
+    Tcl_IncrRefCount(options);
+    Tcl_IncrRefCount(msg);
+    Tcl_IncrRefCount(key);
+    Tcl_DictObjGet(NULL, options, key, &errorCode);
+    if (errorCode != NULL) {
+	Tcl_IncrRefCount(errorCode);
     }
-    Tcl_DStringInit(&fileRefresh);
-    Tcl_DStringInit(&endpoint);
-    RefreshEndpoint(obj, provider, &endpoint);
-    if (Tcl_DStringLength(&endpoint) == 0) {
-	Tcl_DStringFree(&endpoint);
-	return Error(interp, "STATE", NULL, NULL,
-		"refresh needs -tokenendpoint or -refreshendpoint");
+    Tcl_ResetResult(interp);
+    Tcl_SetObjResult(interp, msg);
+    if (errorCode != NULL && (!storeCall
+	    || strncmp(Tcl_GetString(errorCode), "TTOAUTH2", 8) == 0)) {
+	Tcl_SetObjErrorCode(interp, errorCode);
+    } else if (storeCall) {
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "STORE", "COMMAND",
+		(char *) NULL);
     }
+    if (errorCode != NULL) {
+	Tcl_DecrRefCount(errorCode);
+    }
+    Tcl_DecrRefCount(key);
+    Tcl_DecrRefCount(msg);
+    Tcl_DecrRefCount(options);
+}
 
-    if (*tokenFile) {
-	if (TtoFileLock(tokenFile, &lock, &err) != 0) {
-	    Tcl_DStringFree(&endpoint);
-	    return IoError(interp, "lock token file", tokenFile, err);
+/*
+ *----------------------------------------------------------------------
+ *
+ * Token stores as the core sees them --
+ *
+ *	-tokenfile FILE is a store of one key implemented here on the
+ *	platform's file primitives; -tokenstore {store key} is a store
+ *	command (library/store.tcl) called through its protocol: trylock,
+ *	read, write, unlock (doc/ttoauth2.n, STORES).  Every call is made
+ *	in the object's thread.
+ *
+ *----------------------------------------------------------------------
+ */
+
+enum { STORE_NONE = 0, STORE_FILE, STORE_CMD };
+
+typedef struct {
+    int kind;
+    Tcl_Obj *path;		/* STORE_FILE */
+    Tcl_Obj *store, *key;	/* STORE_CMD */
+    void *fileLock;		/* STORE_FILE, while held */
+    int held;
+} StoreRef;
+
+static void
+StoreInit(
+    TtoObject *obj,
+    StoreRef *s)
+{
+    Tcl_Obj **elems;
+    Tcl_Size n;
+
+    memset(s, 0, sizeof(*s));
+    if (*OptString(obj, OPT_TOKENFILE)) {
+	s->kind = STORE_FILE;
+	s->path = obj->options[OPT_TOKENFILE];
+	Tcl_IncrRefCount(s->path);
+    } else if (Tcl_ListObjGetElements(NULL, obj->options[OPT_TOKENSTORE],
+	    &n, &elems) == TCL_OK && n == 2) {
+	s->kind = STORE_CMD;
+	s->store = elems[0];
+	s->key = elems[1];
+	Tcl_IncrRefCount(s->store);
+	Tcl_IncrRefCount(s->key);
+    }
+}
+
+static void
+StoreFree(
+    StoreRef *s)
+{
+    if (s->path) {
+	Tcl_DecrRefCount(s->path);
+    }
+    if (s->store) {
+	Tcl_DecrRefCount(s->store);
+	Tcl_DecrRefCount(s->key);
+    }
+    memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Calls `$store method key ?arg ...?`.  An error keeps the backend's
+ * message and -errorcode but no -errorinfo: the words of the call (a
+ * token response for write) must not show in a stack trace.
+ */
+
+static int
+StoreCall(
+    Tcl_Interp *interp,
+    StoreRef *s,
+    const char *method,
+    int argc,
+    Tcl_Obj *const argv[])
+{
+    Tcl_Obj *words[6];
+    int i, code;
+
+    words[0] = s->store;
+    words[1] = Tcl_NewStringObj(method, -1);
+    words[2] = s->key;
+    for (i = 0; i < argc; i++) {
+	words[3 + i] = argv[i];
+    }
+    for (i = 0; i < 3 + argc; i++) {
+	Tcl_IncrRefCount(words[i]);
+    }
+    code = Tcl_EvalObjv(interp, 3 + argc, words, TCL_EVAL_GLOBAL);
+    for (i = 0; i < 3 + argc; i++) {
+	Tcl_DecrRefCount(words[i]);
+    }
+    if (code != TCL_OK) {
+	RaiseAsOwn(interp, code, 1);
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/* Takes the lock without waiting: 1 held, 0 held elsewhere, -1 error. */
+static int
+StoreTryLock(
+    Tcl_Interp *interp,
+    StoreRef *s)
+{
+    int err = 0, rc, b;
+
+    if (s->kind == STORE_FILE) {
+	rc = TtoFileTryLock(Tcl_GetString(s->path), &s->fileLock, &err);
+	if (rc < 0) {
+	    IoError(interp, "lock token file", Tcl_GetString(s->path), err);
+	    return -1;
 	}
-	{
-	    TtoTokenResult fileRes;
-	    TtoProvider fileProvider;
-	    char *text = NULL;
-	    const char *ours = OptString(obj, OPT_REFRESHTOKEN);
-	    int missing = 0;
+	s->held = (rc == 0);
+	return s->held;
+    }
+    if (StoreCall(interp, s, "trylock", 0, NULL) != TCL_OK) {
+	return -1;
+    }
+    if (Tcl_GetBooleanFromObj(NULL, Tcl_GetObjResult(interp), &b)
+	    != TCL_OK) {
+	Error(interp, "STORE", "COMMAND", NULL, "the store's trylock "
+		"answered neither 1 nor 0");
+	return -1;
+    }
+    s->held = b;
+    return b;
+}
 
-	    if (ReadTokenFile(interp, tokenFile, &fileRes, &fileProvider,
-		    &text, &missing) != TCL_OK) {
-		goto done;
+/* How long a lock is waited for (ms). */
+static long long
+StoreLockTimeout(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    StoreRef *s)
+{
+    Tcl_WideInt w = 30000;
+
+    if (s->kind == STORE_CMD) {
+	Tcl_Obj *words[3];
+	Tcl_InterpState st = Tcl_SaveInterpState(interp, TCL_OK);
+
+	words[0] = s->store;
+	words[1] = Tcl_NewStringObj("cget", -1);
+	words[2] = Tcl_NewStringObj("-locktimeout", -1);
+	Tcl_IncrRefCount(words[1]);
+	Tcl_IncrRefCount(words[2]);
+	if (Tcl_EvalObjv(interp, 3, words, TCL_EVAL_GLOBAL) != TCL_OK
+		|| Tcl_GetWideIntFromObj(NULL, Tcl_GetObjResult(interp), &w)
+		!= TCL_OK) {
+	    w = 30000;
+	}
+	Tcl_DecrRefCount(words[1]);
+	Tcl_DecrRefCount(words[2]);
+	Tcl_RestoreInterpState(interp, st);
+	return w;
+    }
+    /* A file's holder is a refresh, bounded by -timeout. */
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    return 2 * (long long) w + 5000;
+}
+
+static int
+LockTimeoutError(
+    Tcl_Interp *interp,
+    StoreRef *s)
+{
+    return Error(interp, "STORE", s->kind == STORE_FILE ? "file" : "store",
+	    "LOCKTIMEOUT", "timed out waiting for the token store's lock");
+}
+
+/*
+ * Synchronous lock: trylock between short sleeps, up to the lock
+ * timeout.  Never a blocking wait: the holder may be an asynchronous
+ * refresh of this very thread, which finishes only when the event loop
+ * runs again; a blocking wait would deadlock, this one times out.
+ */
+
+static int
+StoreLockWait(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    StoreRef *s)
+{
+    int rc, pause = 1;
+    long long deadline;
+
+    deadline = TtoNowMs() + StoreLockTimeout(interp, obj, s);
+    while ((rc = StoreTryLock(interp, s)) == 0) {
+	if (TtoNowMs() >= deadline) {
+	    return LockTimeoutError(interp, s);
+	}
+	Tcl_Sleep(pause);
+	pause = pause * 2 > 50 ? 50 : pause * 2;
+    }
+    return rc < 0 ? TCL_ERROR : TCL_OK;
+}
+
+/* Releases a held lock; commit 0 rolls back what was written under it. */
+static int
+StoreUnlock(
+    Tcl_Interp *interp,
+    StoreRef *s,
+    int commit)
+{
+    Tcl_Obj *arg;
+    int code = TCL_OK;
+
+    if (!s->held) {
+	return TCL_OK;
+    }
+    s->held = 0;
+    if (s->kind == STORE_FILE) {
+	TtoFileUnlock(s->fileLock);
+	s->fileLock = NULL;
+	return TCL_OK;
+    }
+    if (interp == NULL || Tcl_InterpDeleted(interp)) {
+	return TCL_OK;		/* the store goes with the interp */
+    }
+    arg = Tcl_NewBooleanObj(commit);
+    code = StoreCall(interp, s, "unlock", 1, &arg);
+    return code;
+}
+
+/*
+ * The stored text (a held reference), "" when there is none.  *mtimePtr: when a relative
+ * expires_in counts from (the file's modification time).
+ */
+
+static int
+StoreRead(
+    Tcl_Interp *interp,
+    StoreRef *s,
+    Tcl_Obj **textPtr,
+    time_t *mtimePtr)
+{
+    *mtimePtr = time(NULL);
+    if (s->kind == STORE_FILE) {
+	char *text = NULL;
+	size_t len = 0;
+	int err = 0;
+	Tcl_StatBuf *statPtr;
+
+	if (TtoFileRead(Tcl_GetString(s->path), &text, &len, &err) != 0) {
+	    if (err == ENOENT) {
+		*textPtr = Tcl_NewObj();
+		Tcl_IncrRefCount(*textPtr);
+		return TCL_OK;
 	    }
-	    if (missing) {
-		goto request;
+	    return IoError(interp, "read token file", Tcl_GetString(s->path),
+		    err);
+	}
+	statPtr = Tcl_AllocStatBuf();
+	if (Tcl_FSStat(s->path, statPtr) == 0) {
+	    *mtimePtr = (time_t) Tcl_GetModificationTimeFromStat(statPtr);
+	}
+	ckfree(statPtr);
+	*textPtr = Tcl_NewStringObj(text, (Tcl_Size) len);
+	Tcl_IncrRefCount(*textPtr);
+	memset(text, 0, len);
+	ckfree(text);
+	if (len == 0) {
+	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("\"%s\" is not a token "
+		    "file: the file is empty", Tcl_GetString(s->path)));
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON",
+		    Tcl_GetString(s->path), (char *) NULL);
+	    Tcl_DecrRefCount(*textPtr);
+	    return TCL_ERROR;
+	}
+	return TCL_OK;
+    }
+    if (StoreCall(interp, s, "read", 0, NULL) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    *textPtr = Tcl_GetObjResult(interp);
+    Tcl_IncrRefCount(*textPtr);
+    Tcl_ResetResult(interp);
+    return TCL_OK;
+}
+
+/* Writes the object's tokens (with the grant stamp) under the lock. */
+static int
+StoreWrite(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    StoreRef *s)
+{
+    TtoTokenSnapshot snap;
+    char *text;
+    int err = 0, code;
+
+    Snapshot(obj, &snap);
+    text = TtoStoreFormat(&snap);
+    if (text == NULL) {
+	return Error(interp, "IO", NULL, NULL, "out of memory");
+    }
+    if (s->kind == STORE_FILE) {
+	if (TtoFileWriteAtomic(Tcl_GetString(s->path), text, strlen(text),
+		&err) != 0) {
+	    code = IoError(interp, "write token file",
+		    Tcl_GetString(s->path), err);
+	} else {
+	    code = TCL_OK;
+	}
+    } else {
+	Tcl_Obj *args[3];
+
+	args[0] = Tcl_NewStringObj(text, -1);
+	args[1] = ExpiryObj(obj->expiresAt);
+	args[2] = ExpiryObj(obj->refreshExpiresAt);
+	code = StoreCall(interp, s, "write", 3, args);
+    }
+    memset(text, 0, strlen(text));
+    ckfree(text);
+    return code;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * The grant check --
+ *
+ *	A stored token response is adopted only when it is the object's
+ *	grant: the stamp ttoauth2 writes beside the server's members
+ *	(provider, client id, token endpoint) agrees with the object's
+ *	options, and the identity the responses name, where both name
+ *	one (TikTok data.open_id; OAuth sub, or the id_token's), is the
+ *	same.  A file without a stamp (written by Chilkat) is checked on
+ *	the identity alone.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static const char *
+JsonString(
+    const cJSON *obj,
+    const char *name)
+{
+    const cJSON *item = cJSON_IsObject(obj)
+	    ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
+
+    return (cJSON_IsString(item) && item->valuestring) ? item->valuestring
+	    : NULL;
+}
+
+/* The subject of a JWT's payload (base64url JSON), into dsPtr. */
+static void
+JwtSubject(
+    const char *jwt,
+    Tcl_DString *dsPtr)
+{
+    const char *p = strchr(jwt, '.'), *end;
+    Tcl_DString json;
+    unsigned int acc = 0;
+    int bits = 0;
+    cJSON *root;
+    const char *sub;
+
+    if (p == NULL || (end = strchr(p + 1, '.')) == NULL) {
+	return;
+    }
+    Tcl_DStringInit(&json);
+    for (p++; p < end; p++) {
+	int v;
+	char c = *p;
+
+	if (c >= 'A' && c <= 'Z') v = c - 'A';
+	else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+	else if (c >= '0' && c <= '9') v = c - '0' + 52;
+	else if (c == '-' || c == '+') v = 62;
+	else if (c == '_' || c == '/') v = 63;
+	else continue;
+	acc = (acc << 6) | (unsigned) v;
+	bits += 6;
+	if (bits >= 8) {
+	    char byte = (char) ((acc >> (bits - 8)) & 0xff);
+
+	    bits -= 8;
+	    Tcl_DStringAppend(&json, &byte, 1);
+	}
+    }
+    root = TtoJsonParse(Tcl_DStringValue(&json),
+	    (size_t) Tcl_DStringLength(&json), NULL, NULL);
+    if ((sub = JsonString(root, "sub")) != NULL) {
+	Tcl_DStringAppend(dsPtr, sub, -1);
+    }
+    cJSON_Delete(root);
+    Tcl_DStringFree(&json);
+}
+
+/*
+ * Whether two endpoint URLs name the same server (scheme, host, port,
+ * case-insensitively): a grant's refreshes may go to another path of it
+ * (TikTok's /token/get and /token/refresh).
+ */
+
+static int
+SameOrigin(
+    const char *a,
+    const char *b)
+{
+    const char *ea = strstr(a, "://"), *eb = strstr(b, "://");
+    size_t la, lb;
+
+    ea = ea ? strpbrk(ea + 3, "/?#") : NULL;
+    eb = eb ? strpbrk(eb + 3, "/?#") : NULL;
+    la = ea ? (size_t) (ea - a) : strlen(a);
+    lb = eb ? (size_t) (eb - b) : strlen(b);
+    return la == lb && AsciiCaseEqual(a, b, la);
+}
+
+/* The identity a response names ("" if none), into dsPtr. */
+static void
+Identity(
+    const cJSON *root,
+    Tcl_DString *dsPtr)
+{
+    const cJSON *data = cJSON_IsObject(root)
+	    ? cJSON_GetObjectItemCaseSensitive(root, "data") : NULL;
+    const char *s;
+
+    if ((s = JsonString(data, "open_id")) != NULL
+	    || (s = JsonString(root, "sub")) != NULL) {
+	Tcl_DStringAppend(dsPtr, s, -1);
+    } else if ((s = JsonString(root, "id_token")) != NULL) {
+	JwtSubject(s, dsPtr);
+    }
+}
+
+/*
+ * Returns TCL_OK when the stored text is the object's grant (or names
+ * nothing to compare), else a {TTOAUTH2 STATE MISMATCH} error saying
+ * what differs (never a token).
+ */
+
+static int
+GrantCheck(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    Tcl_Obj *stored)
+{
+    Tcl_Size len, ourLen;
+    const char *text = Tcl_GetStringFromObj(stored, &len);
+    const char *ourText = Tcl_GetStringFromObj(obj->response, &ourLen);
+    cJSON *root = TtoJsonParse(text, (size_t) len, NULL, NULL);
+    cJSON *ours = NULL;
+    const cJSON *stamp;
+    const char *what = NULL, *v;
+    Tcl_DString a, b;
+
+    Tcl_DStringInit(&a);
+    Tcl_DStringInit(&b);
+    stamp = cJSON_GetObjectItemCaseSensitive(root, "ttoauth2");
+    if (!cJSON_IsObject(stamp)) {
+	stamp = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(root, "data"), "ttoauth2");
+    }
+    if (cJSON_IsObject(stamp)) {
+	TtoProvider p = ResolveProvider(obj);
+
+	if ((v = JsonString(stamp, "provider")) != NULL
+		&& strcmp(v, p == TTO_PROVIDER_TIKTOKSHOP ? "tiktokshop"
+		: "rfc6749") != 0) {
+	    what = "provider profile";
+	} else if ((v = JsonString(stamp, "client_id")) != NULL
+		&& *OptString(obj, OPT_CLIENTID)
+		&& strcmp(v, OptString(obj, OPT_CLIENTID)) != 0) {
+	    what = "client id";
+	} else if ((v = JsonString(stamp, "token_endpoint")) != NULL
+		&& *v && *OptString(obj, OPT_TOKENENDPOINT)
+		&& !SameOrigin(v, OptString(obj, OPT_TOKENENDPOINT))) {
+	    what = "token endpoint";
+	}
+    }
+    if (what == NULL && ourLen > 0) {
+	ours = TtoJsonParse(ourText, (size_t) ourLen, NULL, NULL);
+	Identity(root, &a);
+	Identity(ours, &b);
+	if (Tcl_DStringLength(&a) > 0 && Tcl_DStringLength(&b) > 0
+		&& strcmp(Tcl_DStringValue(&a), Tcl_DStringValue(&b)) != 0) {
+	    what = "account (open_id or subject)";
+	}
+    }
+    cJSON_Delete(root);
+    cJSON_Delete(ours);
+    Tcl_DStringFree(&a);
+    Tcl_DStringFree(&b);
+    if (what) {
+	return Error(interp, "STATE", "MISMATCH", NULL, "the stored token "
+		"belongs to another grant (its %s differs from this object's);"
+		" nothing was changed", what);
+    }
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTokenObtain and its steps --
+ *
+ *	The one decision piece (TOKENS.md section 2): fast path, lock,
+ *	re-read, grant check, adopt or refresh, save, unlock.  The steps
+ *	are the same synchronously and asynchronously; only the waits
+ *	differ (a blocking lock and HTTP request, or timers and the async
+ *	engine while the event loop runs).
+ *
+ *----------------------------------------------------------------------
+ */
+
+typedef struct AsyncXfer AsyncXfer;
+
+struct Obtain {
+    TtoObject *obj;
+    Tcl_Interp *interp;
+    TtoObtainMode mode;
+    long long within;
+    int async;
+    TtoObtainDoneProc *doneProc;
+    void *clientData;
+    StoreRef store;
+    Tcl_TimerToken timer;
+    long long deadline;		/* of the lock wait */
+    int pause;
+    TtoAsyncJob *job;
+    AsyncXfer *ax;
+    TtoProvider provider;
+    Tcl_DString endpoint;
+    Tcl_DString refreshToken;	/* the one sent */
+};
+
+/* The plain-C side of an async refresh: owned by the engine's job. */
+struct AsyncXfer {
+    TtoTokenXfer *xfer;
+    TtoTokenResult res;
+    int finished;
+    struct Obtain *op;		/* valid while the job is not cancelled */
+};
+
+enum { STEP_DONE, STEP_REQUEST };
+
+static int
+ValidFor(
+    const char *accessToken,
+    long long expiresAt,
+    long long within)
+{
+    return *accessToken != '\0'
+	    && (expiresAt < 0 || expiresAt - (long long) time(NULL) >= within);
+}
+
+static void
+ObtainFree(
+    struct Obtain *op)
+{
+    StoreFree(&op->store);
+    Tcl_DStringFree(&op->endpoint);
+    if (Tcl_DStringLength(&op->refreshToken) > 0) {
+	memset(Tcl_DStringValue(&op->refreshToken), 0,
+		(size_t) Tcl_DStringLength(&op->refreshToken));
+    }
+    Tcl_DStringFree(&op->refreshToken);
+    ckfree(op);
+}
+
+/*
+ * With the lock held (or no store): fast path again, re-read, check,
+ * adopt.  Sets the interp's result: the token (STEP_DONE, *codePtr
+ * TCL_OK), an error (STEP_DONE, TCL_ERROR), or STEP_REQUEST with
+ * op->refreshToken to spend.
+ */
+
+static int
+ObtainDecide(
+    struct Obtain *op,
+    int *codePtr)
+{
+    TtoObject *obj = op->obj;
+    Tcl_Interp *interp = op->interp;
+    const char *ours = OptString(obj, OPT_REFRESHTOKEN);
+    const char *use = ours;
+
+    *codePtr = TCL_ERROR;
+    if (op->mode == TTO_OBTAIN_VALID && ValidFor(OptString(obj,
+	    OPT_ACCESSTOKEN), obj->expiresAt, op->within)) {
+	Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
+	*codePtr = TCL_OK;
+	return STEP_DONE;
+    }
+    if (op->store.kind != STORE_NONE) {
+	Tcl_Obj *text = NULL;
+	time_t mtime;
+	TtoTokenResult res;
+	TtoProvider provider;
+	Tcl_Size len;
+	const char *s;
+
+	if (StoreRead(interp, &op->store, &text, &mtime) != TCL_OK) {
+	    return STEP_DONE;
+	}
+	s = Tcl_GetStringFromObj(text, &len);
+	if (len > 0) {
+	    if (TtoStoreParse(s, (size_t) len, mtime, &provider, &res) != 0) {
+		Tcl_SetObjResult(interp, Tcl_ObjPrintf("the stored token is "
+			"not a token response: %s", res.failureInfo
+			? res.failureInfo : "not valid JSON"));
+		Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON", (char *) NULL);
+		TtoTokenResultFree(&res);
+		Tcl_DecrRefCount(text);
+		return STEP_DONE;
 	    }
-	    if (fileRes.refreshToken && (*ours == '\0'
-		    || strcmp(fileRes.refreshToken, ours) != 0)) {
-		if (*ours != '\0') {
+	    if (GrantCheck(interp, obj, text) != TCL_OK) {
+		TtoTokenResultFree(&res);
+		Tcl_DecrRefCount(text);
+		return STEP_DONE;
+	    }
+	    if (op->mode == TTO_OBTAIN_VALID
+		    && ValidFor(res.accessToken, res.expiresAt, op->within)) {
+		ApplyTokens(obj, &res, provider, s, 0);
+		SetObjField(&obj->failureInfo, Tcl_NewObj());
+		Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
+		*codePtr = TCL_OK;
+		TtoTokenResultFree(&res);
+		Tcl_DecrRefCount(text);
+		return STEP_DONE;
+	    }
+	    if (res.refreshToken && strcmp(res.refreshToken, ours) != 0) {
+		if (op->mode == TTO_OBTAIN_REFRESH && *ours != '\0') {
 		    /* Another process refreshed: adopt its tokens. */
-		    ApplyTokens(obj, &fileRes, fileProvider, text, 0);
+		    ApplyTokens(obj, &res, provider, s, 0);
 		    SetObjField(&obj->failureInfo, Tcl_NewObj());
 		    Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
-		    code = TCL_OK;
-		    TtoTokenResultFree(&fileRes);
-		    memset(text, 0, strlen(text));
-		    ckfree(text);
-		    goto done;
+		    *codePtr = TCL_OK;
+		    TtoTokenResultFree(&res);
+		    Tcl_DecrRefCount(text);
+		    return STEP_DONE;
 		}
-		/* We have none yet: refresh with the file's. */
-		Tcl_DStringAppend(&fileRefresh, fileRes.refreshToken, -1);
+		/* Ours is spent or missing: refresh with the stored one. */
+		Tcl_DStringAppend(&op->refreshToken, res.refreshToken, -1);
+		use = NULL;
 	    }
-	    TtoTokenResultFree(&fileRes);
-	    memset(text, 0, strlen(text));
-	    ckfree(text);
+	    TtoTokenResultFree(&res);
 	}
+	Tcl_DecrRefCount(text);
     }
-
-  request:
-    refreshToken = Tcl_DStringLength(&fileRefresh) > 0
-	    ? Tcl_DStringValue(&fileRefresh) : OptString(obj, OPT_REFRESHTOKEN);
-    if (*refreshToken == '\0') {
+    if (use) {
+	Tcl_DStringAppend(&op->refreshToken, use, -1);
+    }
+    if (Tcl_DStringLength(&op->endpoint) == 0) {
+	Error(interp, "STATE", NULL, NULL,
+		"refresh needs -tokenendpoint or -refreshendpoint");
+	return STEP_DONE;
+    }
+    if (Tcl_DStringLength(&op->refreshToken) == 0) {
 	Error(interp, "STATE", NULL, NULL, "refresh needs a refresh token "
 		"(from a completed flow, loadToken or -refreshtoken)");
-	goto done;
+	return STEP_DONE;
     }
-    if ((http = ThreadHttp()) == NULL) {
-	Error(interp, "HTTP", "INIT", NULL, "cannot create a libcurl handle");
-	goto done;
-    }
+    return STEP_REQUEST;
+}
 
-    memset(&req, 0, sizeof(req));
-    req.provider = provider;
-    req.grant = TTO_GRANT_REFRESH;
-    req.endpoint = Tcl_DStringValue(&endpoint);
-    req.clientId = OptString(obj, OPT_CLIENTID);
-    req.clientSecret = OptString(obj, OPT_CLIENTSECRET);
-    req.refreshToken = refreshToken;
-    req.resource = OptString(obj, OPT_RESOURCE);
-    req.scope = OptString(obj, OPT_SCOPE);
-    req.extra = &obj->refreshParams;
+static void
+ObtainRequest(
+    struct Obtain *op,
+    TtoTokenRequest *req)
+{
+    TtoObject *obj = op->obj;
+    Tcl_WideInt w = 30000;
+
+    memset(req, 0, sizeof(*req));
+    req->provider = op->provider;
+    req->grant = TTO_GRANT_REFRESH;
+    req->endpoint = Tcl_DStringValue(&op->endpoint);
+    req->clientId = OptString(obj, OPT_CLIENTID);
+    req->clientSecret = OptString(obj, OPT_CLIENTSECRET);
+    req->refreshToken = Tcl_DStringValue(&op->refreshToken);
+    req->resource = OptString(obj, OPT_RESOURCE);
+    req->scope = OptString(obj, OPT_SCOPE);
+    req->extra = &obj->refreshParams;
     Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
-	    &req.useBasicAuth);
+	    &req->useBasicAuth);
     Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
-    req.timeoutMs = (long) w;
-    req.caFile = OptString(obj, OPT_CAFILE);
-    req.proxy = OptString(obj, OPT_PROXY);
-    req.userAgent = OptString(obj, OPT_USERAGENT);
-    TtoTokenRequestRun(http, &req, &res);
+    req->timeoutMs = (long) w;
+    req->caFile = OptString(obj, OPT_CAFILE);
+    req->proxy = OptString(obj, OPT_PROXY);
+    req->userAgent = OptString(obj, OPT_USERAGENT);
+}
 
-    if (!res.ok) {
-	const char *info = res.failureInfo ? res.failureInfo : "refresh failed";
+/* Applies a refresh's answer and saves it.  Returns the call's code. */
+static int
+ObtainApply(
+    struct Obtain *op,
+    TtoTokenResult *res)
+{
+    TtoObject *obj = op->obj;
+    Tcl_Interp *interp = op->interp;
+
+    if (!res->ok) {
+	const char *info = res->failureInfo ? res->failureInfo
+		: "refresh failed";
 
 	SetObjField(&obj->failureInfo, Tcl_NewStringObj(info, -1));
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("refresh failed: %s", info));
-	Tcl_SetErrorCode(interp, "TTOAUTH2", res.errorKind ? res.errorKind
-		: "HTTP", res.errorWords[0], res.errorWords[1], (char *) NULL);
-	TtoTokenResultFree(&res);
-	goto done;
+	Tcl_SetErrorCode(interp, "TTOAUTH2", res->errorKind ? res->errorKind
+		: "HTTP", res->errorWords[0], res->errorWords[1],
+		res->errorWords[2], (char *) NULL);
+	return TCL_ERROR;
     }
-    if (res.refreshToken == NULL) {
+    if (res->refreshToken == NULL) {
 	/* RFC 6749 6: no new refresh token means keep the one used. */
-	SetObjField(&obj->options[OPT_REFRESHTOKEN],
-		Tcl_NewStringObj(refreshToken, -1));
+	SetObjField(&obj->options[OPT_REFRESHTOKEN], Tcl_NewStringObj(
+		Tcl_DStringValue(&op->refreshToken), -1));
     }
-    ApplyTokens(obj, &res, provider, res.body ? res.body : "", 1);
+    ApplyTokens(obj, res, op->provider, res->body ? res->body : "", 1);
     SetObjField(&obj->failureInfo, Tcl_NewObj());
-    TtoTokenResultFree(&res);
-    if (*tokenFile && SaveToken(interp, obj, tokenFile, 0) != TCL_OK) {
+    if (op->store.kind != STORE_NONE
+	    && StoreWrite(interp, obj, &op->store) != TCL_OK) {
 	Tcl_Obj *msg = Tcl_ObjPrintf("the token was refreshed, but %s",
 		Tcl_GetString(Tcl_GetObjResult(interp)));
 
 	SetObjField(&obj->failureInfo, msg);
 	Tcl_SetObjResult(interp, msg);
-	goto done;
+	return TCL_ERROR;
     }
     Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
-    code = TCL_OK;
+    return TCL_OK;
+}
 
-  done:
-    if (lock) {
-	TtoFileUnlock(lock);
+/* Releases the lock (commit on success) keeping the call's result. */
+static int
+ObtainUnlock(
+    struct Obtain *op,
+    int code)
+{
+    Tcl_InterpState st;
+    int rc;
+
+    if (!op->store.held) {
+	return code;
     }
-    Tcl_DStringFree(&endpoint);
-    if (Tcl_DStringLength(&fileRefresh) > 0) {
-	memset(Tcl_DStringValue(&fileRefresh), 0,
-		(size_t) Tcl_DStringLength(&fileRefresh));
+    st = Tcl_SaveInterpState(op->interp, code);
+    rc = StoreUnlock(op->interp, &op->store, code == TCL_OK);
+    if (rc != TCL_OK && code == TCL_OK) {
+	Tcl_DiscardInterpState(st);
+	return TCL_ERROR;	/* the commit failed: say so */
     }
-    Tcl_DStringFree(&fileRefresh);
+    return Tcl_RestoreInterpState(op->interp, st);
+}
+
+static struct Obtain *
+ObtainNew(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    TtoObtainMode mode,
+    long long within)
+{
+    struct Obtain *op = ckalloc(sizeof(struct Obtain));
+
+    memset(op, 0, sizeof(*op));
+    op->obj = obj;
+    op->interp = interp;
+    op->mode = mode;
+    op->within = within;
+    op->provider = ResolveProvider(obj);
+    Tcl_DStringInit(&op->endpoint);
+    Tcl_DStringInit(&op->refreshToken);
+    RefreshEndpoint(obj, op->provider, &op->endpoint);
+    StoreInit(obj, &op->store);
+    return op;
+}
+
+static int
+ObtainSync(
+    struct Obtain *op)
+{
+    int code = TCL_ERROR;
+    TtoTokenRequest req;
+    TtoTokenResult res;
+    TtoHttp *http;
+
+    if (op->store.kind != STORE_NONE && StoreLockWait(op->interp, op->obj,
+	    &op->store) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (ObtainDecide(op, &code) == STEP_REQUEST) {
+	if ((http = ThreadHttp()) == NULL) {
+	    code = Error(op->interp, "HTTP", "INIT", NULL,
+		    "cannot create a libcurl handle");
+	} else {
+	    ObtainRequest(op, &req);
+	    TtoTokenRequestRun(http, &req, &res);
+	    code = ObtainApply(op, &res);
+	    TtoTokenResultFree(&res);
+	}
+    }
+    return ObtainUnlock(op, code);
+}
+
+/*
+ * Async: the end of the operation, from the event loop.  The object
+ * forgets it first, then the caller hears, then it is freed.
+ */
+
+static void
+ObtainFinish(
+    struct Obtain *op,
+    int code)
+{
+    Tcl_Interp *interp = op->interp;
+    TtoObject *obj = op->obj;
+
+    code = ObtainUnlock(op, code);
+    obj->obtain = NULL;
+    Tcl_Preserve(obj);
+    Tcl_Preserve(interp);
+    op->doneProc(op->clientData, interp, code);
+    Tcl_Release(interp);
+    Tcl_Release(obj);
+    ObtainFree(op);
+}
+
+static void AsyncStep(ClientData clientData);
+
+static void
+AsyncXferFinish(
+    void *data,
+    int curlCode)
+{
+    AsyncXfer *ax = data;
+
+    TtoTokenXferFinish(ax->xfer, curlCode, &ax->res);
+    ax->finished = 1;
+}
+
+static void
+AsyncXferFree(
+    void *data)
+{
+    AsyncXfer *ax = data;
+
+    if (ax->finished) {
+	TtoTokenResultFree(&ax->res);
+    }
+    TtoTokenXferFree(ax->xfer);
+    ckfree(ax);
+}
+
+static void
+AsyncXferDone(
+    void *data)
+{
+    AsyncXfer *ax = data;
+    struct Obtain *op = ax->op;
+    Tcl_Interp *interp = op->interp;	/* op is freed by ObtainFinish */
+    Tcl_InterpState st = Tcl_SaveInterpState(interp, TCL_OK);
+    int code;
+
+    op->job = NULL;
+    op->ax = NULL;
+    code = ObtainApply(op, &ax->res);
+    AsyncXferFree(ax);
+    ObtainFinish(op, code);
+    Tcl_RestoreInterpState(interp, st);
+}
+
+/* Async: one try at the lock, then the decision and the request. */
+static void
+AsyncStep(
+    ClientData clientData)
+{
+    struct Obtain *op = clientData;
+    Tcl_Interp *interp = op->interp;
+    Tcl_InterpState st = Tcl_SaveInterpState(interp, TCL_OK);
+    TtoTokenRequest req;
+    int code = TCL_ERROR, rc;
+
+    op->timer = NULL;
+    if (op->store.kind != STORE_NONE && !op->store.held) {
+	rc = StoreTryLock(interp, &op->store);
+	if (rc == 0 && TtoNowMs() < op->deadline) {
+	    op->timer = Tcl_CreateTimerHandler(op->pause, AsyncStep, op);
+	    op->pause = op->pause * 2 > 50 ? 50 : op->pause * 2;
+	    Tcl_RestoreInterpState(interp, st);
+	    return;
+	}
+	if (rc == 0) {
+	    LockTimeoutError(interp, &op->store);
+	}
+	if (rc <= 0) {
+	    ObtainFinish(op, TCL_ERROR);
+	    Tcl_RestoreInterpState(interp, st);
+	    return;
+	}
+    }
+    if (ObtainDecide(op, &code) == STEP_REQUEST) {
+	AsyncXfer *ax = ckalloc(sizeof(AsyncXfer));
+
+	memset(ax, 0, sizeof(*ax));
+	ax->op = op;
+	ObtainRequest(op, &req);
+	ax->xfer = TtoTokenXferNew(&req);
+	if (ax->xfer == NULL) {
+	    ckfree(ax);
+	    code = Error(interp, "HTTP", "INIT", NULL,
+		    "cannot create a libcurl handle");
+	} else if ((op->job = TtoAsyncSubmit(TtoTokenXferEasy(ax->xfer),
+		AsyncXferFinish, AsyncXferDone, AsyncXferFree, ax)) == NULL) {
+	    AsyncXferFree(ax);
+	    code = Error(interp, "HTTP", "INIT", NULL,
+		    "cannot start the asynchronous request engine");
+	} else {
+	    op->ax = ax;
+	    Tcl_RestoreInterpState(interp, st);
+	    return;			/* AsyncXferDone continues */
+	}
+    }
+    ObtainFinish(op, code);
+    Tcl_RestoreInterpState(interp, st);
+}
+
+/*
+ * The object goes while an async operation runs: the request is
+ * cancelled, the lock released, the C caller told (interp NULL).
+ */
+
+static void
+ObtainAbort(
+    TtoObject *obj)
+{
+    struct Obtain *op = obj->obtain;
+
+    if (op == NULL) {
+	return;
+    }
+    obj->obtain = NULL;
+    if (op->timer) {
+	Tcl_DeleteTimerHandler(op->timer);
+    }
+    if (op->job) {
+	TtoAsyncCancel(op->job);	/* frees op->ax */
+    }
+    if (op->store.held) {
+	Tcl_InterpState st = Tcl_SaveInterpState(op->interp, TCL_OK);
+
+	StoreUnlock(op->interp, &op->store, 0);
+	Tcl_RestoreInterpState(op->interp, st);
+    }
+    op->doneProc(op->clientData, NULL, TCL_ERROR);
+    ObtainFree(op);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTokenObtain --
+ *
+ *	validAccessToken and refresh, synchronous or not (see
+ *	ttoauth2Int.h for the contract).
+ *
+ * Results:
+ *	A Tcl result code; see ttoauth2Int.h.
+ *
+ * Side effects:
+ *	May lock, read and write the object's store, refresh over HTTP and
+ *	change the object's tokens.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoTokenObtain(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    TtoObtainMode mode,
+    long long within,
+    TtoObtainDoneProc *doneProc,
+    void *clientData)
+{
+    struct Obtain *op;
+    int code;
+
+    if (FlowRunning(obj)) {
+	return BusyError(interp, mode == TTO_OBTAIN_VALID
+		? "get a valid access token" : "refresh");
+    }
+    if (obj->obtain) {
+	return Error(interp, "BUSY", NULL, NULL, "a refresh of this object "
+		"is running already (-command)");
+    }
+    op = ObtainNew(interp, obj, mode, within);
+    if (doneProc == NULL) {
+	code = ObtainSync(op);
+	ObtainFree(op);
+	return code;
+    }
+    op->async = 1;
+    op->doneProc = doneProc;
+    op->clientData = clientData;
+    op->pause = 1;
+    if (op->store.kind != STORE_NONE) {
+	op->deadline = TtoNowMs() + StoreLockTimeout(interp, obj, &op->store);
+    }
+    obj->obtain = op;
+    op->timer = Tcl_CreateTimerHandler(0, AsyncStep, op);
+    Tcl_ResetResult(interp);
+    return TCL_OK;
+}
+
+/*
+ * -command of refresh / validAccessToken: `cmd objName dict`.
+ */
+
+typedef struct {
+    Tcl_Obj *command;
+    Tcl_Obj *name;
+} ScriptCallback;
+
+static void
+ScriptDone(
+    void *clientData,
+    Tcl_Interp *interp,
+    int code)
+{
+    ScriptCallback *cb = clientData;
+
+    if (interp != NULL) {
+	Tcl_Obj *dict = Tcl_NewDictObj(), *script;
+	int rc;
+
+	if (code == TCL_OK) {
+	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("status", -1),
+		    Tcl_NewStringObj("ok", -1));
+	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("accessToken", -1),
+		    Tcl_GetObjResult(interp));
+	} else {
+	    Tcl_Obj *opts = Tcl_GetReturnOptions(interp, code), *ec = NULL;
+	    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+
+	    Tcl_IncrRefCount(opts);
+	    Tcl_IncrRefCount(key);
+	    Tcl_DictObjGet(NULL, opts, key, &ec);
+	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("status", -1),
+		    Tcl_NewStringObj("error", -1));
+	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("errorcode", -1),
+		    ec ? ec : Tcl_NewStringObj("NONE", -1));
+	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("message", -1),
+		    Tcl_GetObjResult(interp));
+	    Tcl_DecrRefCount(key);
+	    Tcl_DecrRefCount(opts);
+	}
+	script = Tcl_DuplicateObj(cb->command);
+	Tcl_IncrRefCount(script);
+	Tcl_ListObjAppendElement(NULL, script, cb->name);
+	Tcl_ListObjAppendElement(NULL, script, dict);
+	Tcl_ResetResult(interp);
+	rc = Tcl_EvalObjEx(interp, script, TCL_EVAL_GLOBAL);
+	if (rc != TCL_OK) {
+	    Tcl_AddErrorInfo(interp, "\n    (ttoauth2 -command callback)");
+	    Tcl_BackgroundException(interp, rc);
+	}
+	Tcl_DecrRefCount(script);
+    }
+    Tcl_DecrRefCount(cb->command);
+    Tcl_DecrRefCount(cb->name);
+    ckfree(cb);
+}
+
+/*
+ * refresh ?-command cmd? / validAccessToken ?-within s? ?-command cmd?
+ */
+
+static int
+ObtainMethod(
+    Tcl_Interp *interp,
+    TtoObject *obj,
+    TtoObtainMode mode,
+    Tcl_Size objc,
+    Tcl_Obj *const objv[])
+{
+    static const char *const names[] = {"-command", "-within", NULL};
+    Tcl_Obj *command = NULL;
+    Tcl_WideInt within = 300;
+    Tcl_Size i;
+    int idx, code;
+    Tcl_Size n;
+
+    for (i = 2; i < objc; i += 2) {
+	if (Tcl_GetIndexFromObj(interp, objv[i], names, "option", TCL_EXACT,
+		&idx) != TCL_OK || (mode == TTO_OBTAIN_REFRESH && idx == 1)) {
+	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("bad option \"%s\": must "
+		    "be %s", Tcl_GetString(objv[i]), mode == TTO_OBTAIN_REFRESH
+		    ? "-command" : "-command or -within"));
+	    Tcl_SetErrorCode(interp, "TTOAUTH2", "OPTION",
+		    Tcl_GetString(objv[i]), (char *) NULL);
+	    return TCL_ERROR;
+	}
+	if (i + 1 >= objc) {
+	    return Error(interp, "OPTION", names[idx], NULL,
+		    "value for \"%s\" missing", names[idx]);
+	}
+	if (idx == 0) {
+	    if (Tcl_ListObjLength(NULL, objv[i + 1], &n) != TCL_OK || n == 0) {
+		return Error(interp, "OPTION", "-command", NULL, "bad value "
+			"for -command: must be a non-empty command prefix");
+	    }
+	    command = objv[i + 1];
+	} else if (Tcl_GetWideIntFromObj(NULL, objv[i + 1], &within)
+		!= TCL_OK || within < 0 || within > ((Tcl_WideInt) 1 << 40)) {
+	    return Error(interp, "OPTION", "-within", NULL, "bad value "
+		    "\"%.100s\" for -within: must be a number of seconds, 0 "
+		    "or more", Tcl_GetString(objv[i + 1]));
+	}
+    }
+    if (command == NULL) {
+	return TtoTokenObtain(interp, obj, mode, (long long) within, NULL,
+		NULL);
+    } else {
+	ScriptCallback *cb = ckalloc(sizeof(ScriptCallback));
+
+	cb->command = command;
+	cb->name = Tcl_NewObj();
+	Tcl_IncrRefCount(cb->command);
+	Tcl_IncrRefCount(cb->name);
+	Tcl_GetCommandFullName(interp, obj->command, cb->name);
+	code = TtoTokenObtain(interp, obj, mode, (long long) within,
+		ScriptDone, cb);
+	if (code != TCL_OK) {
+	    Tcl_DecrRefCount(cb->command);
+	    Tcl_DecrRefCount(cb->name);
+	    ckfree(cb);
+	}
+	return code;
+    }
+}
+
+/*
+ * saveToken / loadToken with no file and -tokenstore: the object's key.
+ * A save takes the key's lock; a load reads with the store's `get`.
+ */
+
+static int
+StoreSaveToken(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    StoreRef s;
+    int code;
+
+    StoreInit(obj, &s);
+    code = StoreLockWait(interp, obj, &s);
+    if (code == TCL_OK) {
+	code = StoreWrite(interp, obj, &s);
+	if (code == TCL_OK) {
+	    code = StoreUnlock(interp, &s, 1);
+	} else {
+	    Tcl_InterpState st = Tcl_SaveInterpState(interp, code);
+
+	    StoreUnlock(interp, &s, 0);
+	    code = Tcl_RestoreInterpState(interp, st);
+	}
+    }
+    StoreFree(&s);
     return code;
+}
+
+static int
+StoreLoadToken(
+    Tcl_Interp *interp,
+    TtoObject *obj)
+{
+    StoreRef s;
+    Tcl_Obj *words[3], *text;
+    TtoTokenResult res;
+    TtoProvider provider;
+    Tcl_Size len;
+    const char *t;
+    int code;
+
+    StoreInit(obj, &s);
+    words[0] = s.store;
+    words[1] = Tcl_NewStringObj("get", -1);
+    words[2] = s.key;
+    Tcl_IncrRefCount(words[1]);
+    code = Tcl_EvalObjv(interp, 3, words, TCL_EVAL_GLOBAL);
+    Tcl_DecrRefCount(words[1]);
+    if (code != TCL_OK) {
+	StoreFree(&s);
+	return code;
+    }
+    text = Tcl_GetObjResult(interp);
+    Tcl_IncrRefCount(text);
+    Tcl_ResetResult(interp);
+    t = Tcl_GetStringFromObj(text, &len);
+    if (len == 0) {
+	code = Error(interp, "STATE", NULL, NULL,
+		"the token store has no token under this object's key");
+    } else if (TtoStoreParse(t, (size_t) len, time(NULL), &provider, &res)
+	    != 0) {
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("the stored token is not a "
+		"token response: %s", res.failureInfo ? res.failureInfo
+		: "not valid JSON"));
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON", (char *) NULL);
+	TtoTokenResultFree(&res);
+	code = TCL_ERROR;
+    } else {
+	ApplyTokens(obj, &res, provider, t, 0);
+	TtoTokenResultFree(&res);
+    }
+    Tcl_DecrRefCount(text);
+    StoreFree(&s);
+    return code;
+}
+
+/*
+ * After a flow with -tokenstore (Harvest, in the object's thread): the
+ * tokens are saved under the key's lock.  Returns NULL or why not.
+ */
+
+static Tcl_Obj *
+HarvestStoreSave(
+    TtoObject *obj)
+{
+    Tcl_Interp *interp = obj->interp;
+    Tcl_InterpState st;
+    Tcl_Obj *why = NULL;
+
+    if (Tcl_GetString(obj->options[OPT_TOKENSTORE])[0] == '\0'
+	    || Tcl_InterpDeleted(interp)) {
+	return NULL;
+    }
+    st = Tcl_SaveInterpState(interp, TCL_OK);
+    if (StoreSaveToken(interp, obj) != TCL_OK) {
+	why = Tcl_DuplicateObj(Tcl_GetObjResult(interp));
+    }
+    Tcl_RestoreInterpState(interp, st);
+    return why;
 }
 
 /*
@@ -1424,27 +2607,7 @@ LaunchBrowser(
 	 * procedure's insides and repeat the URL.
 	 */
 
-	Tcl_Obj *msg = Tcl_GetObjResult(interp);
-	Tcl_Obj *options = Tcl_GetReturnOptions(interp, code);
-	Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
-	Tcl_Obj *errorCode = NULL;
-
-	Tcl_IncrRefCount(msg);
-	Tcl_IncrRefCount(options);
-	Tcl_IncrRefCount(key);
-	Tcl_DictObjGet(NULL, options, key, &errorCode);
-	if (errorCode != NULL) {
-	    Tcl_IncrRefCount(errorCode);
-	}
-	Tcl_ResetResult(interp);
-	Tcl_SetObjResult(interp, msg);
-	if (errorCode != NULL) {
-	    Tcl_SetObjErrorCode(interp, errorCode);
-	    Tcl_DecrRefCount(errorCode);
-	}
-	Tcl_DecrRefCount(key);
-	Tcl_DecrRefCount(options);
-	Tcl_DecrRefCount(msg);
+	RaiseAsOwn(interp, code, 0);
     }
     return code;
 }
@@ -1465,7 +2628,7 @@ enum {
     M_CGET, M_CONFIGURE, M_DESTROY, M_EXPIRESAT, M_FAILUREINFO,
     M_LAUNCHBROWSER, M_LOADTOKEN, M_REDIRECTPARAM, M_REDIRECTURI, M_REFRESH,
     M_REFRESHEXPIRESAT, M_REFRESHTOKEN, M_SAVETOKEN, M_SLEEPMS, M_STARTAUTH,
-    M_TOKENTYPE, M_WAIT
+    M_TOKENTYPE, M_VALIDACCESSTOKEN, M_WAIT
 };
 
 typedef struct {
@@ -1491,13 +2654,14 @@ static const MethodSpec methodSpecs[] = {
     {"loadToken", 0, 1, "?file?"},
     {"redirectParam", 0, 1, "?name?"},
     {"redirectUri", 0, 0, ""},
-    {"refresh", 0, 0, ""},
+    {"refresh", 0, 2, "?-command cmd?"},
     {"refreshExpiresAt", 0, 0, ""},
     {"refreshToken", 0, 0, ""},
     {"saveToken", 0, 1, "?file?"},
     {"sleepMs", 1, 1, "ms"},
     {"startAuth", 0, 0, ""},
     {"tokenType", 0, 0, ""},
+    {"validAccessToken", 0, 4, "?-within seconds? ?-command cmd?"},
     {"wait", 0, 1, "?ms?"},
     {NULL, 0, 0, NULL}
 };
@@ -1577,21 +2741,16 @@ ObjectCmd(
 
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObjStruct(interp, objv[1], methodSpecs,
 	    sizeof(MethodSpec), "method", 0, &method) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[1]),
-		(char *) NULL);
 	return TCL_ERROR;
     }
     spec = &methodSpecs[method];
     if (objc - 2 < spec->minArgs
 	    || (spec->maxArgs >= 0 && objc - 2 > spec->maxArgs)) {
 	Tcl_WrongNumArgs(interp, 2, objv, *spec->usage ? spec->usage : NULL);
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", spec->name,
-		(char *) NULL);
 	return TCL_ERROR;
     }
 
@@ -1700,10 +2859,17 @@ ObjectCmd(
 	code = LaunchBrowser(interp, obj, objv[2]);
 	break;
     case M_REFRESH:
-	code = Refresh(interp, obj);
+	code = ObtainMethod(interp, obj, TTO_OBTAIN_REFRESH, objc, objv);
+	break;
+    case M_VALIDACCESSTOKEN:
+	code = ObtainMethod(interp, obj, TTO_OBTAIN_VALID, objc, objv);
 	break;
     case M_SAVETOKEN:
-	if ((path = FilePathArg(interp, obj, objc, objv)) == NULL) {
+	if (objc == 2 && Tcl_GetString(obj->options[OPT_TOKENSTORE])[0]) {
+	    code = (*OptString(obj, OPT_ACCESSTOKEN) == '\0')
+		    ? Error(interp, "STATE", NULL, NULL, "no token to save")
+		    : StoreSaveToken(interp, obj);
+	} else if ((path = FilePathArg(interp, obj, objc, objv)) == NULL) {
 	    code = TCL_ERROR;
 	} else if (*OptString(obj, OPT_ACCESSTOKEN) == '\0') {
 	    code = Error(interp, "STATE", NULL, NULL, "no token to save");
@@ -1714,6 +2880,9 @@ ObjectCmd(
     case M_LOADTOKEN:
 	if (FlowRunning(obj)) {
 	    code = BusyError(interp, "load a token");
+	} else if (objc == 2
+		&& Tcl_GetString(obj->options[OPT_TOKENSTORE])[0]) {
+	    code = StoreLoadToken(interp, obj);
 	} else if ((path = FilePathArg(interp, obj, objc, objv)) == NULL) {
 	    code = TCL_ERROR;
 	} else {
@@ -1761,6 +2930,7 @@ ObjectDeleted(
     TtoObject *obj = clientData;
 
     obj->command = NULL;
+    ObtainAbort(obj);
     if (obj->flow) {
 	TtoFlowFree(obj->flow);
 	obj->flow = NULL;
@@ -1889,10 +3059,12 @@ TtoauthCmd(
     Tcl_Obj *const objv[])
 {
     static const char *const subcommands[] = {
-	"create", "json", "new", "pkce", "tiktokshop", "version", NULL
+	"create", "json", "new", "pkce", "store", "tiktokshop", "version",
+	NULL
     };
     enum {
-	SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_TIKTOKSHOP, SUB_VERSION
+	SUB_CREATE, SUB_JSON, SUB_NEW, SUB_PKCE, SUB_STORE, SUB_TIKTOKSHOP,
+	SUB_VERSION
     };
     InterpData *data = clientData;
     int sub;
@@ -1900,13 +3072,10 @@ TtoauthCmd(
 
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "subcommand ?arg ...?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObj(interp, objv[1], subcommands, "subcommand", 0,
 	    &sub) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[1]),
-		(char *) NULL);
 	return TCL_ERROR;
     }
     switch (sub) {
@@ -1919,7 +3088,6 @@ TtoauthCmd(
     case SUB_CREATE:
 	if (objc < 3) {
 	    Tcl_WrongNumArgs(interp, 2, objv, "name ?-option value ...?");
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	return CreateObject(interp, data, Tcl_GetString(objv[2]), objc - 3,
@@ -1929,7 +3097,6 @@ TtoauthCmd(
 
 	if (objc != 2) {
 	    Tcl_WrongNumArgs(interp, 2, objv, NULL);
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("ttoauth2", -1),
@@ -1952,6 +3119,33 @@ TtoauthCmd(
 	return PkceSubcmd(interp, objc, objv);
     case SUB_TIKTOKSHOP:
 	return TtoTiktokshopSubcmd(interp, objc, objv);
+    case SUB_STORE: {
+	/*
+	 * Token stores are library/store.tcl's: ttoauth2 store args...
+	 * is ::ttoauth2::Store args...
+	 */
+	Tcl_Obj **words = ckalloc(sizeof(Tcl_Obj *) * (size_t) (objc - 1));
+	Tcl_Size i;
+	int code;
+
+	words[0] = Tcl_NewStringObj("::ttoauth2::Store", -1);
+	for (i = 2; i < objc; i++) {
+	    words[i - 1] = objv[i];
+	}
+	Tcl_IncrRefCount(words[0]);
+	code = Tcl_EvalObjv(interp, objc - 1, words, TCL_EVAL_GLOBAL);
+	Tcl_DecrRefCount(words[0]);
+	ckfree(words);
+	if (code == TCL_ERROR) {
+	    /*
+	     * The command's own error: no trace of the procedure or its
+	     * arguments (a spec may hold a password).
+	     */
+
+	    RaiseAsOwn(interp, code, 0);
+	}
+	return code;
+    }
     }
     return TCL_OK;
 }
@@ -1985,19 +3179,16 @@ PkceSubcmd(
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "verifier | challenge verifier ?method?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObj(interp, objv[2], forms, "form", 0, &form)
 	    != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     Tcl_DStringInit(&ds);
     if (form == 1) {
 	if (objc != 3) {
 	    Tcl_WrongNumArgs(interp, 3, objv, NULL);
-	    Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	    return TCL_ERROR;
 	}
 	if (TtoRandomToken(&ds, 32) != 0) {
@@ -2009,7 +3200,6 @@ PkceSubcmd(
     }
     if (objc < 4 || objc > 5) {
 	Tcl_WrongNumArgs(interp, 3, objv, "verifier ?method?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     verifier = Tcl_GetStringFromObj(objv[3], &len);
@@ -2057,6 +3247,7 @@ static void
 ProcessExit(
     ClientData clientData)
 {
+    TtoAsyncStop();
     TtoFlowExitAll();
     TtoHttpPoolFree();
 }
@@ -2102,6 +3293,7 @@ Ttoauth2_Init(
     Tcl_IncrRefCount(data->empty);
     Tcl_CreateObjCommand2(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
+    TtoFileCmdInit(interp);
     if (TtoPlatformInit(interp) != TCL_OK) {
 	return TCL_ERROR;
     }

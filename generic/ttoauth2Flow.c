@@ -236,6 +236,8 @@ ExchangeCode(
 	snap.tokenType = flow->result.tokenType;
 	snap.expiresAt = flow->result.expiresAt;
 	snap.refreshExpiresAt = flow->result.refreshExpiresAt;
+	snap.stampClientId = flow->clientId;
+	snap.stampEndpoint = flow->endpoint;
 	if (TtoStoreSave(flow->tokenFile, &snap, 1, &err) != 0) {
 	    snprintf(why, sizeof(why), "%s", Tcl_ErrnoMsg(err));
 	    flow->saveError = TtoStrDup(why);

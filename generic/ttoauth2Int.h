@@ -89,6 +89,9 @@ typedef struct {
 
 /* ttoauth2Url.c */
 MODULE_SCOPE char *	TtoStrDup(const char *s);
+MODULE_SCOPE int	TtoErrnoError(Tcl_Interp *interp, const char *what,
+			    const char *path, int err, const char *kind,
+			    const char *word);
 MODULE_SCOPE void	TtoPairsAdd(TtoPairs *pairs, const char *name,
 			    size_t nameLen, const char *value, size_t valueLen);
 MODULE_SCOPE void	TtoPairsSet(TtoPairs *pairs, const char *name,
@@ -184,7 +187,10 @@ typedef struct {
     TtoProvider provider;	/* the profile the answer was read as */
     /* On failure: */
     const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
-    char *errorWords[2];	/* further words of -errorcode, may be NULL */
+    char *errorWords[3];	/* further words of -errorcode, may be NULL;
+				 * TOKEN: code, message, and REAUTHORIZE
+				 * (the grant is dead), RETRY (try later)
+				 * or REJECTED (anything else) */
     char *failureInfo;		/* human readable, never a secret */
 } TtoTokenResult;
 
@@ -202,6 +208,86 @@ MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
 MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
 MODULE_SCOPE const char *TtoCurlVersion(void);
 MODULE_SCOPE const char *TtoTlsBackend(void);
+
+/*
+ * A token request made asynchronously (ttoauth2Async.c): the request's
+ * strings are copied, so the caller's may change or go meanwhile.
+ * TtoTokenXferNew prepares a libcurl easy handle (TtoTokenXferEasy) for
+ * the engine; TtoTokenXferFinish classifies the answer (plain C, any
+ * thread) once the engine reports the transfer's CURLcode.
+ */
+
+typedef struct TtoTokenXfer TtoTokenXfer;
+
+MODULE_SCOPE TtoTokenXfer *TtoTokenXferNew(const TtoTokenRequest *req);
+MODULE_SCOPE void *	TtoTokenXferEasy(TtoTokenXfer *xfer);
+MODULE_SCOPE void	TtoTokenXferFinish(TtoTokenXfer *xfer, int curlCode,
+			    TtoTokenResult *res);
+MODULE_SCOPE void	TtoTokenXferFree(TtoTokenXfer *xfer);
+
+/*
+ * ttoauth2Async.c: the asynchronous engine (one process-wide worker
+ * thread driving one libcurl multi handle).  A job is a prepared libcurl
+ * easy handle (the caller's; the engine never frees it) and three procs:
+ *
+ *   finishProc(data, curlCode)  in the worker thread when the transfer
+ *                               ends: plain C only (no Tcl_Obj, no interp)
+ *   doneProc(data)              afterwards, in the submitting thread,
+ *                               from its event loop
+ *   freeProc(data)              instead of both, when the job was
+ *                               cancelled; in the worker thread or the
+ *                               submitting thread: plain C only
+ *
+ * Exactly one of doneProc and freeProc is called for every submitted
+ * job.  TtoAsyncCancel (submitting thread only): after it returns,
+ * finishProc and doneProc are never called for the job; freeProc has
+ * run or runs soon in the worker.  TtoAsyncStop joins the worker (every
+ * job must have ended or been cancelled).
+ */
+
+typedef struct TtoAsyncJob TtoAsyncJob;
+typedef void (TtoAsyncFinishProc)(void *data, int curlCode);
+typedef void (TtoAsyncProc)(void *data);
+
+MODULE_SCOPE TtoAsyncJob *TtoAsyncSubmit(void *easy,
+			    TtoAsyncFinishProc *finishProc,
+			    TtoAsyncProc *doneProc, TtoAsyncProc *freeProc,
+			    void *data);
+MODULE_SCOPE void	TtoAsyncCancel(TtoAsyncJob *job);
+MODULE_SCOPE void	TtoAsyncStop(void);
+
+/*
+ * ttoauth2.c: the one decision piece (TOKENS.md section 2).  obj is the
+ * clientData of an object command (ttoauth2 new).
+ *
+ *   TTO_OBTAIN_VALID    validAccessToken: the token if it stays valid for
+ *                       `within` more seconds, else the store's (same
+ *                       grant, valid), else a refresh
+ *   TTO_OBTAIN_REFRESH  refresh: a new token, or the one another process
+ *                       stored after spending our refresh token
+ *
+ * With doneProc NULL: synchronous; TCL_OK with the access token as the
+ * interp's result, or TCL_ERROR with the error (the object unchanged).
+ * With doneProc: returns at once, TCL_OK (started) or TCL_ERROR (could
+ * not start: BUSY, STATE...); later doneProc(clientData, interp, code)
+ * runs from the event loop with the interp's result and return options
+ * as the synchronous call would have left them.  If the object is
+ * destroyed first, doneProc(clientData, NULL, TCL_ERROR) is called at
+ * once from the destroy so the caller can free clientData (it must not
+ * run scripts then).
+ */
+
+typedef struct TtoObject TtoObject;
+typedef enum {
+    TTO_OBTAIN_VALID = 0,
+    TTO_OBTAIN_REFRESH
+} TtoObtainMode;
+typedef void (TtoObtainDoneProc)(void *clientData, Tcl_Interp *interp,
+			    int code);
+
+MODULE_SCOPE int	TtoTokenObtain(Tcl_Interp *interp, TtoObject *obj,
+			    TtoObtainMode mode, long long within,
+			    TtoObtainDoneProc *doneProc, void *clientData);
 
 /*
  * ttoauth2Http.c: the redirect listener's HTTP side (parsing a request
@@ -240,6 +326,9 @@ typedef struct {
     const char *tokenType;
     long long expiresAt;	/* -1 unknown */
     long long refreshExpiresAt;
+    /* The grant stamp ("ttoauth2" member); NULL or "": not written. */
+    const char *stampClientId;
+    const char *stampEndpoint;
 } TtoTokenSnapshot;
 
 MODULE_SCOPE char *	TtoStoreFormat(const TtoTokenSnapshot *snap);
@@ -379,7 +468,10 @@ MODULE_SCOPE int	TtoFileRead(const char *path, char **dataPtr,
 			    size_t *lenPtr, int *errnoPtr);
 MODULE_SCOPE int	TtoFileLock(const char *path, void **lockPtr,
 			    int *errnoPtr);
+MODULE_SCOPE int	TtoFileTryLock(const char *path, void **lockPtr,
+			    int *errnoPtr);
 MODULE_SCOPE void	TtoFileUnlock(void *lock);
+MODULE_SCOPE int	TtoFileCmdInit(Tcl_Interp *interp);
 MODULE_SCOPE int	TtoPlatformInit(Tcl_Interp *interp);
 
 #endif /* TTOAUTH2INT_H */

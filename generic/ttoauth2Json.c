@@ -1062,8 +1062,8 @@ Fail(
  * Results:
  *	A standard Tcl result.  Errors {TTOAUTH2 JSON PARSE} (with the
  *	byte offset in the text's UTF-8 form and a reason, never the text),
- *	{TTOAUTH2 JSON BADPATH path}, {TTOAUTH2 JSON NOPATH path},
- *	{TTOAUTH2 USAGE}.
+ *	{TTOAUTH2 JSON BADPATH path}, {TTOAUTH2 JSON NOPATH path}; Tcl's
+ *	own {TCL WRONGARGS} and {TCL LOOKUP INDEX subcommand word}.
  *
  * Side effects:
  *	None.
@@ -1096,19 +1096,15 @@ TtoJsonSubcmd(
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "subcommand ?arg ...?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObjStruct(interp, objv[2], subcmds,
 	    sizeof(char *), "subcommand", 0, &index) != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[2]),
-		(char *) NULL);
 	return TCL_ERROR;
     }
     if ((index == JSON_GET || index == JSON_RAW) ? (objc != 5 && objc != 6)
 	    : objc != 4) {
 	Tcl_WrongNumArgs(interp, 3, objv, usage[index]);
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     memset(&cv, 0, sizeof(cv));

@@ -217,7 +217,6 @@ SignCmd(
 
     if (objc < 6 || objc > 7) {
 	Tcl_WrongNumArgs(interp, 3, objv, "secret path query ?body?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetString(objv[3])[0] == '\0') {
@@ -342,7 +341,6 @@ VerifyWebhookCmd(
     if (objc != 7) {
 	Tcl_WrongNumArgs(interp, 3, objv,
 		"appKey appSecret authorization body");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetString(objv[3])[0] == '\0') {
@@ -437,13 +435,10 @@ TtoTiktokshopSubcmd(
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "sign|verifyWebhook ?arg ...?");
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", (char *) NULL);
 	return TCL_ERROR;
     }
     if (Tcl_GetIndexFromObj(interp, objv[2], forms, "form", 0, &form)
 	    != TCL_OK) {
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "USAGE", Tcl_GetString(objv[2]),
-		(char *) NULL);
 	return TCL_ERROR;
     }
     utf8 = Tcl_GetEncoding(NULL, "utf-8");

@@ -19,7 +19,14 @@
  *					response did not rotate it (RFC 6749 6)
  *
  *	TikTok Shop responses carry absolute expiries and a refresh token
- *	already.  In both shapes a token the object holds that differs from
+ *	already.  In both shapes one more member says whose grant the
+ *	tokens are (a response alone names neither the client nor the
+ *	endpoint), so that an object never adopts another grant's tokens:
+ *
+ *	    "ttoauth2": {"provider": "tiktokshop"|"rfc6749",
+ *			 "client_id": "...", "token_endpoint": "..."}
+ *
+ *	(never the secret).  In both shapes a token the object holds that differs from
  *	the response's (set by hand since) replaces it.
  *
  *	Writes are atomic (TtoFileWriteAtomic: temp file, fsync, rename)
@@ -89,6 +96,56 @@ Edit(
 }
 
 /*
+ * The grant stamp as one edit of obj (the object the tokens are in).
+ */
+
+static void
+StampEdit(
+    const cJSON *obj,
+    const TtoTokenSnapshot *snap,
+    TtoJsonEdit *edits,
+    char **vals,
+    int *nPtr)
+{
+    const cJSON *child;
+    cJSON *stamp;
+    int index = 0;
+
+    if (obj == NULL || snap->stampClientId == NULL
+	    || *snap->stampClientId == '\0') {
+	return;
+    }
+    stamp = cJSON_CreateObject();
+    if (stamp == NULL) {
+	return;
+    }
+    cJSON_AddStringToObject(stamp, "provider",
+	    snap->provider == TTO_PROVIDER_TIKTOKSHOP ? "tiktokshop"
+	    : "rfc6749");
+    cJSON_AddStringToObject(stamp, "client_id", snap->stampClientId);
+    cJSON_AddStringToObject(stamp, "token_endpoint",
+	    snap->stampEndpoint ? snap->stampEndpoint : "");
+    for (child = obj->child; child; child = child->next, index++) {
+	if (child->string && strcmp(child->string, "ttoauth2") == 0) {
+	    break;
+	}
+    }
+    if (child && cJSON_Compare(child, stamp, 1)) {
+	cJSON_Delete(stamp);
+	return;
+    }
+    vals[*nPtr] = cJSON_PrintUnformatted(stamp);
+    cJSON_Delete(stamp);
+    if (vals[*nPtr] == NULL) {
+	return;
+    }
+    edits[*nPtr].index = child ? index : -1;
+    edits[*nPtr].name = "ttoauth2";
+    edits[*nPtr].json = vals[*nPtr];
+    (*nPtr)++;
+}
+
+/*
  *----------------------------------------------------------------------
  *
  * TtoStoreFormat --
@@ -109,8 +166,8 @@ TtoStoreFormat(
 {
     cJSON *root = NULL, *data = NULL;
     const cJSON *child;
-    TtoJsonEdit edits[4];
-    char *vals[4], *compact = NULL, *pretty = NULL;
+    TtoJsonEdit edits[6];
+    char *vals[6], *compact = NULL, *pretty = NULL;
     const char *src = snap->body;
     size_t srcLen = snap->bodyLen;
     Tcl_DString ds;
@@ -134,6 +191,7 @@ TtoStoreFormat(
 	}
 	Edit(data, "access_token", snap->accessToken ? snap->accessToken : "", 0, edits, vals, &n);
 	Edit(data, "refresh_token", snap->refreshToken ? snap->refreshToken : "", 0, edits, vals, &n);
+	StampEdit(data, snap, edits, vals, &n);
     } else if (cJSON_IsObject(root)
 	    && cJSON_GetObjectItemCaseSensitive(root, "access_token")) {
 	Edit(root, "access_token", snap->accessToken ? snap->accessToken : "", 0, edits, vals, &n);
@@ -141,6 +199,7 @@ TtoStoreFormat(
 	Edit(root, "expires_at", NULL, snap->expiresAt, edits, vals, &n);
 	Edit(root, "refresh_expires_at", NULL, snap->refreshExpiresAt,
 		edits, vals, &n);
+	StampEdit(root, snap, edits, vals, &n);
     } else {
 	/* No usable response (tokens set by hand): write our own shape. */
 	cJSON_Delete(root);
@@ -163,6 +222,7 @@ TtoStoreFormat(
 		    edits, vals, &n);
 	    Edit(data, "refresh_token_expire_in", NULL,
 		    snap->refreshExpiresAt, edits, vals, &n);
+	    StampEdit(data, snap, edits, vals, &n);
 	} else {
 	    cJSON_AddStringToObject(root, "access_token",
 		    snap->accessToken ? snap->accessToken : "");
@@ -176,6 +236,7 @@ TtoStoreFormat(
 	    Edit(root, "expires_at", NULL, snap->expiresAt, edits, vals, &n);
 	    Edit(root, "refresh_expires_at", NULL, snap->refreshExpiresAt,
 		    edits, vals, &n);
+	    StampEdit(root, snap, edits, vals, &n);
 	}
 	compact = cJSON_PrintUnformatted(root);
 	src = compact;
@@ -183,6 +244,28 @@ TtoStoreFormat(
     }
     Tcl_DStringInit(&ds);
     if (src != NULL && TtoJsonPretty(src, srcLen, target, edits, n, &ds)) {
+	for (i = 0; i < n; i++) {
+	    if (edits[i].json[0] == '{') {
+		break;
+	    }
+	}
+	if (i < n) {
+	    /* An added object (the stamp) is indented like the rest. */
+	    Tcl_DString again;
+
+	    Tcl_DStringInit(&again);
+	    if (TtoJsonPretty(Tcl_DStringValue(&ds),
+		    (size_t) Tcl_DStringLength(&ds), -1, NULL, 0, &again)) {
+		memset(Tcl_DStringValue(&ds), 0,
+			(size_t) Tcl_DStringLength(&ds));
+		Tcl_DStringSetLength(&ds, 0);
+		Tcl_DStringAppend(&ds, Tcl_DStringValue(&again),
+			Tcl_DStringLength(&again));
+	    }
+	    memset(Tcl_DStringValue(&again), 0,
+		    (size_t) Tcl_DStringLength(&again));
+	    Tcl_DStringFree(&again);
+	}
 	pretty = attemptckalloc((size_t) Tcl_DStringLength(&ds) + 1);
 	if (pretty) {
 	    memcpy(pretty, Tcl_DStringValue(&ds),

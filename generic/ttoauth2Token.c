@@ -420,6 +420,195 @@ BuildRequest(
 }
 
 /*
+ * One token transfer: what libcurl reads while it runs (the URL, form
+ * and header texts) and what the answer is checked against afterwards
+ * (the request's secrets, copied, so that the failure text can be
+ * scrubbed of them in whatever thread the transfer ends).
+ */
+
+struct TtoTokenXfer {
+    CURL *curl;
+    int ownCurl;		/* curl is ours (async), not a TtoHttp's */
+    TtoProvider provider;
+    Tcl_DString url, form, basic;
+    struct curl_slist *headers;
+    BodyBuffer buf;
+    char errbuf[CURL_ERROR_SIZE];
+    char *secrets[4];		/* secret, code, refresh token, verifier */
+    volatile int *cancelPtr;
+    int finished;		/* XferFinish has run */
+};
+
+/*
+ * Prepares xfer->curl for the request (reset first: a handle is reused).
+ */
+
+static void
+XferSetup(
+    TtoTokenXfer *x,
+    const TtoTokenRequest *req)
+{
+    CURL *curl = x->curl;
+
+    x->provider = req->provider;
+    Tcl_DStringInit(&x->url);
+    Tcl_DStringInit(&x->form);
+    Tcl_DStringInit(&x->basic);
+    Tcl_DStringInit(&x->buf.body);
+    x->buf.tooLarge = 0;
+    x->errbuf[0] = '\0';
+    x->headers = NULL;
+    x->cancelPtr = req->cancelPtr;
+    x->secrets[0] = TtoStrDup(req->clientSecret);
+    x->secrets[1] = TtoStrDup(req->code);
+    x->secrets[2] = TtoStrDup(req->refreshToken);
+    x->secrets[3] = TtoStrDup(req->codeVerifier);
+
+    BuildRequest(req, &x->url, &x->form, &x->basic);
+
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&x->url));
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
+	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x->buf);
+    if (req->cancelPtr) {
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *) req->cancelPtr);
+    }
+    if (req->timeoutMs > 0) {
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);
+    }
+    if (req->caFile && *req->caFile) {
+	curl_easy_setopt(curl, CURLOPT_CAINFO, req->caFile);
+    }
+    if (req->proxy && *req->proxy) {
+	curl_easy_setopt(curl, CURLOPT_PROXY, req->proxy);
+    }
+    curl_easy_setopt(curl, CURLOPT_USERAGENT,
+	    (req->userAgent && *req->userAgent) ? req->userAgent
+	    : "ttoauth2/" PACKAGE_VERSION);
+    /* "": offer (and decode) every encoding this libcurl was built with. */
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    x->headers = curl_slist_append(x->headers, "Accept: application/json");
+    if (Tcl_DStringLength(&x->basic) > 0) {
+	x->headers = curl_slist_append(x->headers,
+		Tcl_DStringValue(&x->basic));
+    }
+    if (req->provider == TTO_PROVIDER_RFC6749) {
+	x->headers = curl_slist_append(x->headers,
+		"Content-Type: application/x-www-form-urlencoded");
+	curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+		Tcl_DStringValue(&x->form));
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
+		(long) Tcl_DStringLength(&x->form));
+    } else {
+	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, x->headers);
+}
+
+/*
+ * Classifies the end of a transfer into *res and wipes what the transfer
+ * held (the handle is left without pointers into x).
+ */
+
+static void
+XferFinish(
+    TtoTokenXfer *x,
+    CURLcode rc,
+    TtoTokenResult *res)
+{
+    CURL *curl = x->curl;
+    long status = 0;
+    const char *secrets[5];
+    int i;
+
+    memset(res, 0, sizeof(*res));
+    res->expiresAt = res->refreshExpiresAt = -1;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+
+    if (rc != CURLE_OK) {
+	char info[CURL_ERROR_SIZE + 200];
+	const char *name = CurlErrorName(rc);
+	char numName[32];
+
+	if (name == NULL) {
+	    snprintf(numName, sizeof(numName), "CURLE_%d", (int) rc);
+	    name = numName;
+	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK
+		&& TtoCancelRequested(x->cancelPtr)) {
+	    SetFailure(res, "CANCELLED", NULL, NULL,
+		    "cancelled during the token request");
+	} else if (x->buf.tooLarge) {
+	    SetFailure(res, "HTTP", "TOO_LARGE", NULL,
+		    "token endpoint sent more than 1 MiB; not a token response");
+	} else {
+	    snprintf(info, sizeof(info), "token request failed: %s%s%s",
+		    curl_easy_strerror(rc), x->errbuf[0] ? ": " : "",
+		    x->errbuf);
+	    SetFailure(res, "HTTP", name, curl_easy_strerror(rc), info);
+	}
+	res->httpStatus = status;
+    } else {
+	res->body = ckalloc((size_t) Tcl_DStringLength(&x->buf.body) + 1);
+	memcpy(res->body, Tcl_DStringValue(&x->buf.body),
+		(size_t) Tcl_DStringLength(&x->buf.body) + 1);
+	res->bodyLen = (size_t) Tcl_DStringLength(&x->buf.body);
+	TtoTokenClassify(x->provider, status, res->body, res->bodyLen,
+		time(NULL), res);
+    }
+
+    /* Nothing the server or libcurl said may carry a secret onwards. */
+    for (i = 0; i < 4; i++) {
+	secrets[i] = x->secrets[i];
+    }
+    secrets[4] = res->accessToken;
+    TtoScrub(res->failureInfo, secrets, 5);
+    TtoScrub(res->errorWords[0], secrets, 5);
+    TtoScrub(res->errorWords[1], secrets, 5);
+
+    /* Don't leave credentials in libcurl's handle or our buffers. */
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(curl, CURLOPT_URL, NULL);
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    memset(Tcl_DStringValue(&x->url), 0, (size_t) Tcl_DStringLength(&x->url));
+    memset(Tcl_DStringValue(&x->form), 0,
+	    (size_t) Tcl_DStringLength(&x->form));
+    memset(Tcl_DStringValue(&x->basic), 0,
+	    (size_t) Tcl_DStringLength(&x->basic));
+    memset(Tcl_DStringValue(&x->buf.body), 0,
+	    (size_t) Tcl_DStringLength(&x->buf.body));
+    Tcl_DStringFree(&x->url);
+    Tcl_DStringFree(&x->form);
+    Tcl_DStringFree(&x->basic);
+    Tcl_DStringFree(&x->buf.body);
+    for (i = 0; i < 4; i++) {
+	if (x->secrets[i]) {
+	    memset(x->secrets[i], 0, strlen(x->secrets[i]));
+	    ckfree(x->secrets[i]);
+	    x->secrets[i] = NULL;
+	}
+    }
+}
+
+/*
  *----------------------------------------------------------------------
  *
  * TtoTokenRequestRun --
@@ -443,133 +632,122 @@ TtoTokenRequestRun(
     const TtoTokenRequest *req,
     TtoTokenResult *res)
 {
-    CURL *curl = http->curl;
-    Tcl_DString url, form, basic;
-    struct curl_slist *headers = NULL;
-    BodyBuffer buf;
+    TtoTokenXfer x;
     CURLcode rc;
-    char errbuf[CURL_ERROR_SIZE];
-    long status = 0;
-    const char *secrets[5];
 
-    memset(res, 0, sizeof(*res));
-    res->expiresAt = res->refreshExpiresAt = -1;
-    Tcl_DStringInit(&url);
-    Tcl_DStringInit(&form);
-    Tcl_DStringInit(&basic);
-    Tcl_DStringInit(&buf.body);
-    buf.tooLarge = 0;
-    errbuf[0] = '\0';
-
-    BuildRequest(req, &url, &form, &basic);
-
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&url));
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
-	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
-    if (req->cancelPtr) {
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *) req->cancelPtr);
-    }
-    if (req->timeoutMs > 0) {
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);
-    }
-    if (req->caFile && *req->caFile) {
-	curl_easy_setopt(curl, CURLOPT_CAINFO, req->caFile);
-    }
-    if (req->proxy && *req->proxy) {
-	curl_easy_setopt(curl, CURLOPT_PROXY, req->proxy);
-    }
-    curl_easy_setopt(curl, CURLOPT_USERAGENT,
-	    (req->userAgent && *req->userAgent) ? req->userAgent
-	    : "ttoauth2/" PACKAGE_VERSION);
-    /* "": offer (and decode) every encoding this libcurl was built with. */
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-    headers = curl_slist_append(headers, "Accept: application/json");
-    if (Tcl_DStringLength(&basic) > 0) {
-	headers = curl_slist_append(headers, Tcl_DStringValue(&basic));
-    }
-    if (req->provider == TTO_PROVIDER_RFC6749) {
-	headers = curl_slist_append(headers,
-		"Content-Type: application/x-www-form-urlencoded");
-	curl_easy_setopt(curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, Tcl_DStringValue(&form));
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
-		(long) Tcl_DStringLength(&form));
-    } else {
-	curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-    }
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-
+    memset(&x, 0, sizeof(x));
+    x.curl = http->curl;
+    XferSetup(&x, req);
     rc = Perform(http, req->cancelPtr);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    XferFinish(&x, rc, res);
+}
 
-    if (rc != CURLE_OK) {
-	char info[CURL_ERROR_SIZE + 200];
-	const char *name = CurlErrorName(rc);
-	char numName[32];
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTokenXferNew, TtoTokenXferEasy, TtoTokenXferFinish, TtoTokenXferFree --
+ *
+ *	A token request for the async engine: its own easy handle,
+ *	prepared with copies of everything the transfer reads.
+ *
+ * Results:
+ *	TtoTokenXferNew: the transfer, or NULL when libcurl cannot make a
+ *	handle.  TtoTokenXferFinish: *res as from TtoTokenRequestRun.
+ *
+ * Side effects:
+ *	TtoTokenXferFinish wipes the request's texts; Free frees all.
+ *
+ *----------------------------------------------------------------------
+ */
 
-	if (name == NULL) {
-	    snprintf(numName, sizeof(numName), "CURLE_%d", (int) rc);
-	    name = numName;
-	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK
-		&& TtoCancelRequested(req->cancelPtr)) {
-	    SetFailure(res, "CANCELLED", NULL, NULL,
-		    "cancelled during the token request");
-	} else if (buf.tooLarge) {
-	    SetFailure(res, "HTTP", "TOO_LARGE", NULL,
-		    "token endpoint sent more than 1 MiB; not a token response");
-	} else {
-	    snprintf(info, sizeof(info), "token request failed: %s%s%s",
-		    curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
-	    SetFailure(res, "HTTP", name, curl_easy_strerror(rc), info);
-	}
-	res->httpStatus = status;
-    } else {
-	res->body = ckalloc((size_t) Tcl_DStringLength(&buf.body) + 1);
-	memcpy(res->body, Tcl_DStringValue(&buf.body),
-		(size_t) Tcl_DStringLength(&buf.body) + 1);
-	res->bodyLen = (size_t) Tcl_DStringLength(&buf.body);
-	TtoTokenClassify(req->provider, status, res->body, res->bodyLen,
-		time(NULL), res);
+TtoTokenXfer *
+TtoTokenXferNew(
+    const TtoTokenRequest *req)
+{
+    TtoTokenXfer *x;
+    CURL *curl;
+
+    if (!CurlInit() || (curl = curl_easy_init()) == NULL) {
+	return NULL;
     }
+    x = ckalloc(sizeof(TtoTokenXfer));
+    memset(x, 0, sizeof(*x));
+    x->curl = curl;
+    x->ownCurl = 1;
+    XferSetup(x, req);
+    x->cancelPtr = NULL;		/* the engine cancels by removal */
+    return x;
+}
 
-    /* Nothing the server or libcurl said may carry a secret onwards. */
-    secrets[0] = req->clientSecret;
-    secrets[1] = req->code;
-    secrets[2] = req->refreshToken;
-    secrets[3] = req->codeVerifier;
-    secrets[4] = res->accessToken;
-    TtoScrub(res->failureInfo, secrets, 5);
-    TtoScrub(res->errorWords[0], secrets, 5);
-    TtoScrub(res->errorWords[1], secrets, 5);
+void *
+TtoTokenXferEasy(
+    TtoTokenXfer *x)
+{
+    return x->curl;
+}
 
-    /* Don't leave credentials in libcurl's handle or our buffers. */
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(headers);
-    memset(Tcl_DStringValue(&url), 0, (size_t) Tcl_DStringLength(&url));
-    memset(Tcl_DStringValue(&form), 0, (size_t) Tcl_DStringLength(&form));
-    memset(Tcl_DStringValue(&basic), 0, (size_t) Tcl_DStringLength(&basic));
-    Tcl_DStringFree(&url);
-    Tcl_DStringFree(&form);
-    Tcl_DStringFree(&basic);
-    Tcl_DStringFree(&buf.body);
+void
+TtoTokenXferFinish(
+    TtoTokenXfer *x,
+    int curlCode,
+    TtoTokenResult *res)
+{
+    XferFinish(x, (CURLcode) curlCode, res);
+    x->finished = 1;
+}
+
+void
+TtoTokenXferFree(
+    TtoTokenXfer *x)
+{
+    TtoTokenResult res;
+
+    if (x == NULL) {
+	return;
+    }
+    if (!x->finished) {
+	XferFinish(x, CURLE_ABORTED_BY_CALLBACK, &res);
+	TtoTokenResultFree(&res);
+    }
+    if (x->ownCurl) {
+	curl_easy_cleanup(x->curl);
+    }
+    ckfree(x);
+}
+
+/*
+ * What a refusal of the token endpoint means for the script: REAUTHORIZE
+ * when the grant is gone and only a new authorization helps (TikTok
+ * 36004001 refresh token expired, 36004004 invalid auth code, 36004005
+ * no such authorization; OAuth invalid_grant), RETRY when the server
+ * asks to come back later (TikTok 36009002 rate limited; OAuth
+ * temporarily_unavailable, slow_down), else REJECTED (the request or
+ * the client's configuration is wrong).
+ */
+
+static const char *
+Advice(
+    const char *code)
+{
+    static const char *const reauthorize[] = {
+	"36004001", "36004004", "36004005", "invalid_grant", NULL
+    };
+    static const char *const retry[] = {
+	"36009002", "temporarily_unavailable", "slow_down", NULL
+    };
+    int i;
+
+    for (i = 0; reauthorize[i]; i++) {
+	if (strcmp(code, reauthorize[i]) == 0) {
+	    return "REAUTHORIZE";
+	}
+    }
+    for (i = 0; retry[i]; i++) {
+	if (strcmp(code, retry[i]) == 0) {
+	    return "RETRY";
+	}
+    }
+    return "REJECTED";
 }
 
 static const char *
@@ -766,6 +944,7 @@ TtoTokenClassify(
 	    snprintf(info, sizeof(info), "TikTok Shop error %lld: %s", value,
 		    message ? msg : "(no message)");
 	    SetFailure(res, "TOKEN", codeWord, msg, info);
+	    res->errorWords[2] = TtoStrDup(Advice(codeWord));
 	    goto done;
 	}
 	data = cJSON_GetObjectItemCaseSensitive(root, "data");
@@ -800,6 +979,7 @@ TtoTokenClassify(
 	snprintf(info, sizeof(info), "token endpoint error %s (HTTP %ld)%s%s",
 		err, status, desc ? ": " : "", msg);
 	SetFailure(res, "TOKEN", err, msg, info);
+	res->errorWords[2] = TtoStrDup(Advice(err));
 	goto done;
     }
     if (status < 200 || status >= 300) {
@@ -856,7 +1036,8 @@ TtoTokenResultFree(
 {
     char **strings[] = {
 	&res->body, &res->accessToken, &res->refreshToken, &res->tokenType,
-	&res->errorWords[0], &res->errorWords[1], &res->failureInfo
+	&res->errorWords[0], &res->errorWords[1], &res->errorWords[2],
+	&res->failureInfo
     };
     size_t i;
 

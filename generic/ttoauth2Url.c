@@ -8,7 +8,43 @@
  */
 
 #include "ttoauth2Int.h"
+#include <errno.h>
 #include <string.h>
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoErrnoError --
+ *
+ *	The error of a failed file operation: "cannot WHAT "PATH": reason",
+ *	with -errorcode {TTOAUTH2 KIND WORD ERRNO-NAME} (e.g. {TTOAUTH2 IO
+ *	path ENOENT} or {TTOAUTH2 STORE file EACCES}).
+ *
+ * Results:
+ *	TCL_ERROR.
+ *
+ * Side effects:
+ *	Sets the interp's result and error code; sets errno to err.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoErrnoError(
+    Tcl_Interp *interp,
+    const char *what,
+    const char *path,
+    int err,
+    const char *kind,
+    const char *word)
+{
+    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot %s \"%s\": %s", what,
+	    path, Tcl_ErrnoMsg(err)));
+    errno = err;
+    Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, Tcl_ErrnoId(),
+	    (char *) NULL);
+    return TCL_ERROR;
+}
 
 /*
  *----------------------------------------------------------------------

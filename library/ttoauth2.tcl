@@ -259,9 +259,9 @@ proc ::ttoauth2::FindProgram {name} {
 	return {{} ENOENT}
     }
     if {$::tcl_platform(platform) eq "windows"} {
-	# exec searches PATH and PATHEXT itself; asked here is only whether
-	# the program exists, so that BROWSER's next entry can be tried.
-	# (auto_execok caches its answers: forget this one first.)
+	# auto_execok searches PATH with PATHEXT as exec would; a program
+	# found nowhere lets BROWSER's next entry be tried.  (auto_execok
+	# caches its answers: forget this one first.)
 	unset -nocomplain ::auto_execs($name)
 	set found [auto_execok $name]
 	if {$found eq ""} {

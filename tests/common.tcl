@@ -28,12 +28,6 @@ foreach f {sandbox.tcl browser.tcl} {
 # The tclsh that child processes (sandbox, browser, other clients) run.
 set ::tclsh [info nameofexecutable]
 
-# Under LD_PRELOAD'ed sanitizers, children that are not our code need not
-# be sanitized (and a leak report from tclsh itself is not ours).
-proc childEnv {} {
-    return {}
-}
-
 #----------------------------------------------------------------------
 # Capabilities
 #----------------------------------------------------------------------

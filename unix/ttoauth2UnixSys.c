@@ -60,10 +60,11 @@ typedef struct {
 
 static void	DirectoryOf(const char *path, Tcl_DString *dirPtr,
 		    const char **basePtr);
+static int	LockFile(const char *path, int wait, void **lockPtr,
+		    int *errnoPtr);
 static int	OpenTemp(char *pattern);
-static int	ReadAll(int fd, unsigned char *buf, size_t len);
+static int	TransferAll(int fd, void *buf, size_t len, int writing);
 static void	SetCloexec(int fd);
-static int	WriteAll(int fd, const char *data, size_t len);
 
 /*
  *----------------------------------------------------------------------
@@ -152,29 +153,33 @@ TtoThreadExit(void)
 /*
  *----------------------------------------------------------------------
  *
- * ReadAll --
+ * TransferAll --
  *
- *	Reads exactly len bytes, through short reads and EINTR.
+ *	Reads exactly len bytes into buf, or writes all len bytes of buf,
+ *	through short transfers and EINTR.
  *
  * Results:
- *	0, or -1 with errno set (EIO when the source ended early).
+ *	0, or -1 with errno set (EIO when the other end gave nothing).
  *
  * Side effects:
- *	None.
+ *	Reads from or writes to fd.
  *
  *----------------------------------------------------------------------
  */
 
 static int
-ReadAll(
+TransferAll(
     int fd,
-    unsigned char *buf,
-    size_t len)
+    void *buf,
+    size_t len,
+    int writing)
 {
+    char *p = (char *) buf;
     size_t done = 0;
 
     while (done < len) {
-	ssize_t n = read(fd, buf + done, len - done);
+	ssize_t n = writing ? write(fd, p + done, len - done)
+		: read(fd, p + done, len - done);
 
 	if (n > 0) {
 	    done += (size_t) n;
@@ -259,7 +264,7 @@ TtoOsRandom(
 	close(fd);
 	return -1;
     }
-    result = ReadAll(fd, buf + done, len - done);
+    result = TransferAll(fd, buf + done, len - done, 0);
     close(fd);
     return result;
 }
@@ -382,47 +387,6 @@ DirectoryOf(
 /*
  *----------------------------------------------------------------------
  *
- * WriteAll --
- *
- *	Writes all of data, through short writes and EINTR.
- *
- * Results:
- *	0, or -1 with errno set.
- *
- * Side effects:
- *	Writes to fd.
- *
- *----------------------------------------------------------------------
- */
-
-static int
-WriteAll(
-    int fd,
-    const char *data,
-    size_t len)
-{
-    size_t done = 0;
-
-    while (done < len) {
-	ssize_t n = write(fd, data + done, len - done);
-
-	if (n > 0) {
-	    done += (size_t) n;
-	} else if (n < 0 && errno == EINTR) {
-	    continue;
-	} else {
-	    if (n == 0) {
-		errno = EIO;
-	    }
-	    return -1;
-	}
-    }
-    return 0;
-}
-
-/*
- *----------------------------------------------------------------------
- *
  * OpenTemp --
  *
  *	Creates and opens a new file from a mkstemp() template, close-on-
@@ -526,7 +490,7 @@ TtoFileWriteAtomic(
 	goto done;
     }
     if (fchmod(fd, S_IRUSR | S_IWUSR) < 0
-	    || WriteAll(fd, data, len) < 0
+	    || TransferAll(fd, (void *) data, len, 1) < 0
 	    || fsync(fd) < 0) {
 	*errnoPtr = errno;
 	close(fd);
@@ -710,6 +674,50 @@ TtoFileLock(
     void **lockPtr,
     int *errnoPtr)
 {
+    return (LockFile(path, 1, lockPtr, errnoPtr) == 0) ? 0 : -1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileTryLock --
+ *
+ *	TtoFileLock without the wait: takes the lock of the token file at
+ *	path (on path + ".lock", as TtoFileLock) only when nobody holds it.
+ *	The store protocol's trylock (library/store.tcl) waits by calling
+ *	this again, so that an event loop keeps running in between.
+ *
+ * Results:
+ *	0 with *lockPtr set (release with TtoFileUnlock), 1 when another
+ *	holder (thread, process, or host over NFS) has it, or -1 with
+ *	*errnoPtr set.
+ *
+ * Side effects:
+ *	May create the lock file.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFileTryLock(
+    const char *path,
+    void **lockPtr,
+    int *errnoPtr)
+{
+    return LockFile(path, 0, lockPtr, errnoPtr);
+}
+
+/*
+ * The two above: wait for the lock, or return 1 at once when it is held.
+ */
+
+static int
+LockFile(
+    const char *path,
+    int wait,
+    void **lockPtr,
+    int *errnoPtr)
+{
     Tcl_DString lockPath;
     FileLock *lock;
     int fd, rc, flockErr;
@@ -743,9 +751,14 @@ TtoFileLock(
     lock->fd = fd;
     lock->kind = LOCK_KIND_FLOCK;
     do {
-	rc = flock(fd, LOCK_EX);
+	rc = flock(fd, wait ? LOCK_EX : (LOCK_EX | LOCK_NB));
     } while (rc < 0 && errno == EINTR);
     flockErr = errno;
+    if (rc < 0 && !wait && errno == EWOULDBLOCK) {
+	close(fd);
+	ckfree((char *) lock);
+	return 1;
+    }
 #ifdef F_OFD_SETLKW
     if (rc < 0 && errno != EBADF && errno != ENOMEM) {
 	struct flock fl;
@@ -758,8 +771,13 @@ TtoFileLock(
 	fl.l_pid = 0;			/* required for OFD locks */
 	lock->kind = LOCK_KIND_OFD;
 	do {
-	    rc = fcntl(fd, F_OFD_SETLKW, &fl);
+	    rc = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 	} while (rc < 0 && errno == EINTR);
+	if (rc < 0 && !wait && (errno == EAGAIN || errno == EACCES)) {
+	    close(fd);
+	    ckfree((char *) lock);
+	    return 1;
+	}
 	if (rc < 0 && errno == EINVAL) {
 	    errno = flockErr;		/* no OFD locks: flock's reason */
 	}

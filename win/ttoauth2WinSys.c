@@ -72,6 +72,8 @@ typedef struct {
 } OwnerOnly;
 
 static int	ErrnoFromWin32(DWORD err);
+static int	TakeFileLock(const char *path, int wait, void **lockPtr,
+		    int *errnoPtr);
 static int	Hash(const void *key, size_t keyLen, const void *data,
 		    size_t len, unsigned char out[32]);
 static SECURITY_ATTRIBUTES *OwnerOnlyInit(OwnerOnly *oo);
@@ -778,6 +780,49 @@ TtoFileLock(
     void **lockPtr,
     int *errnoPtr)
 {
+    return (TakeFileLock(path, 1, lockPtr, errnoPtr) == 0) ? 0 : -1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFileTryLock --
+ *
+ *	TtoFileLock without the wait: takes the lock only when nobody holds
+ *	it (LOCKFILE_FAIL_IMMEDIATELY).  The store protocol's trylock
+ *	(library/store.tcl) waits by calling this again, so that an event
+ *	loop keeps running in between.
+ *
+ * Results:
+ *	0 with *lockPtr set (release with TtoFileUnlock), 1 when another
+ *	holder has it, or -1 with *errnoPtr set.
+ *
+ * Side effects:
+ *	May create the lock file.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFileTryLock(
+    const char *path,
+    void **lockPtr,
+    int *errnoPtr)
+{
+    return TakeFileLock(path, 0, lockPtr, errnoPtr);
+}
+
+/*
+ * The two above: wait for the lock, or return 1 at once when it is held.
+ */
+
+static int
+TakeFileLock(
+    const char *path,
+    int wait,
+    void **lockPtr,
+    int *errnoPtr)
+{
     OwnerOnly oo;
     OVERLAPPED ov;
     FileLock *lock;
@@ -806,14 +851,19 @@ TtoFileLock(
 
     /*
      * The whole (64-bit) range; a synchronous handle, so LockFileEx
-     * returns only once the lock is held.
+     * returns only once the lock is held (or at once, without wait).
      */
 
     memset(&ov, 0, sizeof(ov));
-    if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK, 0, MAXDWORD, MAXDWORD,
+    if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK
+	    | (wait ? 0 : LOCKFILE_FAIL_IMMEDIATELY), 0, MAXDWORD, MAXDWORD,
 	    &ov)) {
-	*errnoPtr = ErrnoFromWin32(GetLastError());
+	err = GetLastError();
 	CloseHandle(h);
+	if (!wait && err == ERROR_LOCK_VIOLATION) {
+	    return 1;
+	}
+	*errnoPtr = ErrnoFromWin32(err);
 	return -1;
     }
     lock = (FileLock *) ckalloc(sizeof(FileLock));
