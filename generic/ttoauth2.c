@@ -3456,5 +3456,8 @@ Ttoauth2_Init(
     Tcl_CreateObjCommand2(interp, "::ttoauth2", TtoauthCmd, data,
 	    InterpDataFree);
     TtoFileCmdInit(interp);
+    if (TtoPlatformInit(interp) != TCL_OK) {
+	return TCL_ERROR;
+    }
     return Tcl_PkgProvide(interp, "ttoauth2", PACKAGE_VERSION);
 }

@@ -536,5 +536,6 @@ MODULE_SCOPE int	TtoFileTryLock(const char *path, void **lockPtr,
 			    int *errnoPtr);
 MODULE_SCOPE void	TtoFileUnlock(void *lock);
 MODULE_SCOPE int	TtoFileCmdInit(Tcl_Interp *interp);
+MODULE_SCOPE int	TtoPlatformInit(Tcl_Interp *interp);
 
 #endif /* TTOAUTH2INT_H */

@@ -18,7 +18,8 @@
 #	no word holds %s, the URL is appended as one more argument.
 #
 #	The program runs detached: launchBrowser does not wait for it, it
-#	gets /dev/null (NUL) as stdin, stdout and stderr, and on Unix it is
+#	has none of our stdin, stdout and stderr (/dev/null on Unix; on
+#	Windows no console and none of our handles), and on Unix it is
 #	started through "sh -c 'prog args &'", so that it is a child of the
 #	(at once exiting) shell, never of this process: no zombie is left,
 #	whoever reaps children or not (see Spawn).
@@ -245,7 +246,7 @@ proc ::ttoauth2::Substitute {command url} {
 #	started, so that a missing program is reported (the program itself
 #	starts in a background shell, which could not tell).  A name with
 #	a / is a path; another is searched in PATH.  On Windows,
-#	auto_execok tells whether it exists (exec then searches itself).
+#	auto_execok searches (PATH and PATHEXT, as exec does).
 #	Nothing is cached: a browser installed or a PATH changed later is
 #	seen.
 #
@@ -258,12 +259,18 @@ proc ::ttoauth2::FindProgram {name} {
 	return {{} ENOENT}
     }
     if {$::tcl_platform(platform) eq "windows"} {
-	# exec searches PATH and PATHEXT itself; asked here is only whether
-	# the program exists, so that BROWSER's next entry can be tried.
-	# (auto_execok caches its answers: forget this one first.)
+	# auto_execok searches PATH with PATHEXT as exec would; a program
+	# found nowhere lets BROWSER's next entry be tried.  (auto_execok
+	# caches its answers: forget this one first.)
 	unset -nocomplain ::auto_execs($name)
-	if {[auto_execok $name] eq ""} {
+	set found [auto_execok $name]
+	if {$found eq ""} {
 	    return {{} ENOENT}
+	}
+	# The file, with its extension, which SpawnDetached needs (a
+	# cmd.exe builtin, given as several words, keeps its name).
+	if {[llength $found] == 1} {
+	    return [list [lindex $found 0] {}]
 	}
 	return [list $name {}]
     }
@@ -305,8 +312,14 @@ proc ::ttoauth2::FindProgram {name} {
 #	None; an error of exec when the program cannot be started.
 #
 # Side effects:
-#	Starts a program with stdin, stdout and stderr on the null device.
-#	On Unix a shell starts it in the background and exits, so the
+#	On Windows, ::ttoauth2::SpawnDetached (win/ttoauth2WinSys.c) starts
+#	it with CreateProcessW without handle inheritance, where exec ... &
+#	would hand it every inheritable handle we have (our stdout's pipe
+#	among them, so that whoever reads that pipe to its end would wait
+#	for the browser); a batch file, which SpawnDetached refuses, still
+#	goes through exec, whose quoting knows cmd.exe's rules.
+#	On Unix it gets stdin, stdout and stderr on the null device:
+#	a shell starts it in the background and exits, so the
 #	program's parent is init (or a subreaper), not this process.  Tcl's
 #	own descriptors are close-on-exec; the shell also closes 3 to 9
 #	(all a POSIX shell can name), where a library that does not set
@@ -316,7 +329,11 @@ proc ::ttoauth2::FindProgram {name} {
 
 proc ::ttoauth2::Spawn {argv} {
     if {$::tcl_platform(platform) eq "windows"} {
-	exec {*}$argv <NUL >NUL 2>NUL &
+	if {[string tolower [file extension [lindex $argv 0]]] in {.bat .cmd}} {
+	    exec {*}$argv <NUL >NUL 2>NUL &
+	} else {
+	    SpawnDetached $argv
+	}
     } else {
 	exec /bin/sh -c {
 	    exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-

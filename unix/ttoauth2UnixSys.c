@@ -834,3 +834,30 @@ TtoFileUnlock(
     close(lock->fd);			/* releases the lock in any case */
     ckfree((char *) lock);
 }
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoPlatformInit --
+ *
+ *	What the package needs from the platform in each interpreter that
+ *	loads it.  Nothing on Unix: library/ttoauth2.tcl starts the
+ *	browser with exec through /bin/sh, and Tcl's own descriptors are
+ *	close-on-exec.
+ *
+ * Results:
+ *	TCL_OK.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoPlatformInit(
+    Tcl_Interp *interp)
+{
+    (void) interp;
+    return TCL_OK;
+}

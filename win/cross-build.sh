@@ -269,7 +269,9 @@ log "building ttoauth2 for Windows"
 if [ ! -x "$SRCDIR/configure" ] || [ "$SRCDIR/configure.ac" -nt "$SRCDIR/configure" ]; then
     (cd "$SRCDIR" && autoreconf -fi)
 fi
-TTO_BUILD=$CACHE/build/ttoauth2
+# One build folder per source tree and install tree: builds from several
+# worktrees (or a CI run beside them) must not configure over each other.
+TTO_BUILD=$CACHE/build/ttoauth2-$(printf '%s\n%s\n' "$SRCDIR" "$PREFIX" | cksum | cut -d' ' -f1)
 rm -rf "$TTO_BUILD"
 mkdir -p "$TTO_BUILD"
 cd "$TTO_BUILD"

@@ -4,8 +4,10 @@
  *	The Windows side of the platform layer (see the end of
  *	generic/ttoauth2Int.h): the clock, the OS random source, SHA-256
  *	and HMAC-SHA256 (BCrypt, so Windows needs no OpenSSL), the end of a
- *	worker thread, and the token file (atomic replace, bounded read,
- *	cross-process lock).
+ *	worker thread, the token file (atomic replace, bounded read,
+ *	cross-process lock), and ::ttoauth2::SpawnDetached, which starts
+ *	the browser for library/ttoauth2.tcl without handing it our
+ *	handles.
  *
  *	Paths arrive as UTF-8, the way Tcl gives them, and go to the W
  *	(UTF-16) APIs.  Errors are reported as errno values, mapped from
@@ -77,6 +79,11 @@ static int	Hash(const void *key, size_t keyLen, const void *data,
 static SECURITY_ATTRIBUTES *OwnerOnlyInit(OwnerOnly *oo);
 static WCHAR *	WidePath(const char *path, const char *suffix,
 		    int *errnoPtr);
+static void	AppendArg(Tcl_DString *dsPtr, const char *arg,
+		    Tcl_Size len);
+static void	AppendBackslashes(Tcl_DString *dsPtr, Tcl_Size n);
+static int	SpawnDetachedCmd(void *clientData, Tcl_Interp *interp,
+		    Tcl_Size objc, Tcl_Obj *const objv[]);
 
 /*
  *----------------------------------------------------------------------
@@ -148,6 +155,8 @@ ErrnoFromWin32(
     case ERROR_BROKEN_PIPE:
     case ERROR_NO_DATA:
 	return EPIPE;
+    case ERROR_BAD_EXE_FORMAT:
+	return ENOEXEC;
     default:
 	return EIO;
     }
@@ -893,4 +902,297 @@ TtoFileUnlock(
     (void) UnlockFileEx(lock->handle, 0, MAXDWORD, MAXDWORD, &ov);
     CloseHandle(lock->handle);		/* releases the lock in any case */
     ckfree((char *) lock);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoPlatformInit --
+ *
+ *	What the package needs from the platform in each interpreter that
+ *	loads it.  On Windows: ::ttoauth2::SpawnDetached, with which
+ *	library/ttoauth2.tcl starts the browser.  (Tcl's exec ... & would
+ *	let the browser inherit every inheritable handle of this process,
+ *	the pipes of its stdout and stderr among them: whoever waits for
+ *	the end of those pipes, as a shell or a parent's exec does, would
+ *	wait for the browser to exit.)
+ *
+ * Results:
+ *	TCL_OK, or TCL_ERROR with a message in interp.
+ *
+ * Side effects:
+ *	Creates the command.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoPlatformInit(
+    Tcl_Interp *interp)
+{
+    if (Tcl_CreateObjCommand2(interp, "::ttoauth2::SpawnDetached",
+	    SpawnDetachedCmd, NULL, NULL) == NULL) {
+	return TCL_ERROR;
+    }
+    return TCL_OK;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * AppendBackslashes --
+ *
+ *	Appends n backslashes.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+AppendBackslashes(
+    Tcl_DString *dsPtr,
+    Tcl_Size n)
+{
+    while (n-- > 0) {
+	Tcl_DStringAppend(dsPtr, "\\", 1);
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * AppendArg --
+ *
+ *	Appends one argument (UTF-8, no NUL) to a command line, preceded by
+ *	a space, quoted so that the Microsoft C runtime's parser (and
+ *	CommandLineToArgvW) gives it back unchanged.  Those rules:
+ *	whitespace separates arguments unless inside "..."; 2n backslashes
+ *	before a quote are n backslashes and the quote opens or closes;
+ *	2n+1 backslashes before a quote are n backslashes and a literal
+ *	quote; backslashes elsewhere are literal.  So an argument with
+ *	whitespace or a quote, or an empty one, is put in quotes, a quote
+ *	in it becomes \", the backslashes just before a quote or before the
+ *	closing quote are doubled, and all other bytes (non-ASCII UTF-8
+ *	among them) stay as they are.  Nothing is done for cmd.exe, which
+ *	has rules of its own: the browser's URL never reaches a command
+ *	line cmd.exe parses (see BrowserOpener in library/ttoauth2.tcl).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends to *dsPtr.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static void
+AppendArg(
+    Tcl_DString *dsPtr,
+    const char *arg,
+    Tcl_Size len)
+{
+    Tcl_Size i, n;
+    int quote = (len == 0);
+
+    for (i = 0; i < len && !quote; i++) {
+	quote = (arg[i] == ' ' || arg[i] == '\t' || arg[i] == '\n'
+		|| arg[i] == '\v' || arg[i] == '"');
+    }
+    if (Tcl_DStringLength(dsPtr) > 0) {
+	Tcl_DStringAppend(dsPtr, " ", 1);
+    }
+    if (!quote) {
+	Tcl_DStringAppend(dsPtr, arg, len);
+	return;
+    }
+    Tcl_DStringAppend(dsPtr, "\"", 1);
+    for (i = 0; ; i++) {
+	n = 0;
+	while (i < len && arg[i] == '\\') {
+	    n++;
+	    i++;
+	}
+	if (i == len) {
+	    AppendBackslashes(dsPtr, 2 * n);	/* then the closing quote */
+	    break;
+	}
+	AppendBackslashes(dsPtr, arg[i] == '"' ? 2 * n + 1 : n);
+	Tcl_DStringAppend(dsPtr, arg + i, 1);
+    }
+    Tcl_DStringAppend(dsPtr, "\"", 1);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * SpawnDetachedCmd --
+ *
+ *	::ttoauth2::SpawnDetached argv: starts the program argv names
+ *	(the first word: a path with its extension, as auto_execok gives,
+ *	or a name CreateProcessW searches for) with the other words as its
+ *	arguments, and returns at once.  The program inherits the
+ *	environment and the current folder, but no handle
+ *	(bInheritHandles FALSE): it cannot keep our pipes, sockets or
+ *	files open.  It runs without a console (DETACHED_PROCESS), so it
+ *	shows no window and Windows gives it no standard handles at all
+ *	(with bInheritHandles FALSE and no STARTF_USESTDHANDLES, Windows
+ *	would otherwise duplicate our stdin, stdout and stderr into it;
+ *	Wine does so even with CREATE_NO_WINDOW); it is in a process
+ *	group of its own (CREATE_NEW_PROCESS_GROUP: Ctrl+C in our console
+ *	does not reach it) and gets the default error mode, not ours.
+ *	cmd.exe runs this way as well (the opener: "start" needs no
+ *	console).  Batch files are
+ *	refused (EINVAL): CreateProcessW would run them through cmd.exe,
+ *	whose quoting rules AppendArg does not follow.
+ *
+ * Results:
+ *	TCL_OK with an empty result, or TCL_ERROR with -errorcode {POSIX
+ *	ERRNO msg} (ENOENT: no such program, EACCES, ENOEXEC, E2BIG:
+ *	command line longer than Windows allows, EINVAL: a NUL in an
+ *	argument, a batch file).
+ *
+ * Side effects:
+ *	Starts a process; its process and thread handles are closed at
+ *	once (nothing is left to reap).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+SpawnDetachedCmd(
+    void *clientData,
+    Tcl_Interp *interp,
+    Tcl_Size objc,
+    Tcl_Obj *const objv[])
+{
+    Tcl_Encoding utf8;
+    Tcl_Obj **words;
+    Tcl_Size count, i, len;
+    Tcl_DString line, arg, program;
+    const char *s, *ext;
+    WCHAR *wideLine = NULL, *wideProgram = NULL;
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    int err = 0, n, result = TCL_ERROR;
+
+    (void) clientData;
+    if (objc != 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, "argv");
+	return TCL_ERROR;
+    }
+    if (Tcl_ListObjGetElements(interp, objv[1], &count, &words) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (count == 0) {
+	Tcl_SetObjResult(interp, Tcl_NewStringObj("empty argv", -1));
+	Tcl_SetErrorCode(interp, "TCL", "VALUE", "ARGV", NULL);
+	return TCL_ERROR;
+    }
+
+    /*
+     * The words as UTF-8 (Tcl's own form differs for NUL and, in Tcl
+     * 8.6, for characters beyond U+FFFF), quoted one by one.  The
+     * program is the first word with / turned into \.  It is quoted
+     * as the C runtime reads a program name: "..." with nothing
+     * escaped (a file name cannot hold a quote).
+     */
+
+    utf8 = Tcl_GetEncoding(NULL, "utf-8");
+    Tcl_DStringInit(&line);
+    Tcl_DStringInit(&program);
+    for (i = 0; i < count; i++) {
+	s = Tcl_GetStringFromObj(words[i], &len);
+	Tcl_DStringInit(&arg);
+	Tcl_UtfToExternalDString(utf8, s, len, &arg);
+	if (strlen(Tcl_DStringValue(&arg))
+		!= (size_t) Tcl_DStringLength(&arg)) {
+	    err = EINVAL;
+	} else if (i == 0) {
+	    char *p;
+
+	    Tcl_DStringAppend(&program, Tcl_DStringValue(&arg), -1);
+	    for (p = Tcl_DStringValue(&program); *p != '\0'; p++) {
+		if (*p == '/') {
+		    *p = '\\';
+		}
+	    }
+	    if (strchr(Tcl_DStringValue(&program), '"') != NULL) {
+		err = EINVAL;
+	    }
+	    Tcl_DStringAppend(&line, "\"", 1);
+	    Tcl_DStringAppend(&line, Tcl_DStringValue(&program), -1);
+	    Tcl_DStringAppend(&line, "\"", 1);
+	} else {
+	    AppendArg(&line, Tcl_DStringValue(&arg), Tcl_DStringLength(&arg));
+	}
+	Tcl_DStringFree(&arg);
+	if (err != 0) {
+	    break;
+	}
+    }
+    Tcl_FreeEncoding(utf8);
+    if (err != 0) {
+	goto done;
+    }
+    s = Tcl_DStringValue(&program);
+    ext = strrchr(s, '.');
+    if (ext != NULL && strlen(ext) == 4
+	    && (Tcl_UtfNcasecmp(ext, ".bat", 4) == 0
+	    || Tcl_UtfNcasecmp(ext, ".cmd", 4) == 0)) {
+	err = EINVAL;
+	goto done;
+    }
+
+    /*
+     * A program named with a path is started from that file (no
+     * search); a bare name is searched for by CreateProcessW (the
+     * program's folder, the current one, the system's, then PATH;
+     * .exe added when the name has no extension).
+     */
+
+    if (strpbrk(s, "\\:") != NULL) {
+	wideProgram = WidePath(s, "", &err);
+	if (wideProgram == NULL) {
+	    goto done;
+	}
+    }
+    wideLine = WidePath(Tcl_DStringValue(&line), "", &err);
+    if (wideLine == NULL) {
+	goto done;
+    }
+    for (n = 0; wideLine[n] != 0; n++) {
+	/* the length, in UTF-16 units */
+    }
+    if (n > 32766) {
+	err = E2BIG;
+	goto done;
+    }
+
+    memset(&si, 0, sizeof(si));
+    si.cb = sizeof(si);
+    if (!CreateProcessW(wideProgram, wideLine, NULL, NULL, FALSE,
+	    DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
+	    | CREATE_DEFAULT_ERROR_MODE, NULL, NULL, &si, &pi)) {
+	err = ErrnoFromWin32(GetLastError());
+	goto done;
+    }
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    result = TCL_OK;
+
+  done:
+    if (result != TCL_OK) {
+	Tcl_SetErrno(err);
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("couldn't execute \"%s\": %s",
+		Tcl_GetString(words[0]), Tcl_PosixError(interp)));
+    }
+    if (wideLine != NULL) {
+	ckfree((char *) wideLine);
+    }
+    if (wideProgram != NULL) {
+	ckfree((char *) wideProgram);
+    }
+    Tcl_DStringFree(&line);
+    Tcl_DStringFree(&program);
+    return result;
 }

@@ -12,6 +12,12 @@
 #				/var/cache/ttoauth2/win); the Wine prefix
 #				lives in its wine/ folder and is made on
 #				the first run (about 10 s).
+#	    TTOAUTH2_WINE_PREFIX  the Wine prefix to run in (default: the
+#				cache's wine/ folder).  Runs that may
+#				overlap need prefixes of their own: at its
+#				end a run waits for every process of its
+#				prefix to end (a minute at most), then
+#				kills what is left.
 #	    TTOAUTH2_SLOW	as for make test: scales the tests' time
 #				bounds (default 2 here: starting a program
 #				under Wine takes a good part of a second).
@@ -36,7 +42,7 @@ if [ ! -f "$TCLSH" ]; then
 fi
 
 . "$SRCDIR/win/wine-prefix.sh"
-export WINEPREFIX="$CACHE/wine"
+export WINEPREFIX="${TTOAUTH2_WINE_PREFIX:-$CACHE/wine}"
 export WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree=d;mshtml=d"
 unset DISPLAY WAYLAND_DISPLAY || true
