@@ -420,7 +420,14 @@ WorkerThread(
 	}
 	ckfree(job);
     }
-    Tcl_FinalizeThread();
+
+    /*
+     * TtoThreadExit ends the thread the way the platform needs (on
+     * Windows, Tcl_JoinThread returns only for a thread that ended with
+     * Tcl_ExitThread).
+     */
+
+    TtoThreadExit();
     TCL_THREAD_CREATE_RETURN;
 }
 

@@ -1589,8 +1589,8 @@ proc ::sandbox::OrdersSearch {request} {
     regexp {"create_time_lt"\s*:\s*(\d+)} $body -> lt
     set orders {}
     set n 0
-    foreach {age amount buyer} {3600 12.50 {Zoë Brontë} 172800 7.99 {Łukasz Żak}
-	    518400 30.00 {李雷} 864000 4.20 {Ann Old}} {
+    foreach {age amount buyer} {3600 12.50 "Zo\u00eb Bront\u00eb" 172800 7.99 "\u0141ukasz \u017bak"
+	    518400 30.00 "\u674e\u96f7" 864000 4.20 {Ann Old}} {
 	incr n
 	set created [expr {$resetAt - $age}]
 	if {$created < $ge || $created >= $lt} continue
