@@ -89,6 +89,10 @@ typedef struct {
 
 /* ttoauth2Url.c */
 MODULE_SCOPE char *	TtoStrDup(const char *s);
+MODULE_SCOPE int	TtoFail(Tcl_Interp *interp, const char *kind,
+			    const char *word, const char *msg);
+MODULE_SCOPE void	TtoWipeDString(Tcl_DString *dsPtr);
+MODULE_SCOPE void	TtoAppendUtf8(Tcl_DString *dsPtr, Tcl_Obj *objPtr);
 MODULE_SCOPE int	TtoErrnoError(Tcl_Interp *interp, const char *what,
 			    const char *path, int err, const char *kind,
 			    const char *word);

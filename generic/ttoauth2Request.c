@@ -83,8 +83,6 @@ static int	ParseCall(Tcl_Interp *interp, const TtoApiConfig *cfg,
 		    Tcl_Obj **commandPtr);
 static int	Perform(Tcl_Interp *interp, const ApiCall *call,
 		    const TtoApiConfig *cfg, ApiAnswer *ans);
-static void	Utf8Of(Tcl_Obj *objPtr, Tcl_DString *dsPtr);
-static void	Wipe(Tcl_DString *dsPtr);
 
 /*
  *----------------------------------------------------------------------
@@ -94,41 +92,7 @@ static void	Wipe(Tcl_DString *dsPtr);
  *----------------------------------------------------------------------
  */
 
-static void
-Wipe(
-    Tcl_DString *dsPtr)
-{
-    memset(Tcl_DStringValue(dsPtr), 0, (size_t) Tcl_DStringLength(dsPtr));
-    Tcl_DStringFree(dsPtr);
-}
 
-/*
- * Appends a value's string as real UTF-8 to an initialized DString
- * (Tcl's internal form writes NUL as 2 bytes).
- */
-static void
-Utf8Of(
-    Tcl_Obj *objPtr,
-    Tcl_DString *dsPtr)
-{
-    Tcl_Size len, i;
-    const char *s = Tcl_GetStringFromObj(objPtr, &len);
-    Tcl_Encoding utf8;
-    Tcl_DString ds;
-
-    for (i = 0; i < len && (unsigned char) s[i] < 0x80; i++) {
-	/* ASCII is the same in both forms: the common case, no copy. */
-    }
-    if (i == len) {
-	Tcl_DStringAppend(dsPtr, s, len);
-	return;
-    }
-    utf8 = Tcl_GetEncoding(NULL, "utf-8");
-    Tcl_UtfToExternalDString(utf8, s, len, &ds);
-    Tcl_FreeEncoding(utf8);
-    Tcl_DStringAppend(dsPtr, Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
-    Wipe(&ds);
-}
 
 /*
  * Valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF)?
@@ -210,17 +174,6 @@ TextObj(
     return result;
 }
 
-static int
-RequestError(
-    Tcl_Interp *interp,
-    const char *kind,
-    const char *word,
-    const char *msg)
-{
-    Tcl_SetObjResult(interp, Tcl_NewStringObj(msg, -1));
-    Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, (char *) NULL);
-    return TCL_ERROR;
-}
 
 /*
  *----------------------------------------------------------------------
@@ -254,7 +207,7 @@ CallFree(
     int i;
 
     Tcl_DStringFree(&call->url);
-    Wipe(&call->body);
+    TtoWipeDString(&call->body);
     for (i = 0; i < call->headers.count; i++) {
 	memset(call->headers.items[i].value, 0,
 		strlen(call->headers.items[i].value));
@@ -306,7 +259,7 @@ DictPairs(
 	    != TCL_OK) {
 	snprintf(msg, sizeof(msg), "bad value for %s: must be a dict of "
 		"names and values", option);
-	return RequestError(interp, "OPTION", option, msg);
+	return TtoFail(interp, "OPTION", option, msg);
     }
     for (; !done; Tcl_DictObjNext(&search, &key, &value, &done)) {
 	Tcl_DString k, v;
@@ -315,8 +268,8 @@ DictPairs(
 
 	Tcl_DStringInit(&k);
 	Tcl_DStringInit(&v);
-	Utf8Of(key, &k);
-	Utf8Of(value, &v);
+	TtoAppendUtf8(&k, key);
+	TtoAppendUtf8(&v, value);
 	if (Tcl_DStringLength(&k) == 0) {
 	    bad = "a name cannot be empty";
 	} else if (memchr(Tcl_DStringValue(&k), 0,
@@ -346,11 +299,11 @@ DictPairs(
 		    (size_t) Tcl_DStringLength(&v));
 	}
 	Tcl_DStringFree(&k);
-	Wipe(&v);
+	TtoWipeDString(&v);
 	if (bad) {
 	    Tcl_DictObjDone(&search);
 	    snprintf(msg, sizeof(msg), "bad value for %s: %s", option, bad);
-	    return RequestError(interp, "OPTION", option, msg);
+	    return TtoFail(interp, "OPTION", option, msg);
 	}
     }
     Tcl_DictObjDone(&search);
@@ -401,20 +354,20 @@ ParseCall(
 	    baseLen--;
 	}
 	if (baseLen == 0) {
-	    return RequestError(interp, "OPTION", "-apibaseurl", "the url is "
+	    return TtoFail(interp, "OPTION", "-apibaseurl", "the url is "
 		    "a path, but -apibaseurl is empty");
 	}
 	Tcl_DStringAppend(&call->url, base, (Tcl_Size) baseLen);
     } else if (strncmp(url, "https://", 8) != 0
 	    && strncmp(url, "http://", 7) != 0) {
-	return RequestError(interp, "OPTION", "url", "the url must be an "
+	return TtoFail(interp, "OPTION", "url", "the url must be an "
 		"https:// or http:// URL, or a path beginning with / under "
 		"-apibaseurl");
     }
     Tcl_DStringAppend(&call->url, url, -1);
     for (url = Tcl_DStringValue(&call->url); *url; url++) {
 	if ((unsigned char) *url <= ' ' || *url == 127 || *url == '#') {
-	    return RequestError(interp, "OPTION", "url", "the url cannot "
+	    return TtoFail(interp, "OPTION", "url", "the url cannot "
 		    "contain spaces, control characters or a fragment (#): "
 		    "give query values with -query");
 	}
@@ -430,7 +383,7 @@ ParseCall(
 
 	    snprintf(msg, sizeof(msg), "value for \"%s\" missing",
 		    options[last]);
-	    return RequestError(interp, "OPTION", options[last], msg);
+	    return TtoFail(interp, "OPTION", options[last], msg);
 	}
 	return TCL_ERROR;		/* Tcl's {TCL LOOKUP INDEX option ...} */
     }
@@ -444,12 +397,12 @@ ParseCall(
 	switch (opt) {
 	case O_BODY:
 	    Tcl_DStringSetLength(&call->body, 0);
-	    Utf8Of(objv[i + 1], &call->body);
+	    TtoAppendUtf8(&call->body, objv[i + 1]);
 	    call->hasBody = 1;
 	    break;
 	case O_COMMAND:
 	    if (Tcl_ListObjLength(NULL, objv[i + 1], &n) != TCL_OK) {
-		return RequestError(interp, "OPTION", "-command", "bad value "
+		return TtoFail(interp, "OPTION", "-command", "bad value "
 			"for -command: must be a valid Tcl list (a command "
 			"prefix)");
 	    }
@@ -472,7 +425,7 @@ ParseCall(
 	case O_TIMEOUT:
 	    if (Tcl_GetWideIntFromObj(NULL, objv[i + 1], &w) != TCL_OK
 		    || w < 0 || w > 0x7fffffff) {
-		return RequestError(interp, "OPTION", "-timeout", "bad value "
+		return TtoFail(interp, "OPTION", "-timeout", "bad value "
 			"for -timeout: must be a number of milliseconds, 0 "
 			"or more");
 	    }
@@ -483,7 +436,7 @@ ParseCall(
     return TCL_OK;
 
   badMethod:
-    return RequestError(interp, "OPTION", "method", "the method must be an "
+    return TtoFail(interp, "OPTION", "method", "the method must be an "
 	    "HTTP method name such as GET or POST (letters only)");
 }
 
@@ -570,7 +523,7 @@ Build(
 		call->hasBody ? Tcl_DStringValue(&call->body) : NULL,
 		(size_t) Tcl_DStringLength(&call->body), sign) != 0) {
 	    TtoPairsFree(&all);
-	    return RequestError(interp, "STATE", "CRYPTO",
+	    return TtoFail(interp, "STATE", "CRYPTO",
 		    "HMAC-SHA256 failed");
 	}
 	TtoPairsAdd(&all, "sign", 4, sign, 64);
@@ -787,7 +740,7 @@ AddLine(
     Tcl_DStringAppend(&line, value, -1);
     TtoPairsAdd(&req->headerLines, Tcl_DStringValue(&line),
 	    (size_t) Tcl_DStringLength(&line), "", 0);
-    Wipe(&line);
+    TtoWipeDString(&line);
 }
 
 static TtoApiRequest *
@@ -878,9 +831,9 @@ TtoApiRequestFree(
     if (req->slist) {
 	curl_slist_free_all(req->slist);
     }
-    Wipe(&req->url);
+    TtoWipeDString(&req->url);
     Tcl_DStringFree(&req->shown);
-    Wipe(&req->body);
+    TtoWipeDString(&req->body);
     for (i = 0; i < req->headerLines.count; i++) {
 	memset(req->headerLines.items[i].name, 0,
 		strlen(req->headerLines.items[i].name));
@@ -1132,7 +1085,7 @@ Perform(
     int rc;
 
     if (http == NULL) {
-	return RequestError(interp, "HTTP", "INIT", "cannot create a libcurl "
+	return TtoFail(interp, "HTTP", "INIT", "cannot create a libcurl "
 		"handle");
     }
     if ((req = Prepare(interp, call, cfg)) == NULL) {
@@ -1735,7 +1688,7 @@ TtoRequestMethod(
     }
     if (cfg.provider == TTO_PROVIDER_TIKTOKSHOP
 	    && (*cfg.clientId == '\0' || *cfg.clientSecret == '\0')) {
-	RequestError(interp, "STATE", NULL, "a TikTok Shop API request is "
+	TtoFail(interp, "STATE", NULL, "a TikTok Shop API request is "
 		"signed with the app key and secret: set -clientid and "
 		"-clientsecret");
 	goto done;

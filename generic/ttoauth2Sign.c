@@ -36,21 +36,16 @@ typedef struct {
     size_t valueLen;
 } SignParam;
 
-static void	AppendUtf8(Tcl_DString *dsPtr, Tcl_Encoding utf8,
-		    Tcl_Obj *objPtr);
 static int	CompareParams(const void *a, const void *b);
-static int	SignError(Tcl_Interp *interp, const char *kind,
-		    const char *word, const char *msg);
-static int	SignCmd(Tcl_Interp *interp, Tcl_Encoding utf8, Tcl_Size objc,
+static int	SignCmd(Tcl_Interp *interp, Tcl_Size objc,
 		    Tcl_Obj *const objv[]);
-static int	VerifyWebhookCmd(Tcl_Interp *interp, Tcl_Encoding utf8,
+static int	VerifyWebhookCmd(Tcl_Interp *interp,
 		    Tcl_Size objc, Tcl_Obj *const objv[]);
-static void	WipeDString(Tcl_DString *dsPtr);
 
 /*
  *----------------------------------------------------------------------
  *
- * SignError --
+ * TtoFail --
  *
  *	Leaves an error with -errorcode {TTOAUTH2 kind word}.
  *
@@ -63,8 +58,8 @@ static void	WipeDString(Tcl_DString *dsPtr);
  *----------------------------------------------------------------------
  */
 
-static int
-SignError(
+int
+TtoFail(
     Tcl_Interp *interp,
     const char *kind,
     const char *word,
@@ -78,7 +73,7 @@ SignError(
 /*
  *----------------------------------------------------------------------
  *
- * WipeDString --
+ * TtoWipeDString --
  *
  *	Overwrites a DString's bytes (it may hold a secret), then frees it.
  *
@@ -91,8 +86,8 @@ SignError(
  *----------------------------------------------------------------------
  */
 
-static void
-WipeDString(
+void
+TtoWipeDString(
     Tcl_DString *dsPtr)
 {
     memset(Tcl_DStringValue(dsPtr), 0, (size_t) Tcl_DStringLength(dsPtr));
@@ -102,7 +97,7 @@ WipeDString(
 /*
  *----------------------------------------------------------------------
  *
- * AppendUtf8 --
+ * TtoAppendUtf8 --
  *
  *	Appends a value's string as UTF-8 bytes to a DString.
  *
@@ -115,19 +110,28 @@ WipeDString(
  *----------------------------------------------------------------------
  */
 
-static void
-AppendUtf8(
+void
+TtoAppendUtf8(
     Tcl_DString *dsPtr,
-    Tcl_Encoding utf8,
     Tcl_Obj *objPtr)
 {
-    Tcl_DString ds;
-    Tcl_Size len;
+    Tcl_Size len, i;
     const char *s = Tcl_GetStringFromObj(objPtr, &len);
+    Tcl_Encoding utf8;
+    Tcl_DString ds;
 
+    for (i = 0; i < len && (unsigned char) s[i] < 0x80; i++) {
+	/* ASCII is the same in both forms: the common case, no copy. */
+    }
+    if (i == len) {
+	Tcl_DStringAppend(dsPtr, s, len);
+	return;
+    }
+    utf8 = Tcl_GetEncoding(NULL, "utf-8");
     Tcl_UtfToExternalDString(utf8, s, len, &ds);
+    Tcl_FreeEncoding(utf8);
     Tcl_DStringAppend(dsPtr, Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
-    WipeDString(&ds);
+    TtoWipeDString(&ds);
 }
 
 
@@ -236,7 +240,7 @@ TtoTiktokshopSign(
     Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
     rc = TtoHmacSha256(secret, secretLen, Tcl_DStringValue(&msg),
 	    (size_t) Tcl_DStringLength(&msg), mac);
-    WipeDString(&msg);
+    TtoWipeDString(&msg);
     if (rc != 0) {
 	return -1;
     }
@@ -268,7 +272,6 @@ TtoTiktokshopSign(
 static int
 SignCmd(
     Tcl_Interp *interp,
-    Tcl_Encoding utf8,
     Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
@@ -285,16 +288,16 @@ SignCmd(
 	return TCL_ERROR;
     }
     if (Tcl_GetString(objv[3])[0] == '\0') {
-	return SignError(interp, "OPTION", "secret", "the app secret is "
+	return TtoFail(interp, "OPTION", "secret", "the app secret is "
 		"empty");
     }
     if (Tcl_GetString(objv[4])[0] != '/') {
-	return SignError(interp, "OPTION", "path", "the path must be the "
+	return TtoFail(interp, "OPTION", "path", "the path must be the "
 		"API path alone, beginning with / (such as "
 		"/authorization/202309/shops)");
     }
     if (Tcl_DictObjSize(NULL, objv[5], &size) != TCL_OK) {
-	return SignError(interp, "OPTION", "query", "the query must be a "
+	return TtoFail(interp, "OPTION", "query", "the query must be a "
 		"dict of parameter names and values");
     }
 
@@ -305,7 +308,7 @@ SignCmd(
 
     if (Tcl_DictObjFirst(NULL, objv[5], &search, &key, &value, &done)
 	    != TCL_OK) {
-	return SignError(interp, "OPTION", "query", "the query must be a "
+	return TtoFail(interp, "OPTION", "query", "the query must be a "
 		"dict of parameter names and values");
     }
     for (; !done; Tcl_DictObjNext(&search, &key, &value, &done)) {
@@ -313,52 +316,52 @@ SignCmd(
 
 	Tcl_DStringInit(&k);
 	Tcl_DStringInit(&v);
-	AppendUtf8(&k, utf8, key);
-	AppendUtf8(&v, utf8, value);
+	TtoAppendUtf8(&k, key);
+	TtoAppendUtf8(&v, value);
 	if (memchr(Tcl_DStringValue(&k), 0, (size_t) Tcl_DStringLength(&k))
 		|| memchr(Tcl_DStringValue(&v), 0,
 		(size_t) Tcl_DStringLength(&v))) {
-	    WipeDString(&k);
-	    WipeDString(&v);
+	    TtoWipeDString(&k);
+	    TtoWipeDString(&v);
 	    Tcl_DictObjDone(&search);
 	    for (i = 0; i < params.count; i++) {
 		memset(params.items[i].value, 0,
 			strlen(params.items[i].value));
 	    }
 	    TtoPairsFree(&params);
-	    return SignError(interp, "OPTION", "query", "a query parameter's "
+	    return TtoFail(interp, "OPTION", "query", "a query parameter's "
 		    "name or value cannot contain a NUL character");
 	}
 	TtoPairsAdd(&params, Tcl_DStringValue(&k),
 		(size_t) Tcl_DStringLength(&k), Tcl_DStringValue(&v),
 		(size_t) Tcl_DStringLength(&v));
-	WipeDString(&k);
-	WipeDString(&v);
+	TtoWipeDString(&k);
+	TtoWipeDString(&v);
     }
     Tcl_DictObjDone(&search);
 
     Tcl_DStringInit(&secret);
     Tcl_DStringInit(&path);
     Tcl_DStringInit(&body);
-    AppendUtf8(&secret, utf8, objv[3]);
-    AppendUtf8(&path, utf8, objv[4]);
+    TtoAppendUtf8(&secret, objv[3]);
+    TtoAppendUtf8(&path, objv[4]);
     if (objc == 7) {
-	AppendUtf8(&body, utf8, objv[6]);
+	TtoAppendUtf8(&body, objv[6]);
     }
     rc = TtoTiktokshopSign(Tcl_DStringValue(&secret),
 	    (size_t) Tcl_DStringLength(&secret), Tcl_DStringValue(&path),
 	    (size_t) Tcl_DStringLength(&path), &params,
 	    objc == 7 ? Tcl_DStringValue(&body) : NULL,
 	    (size_t) Tcl_DStringLength(&body), out);
-    WipeDString(&body);
-    WipeDString(&path);
-    WipeDString(&secret);
+    TtoWipeDString(&body);
+    TtoWipeDString(&path);
+    TtoWipeDString(&secret);
     for (i = 0; i < params.count; i++) {
 	memset(params.items[i].value, 0, strlen(params.items[i].value));
     }
     TtoPairsFree(&params);
     if (rc != 0) {
-	return SignError(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
+	return TtoFail(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
     }
     Tcl_SetObjResult(interp, Tcl_NewStringObj(out, 64));
     return TCL_OK;
@@ -388,7 +391,6 @@ SignCmd(
 static int
 VerifyWebhookCmd(
     Tcl_Interp *interp,
-    Tcl_Encoding utf8,
     Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
@@ -404,25 +406,25 @@ VerifyWebhookCmd(
 	return TCL_ERROR;
     }
     if (Tcl_GetString(objv[3])[0] == '\0') {
-	return SignError(interp, "OPTION", "appKey", "the app key is empty");
+	return TtoFail(interp, "OPTION", "appKey", "the app key is empty");
     }
     if (Tcl_GetString(objv[4])[0] == '\0') {
-	return SignError(interp, "OPTION", "appSecret", "the app secret is "
+	return TtoFail(interp, "OPTION", "appSecret", "the app secret is "
 		"empty: anyone could sign a webhook");
     }
 
     Tcl_DStringInit(&secret);
     Tcl_DStringInit(&msg);
-    AppendUtf8(&secret, utf8, objv[4]);
-    AppendUtf8(&msg, utf8, objv[3]);
-    AppendUtf8(&msg, utf8, objv[6]);
+    TtoAppendUtf8(&secret, objv[4]);
+    TtoAppendUtf8(&msg, objv[3]);
+    TtoAppendUtf8(&msg, objv[6]);
     rc = TtoHmacSha256(Tcl_DStringValue(&secret),
 	    (size_t) Tcl_DStringLength(&secret), Tcl_DStringValue(&msg),
 	    (size_t) Tcl_DStringLength(&msg), mac);
-    WipeDString(&msg);
-    WipeDString(&secret);
+    TtoWipeDString(&msg);
+    TtoWipeDString(&secret);
     if (rc != 0) {
-	return SignError(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
+	return TtoFail(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
     }
 
     header = Tcl_GetStringFromObj(objv[5], &headerLen);
@@ -490,7 +492,6 @@ TtoTiktokshopSubcmd(
     Tcl_Obj *const objv[])
 {
     static const char *const forms[] = {"sign", "verifyWebhook", NULL};
-    Tcl_Encoding utf8;
     int form, code;
 
     if (objc < 3) {
@@ -501,16 +502,10 @@ TtoTiktokshopSubcmd(
 	    != TCL_OK) {
 	return TCL_ERROR;
     }
-    utf8 = Tcl_GetEncoding(NULL, "utf-8");
-    if (utf8 == NULL) {
-	return SignError(interp, "STATE", "ENCODING", "Tcl has no utf-8 "
-		"encoding");
-    }
     if (form == 0) {
-	code = SignCmd(interp, utf8, objc, objv);
+	code = SignCmd(interp, objc, objv);
     } else {
-	code = VerifyWebhookCmd(interp, utf8, objc, objv);
+	code = VerifyWebhookCmd(interp, objc, objv);
     }
-    Tcl_FreeEncoding(utf8);
     return code;
 }
