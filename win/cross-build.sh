@@ -299,6 +299,13 @@ for d in "$TCL_DIR"/lib/*; do
 	   cp -pR "$d" "$PREFIX/lib/" ;;
     esac
 done
+# tcllib (pure Tcl, from Debian's package): the demo's sandbox server
+# checks Shop API signatures with its sha256, and users get json & co.
+for d in /usr/share/tcltk/tcllib*; do
+    [ -d "$d" ] || continue
+    rm -rf "$PREFIX/lib/$(basename "$d")"
+    cp -pR "$d" "$PREFIX/lib/"
+done
 rm -rf "$PREFIX"/lib/ttoauth2*
 (cd "$TTO_BUILD" && logged install.log make install)
 
