@@ -89,6 +89,8 @@ typedef struct {
 
 /* ttoauth2Url.c */
 MODULE_SCOPE char *	TtoStrDup(const char *s);
+MODULE_SCOPE void	TtoCurlSafeBase(void *curl, const char *url,
+			    char *errbuf);
 MODULE_SCOPE int	TtoFail(Tcl_Interp *interp, const char *kind,
 			    const char *word, const char *msg);
 MODULE_SCOPE void	TtoWipeDString(Tcl_DString *dsPtr);

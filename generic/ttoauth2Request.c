@@ -916,19 +916,7 @@ TtoApiSetup(
     int i;
 
     req->errbuf[0] = '\0';
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&req->url));
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
-	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, req->errbuf);
+    TtoCurlSafeBase(curl, Tcl_DStringValue(&req->url), req->errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, ans);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderLine);

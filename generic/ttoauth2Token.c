@@ -506,19 +506,7 @@ XferSetup(
 
     BuildRequest(req, &x->url, &x->form, &x->basic);
 
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, Tcl_DStringValue(&x->url));
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
-	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, x->errbuf);
+    TtoCurlSafeBase(curl, Tcl_DStringValue(&x->url), x->errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x->buf);
     if (req->cancelPtr) {
@@ -867,6 +855,47 @@ Excerpt(
 	dst[i] = (c < 32 || c == 127) ? ' ' : (char) c;
     }
     dst[i] = '\0';
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoCurlSafeBase --
+ *
+ *	Resets a libcurl handle and sets what every request of ttoauth2
+ *	has: the URL, HTTP(S) only, no signals, no redirects followed, TLS
+ *	peer and host verification on, and the error buffer.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Changes the handle's options.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoCurlSafeBase(
+    void *handle,
+    const char *url,
+    char *errbuf)
+{
+    CURL *curl = handle;
+
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS,
+	    (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 }
 
 /*
