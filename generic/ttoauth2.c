@@ -1138,8 +1138,7 @@ ReadTokenFile(
 		"%s", path, (len == 0) ? "the file is empty" : why));
 	Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON", path, (char *) NULL);
 	TtoTokenResultFree(res);
-	memset(text, 0, len);
-	ckfree(text);
+	TtoSecretFreeN(text, len);
 	return TCL_ERROR;
     }
     *textPtr = text;
@@ -1179,15 +1178,14 @@ LoadToken(
     }
     ApplyTokens(obj, &res, provider, text, 0);
     TtoTokenResultFree(&res);
-    memset(text, 0, strlen(text));
-    ckfree(text);
+    TtoSecretFree(text);
     return TCL_OK;
 }
 
 /*
  *----------------------------------------------------------------------
  *
- * ThreadHttp --
+ * ThreadCurl --
  *
  *	The libcurl handle that every object of this thread refreshes with.
  *	One per thread, so that refreshes of all objects (a tool managing
@@ -1198,9 +1196,9 @@ LoadToken(
  */
 
 typedef struct {
-    TtoHttp *http;
+    TtoCurl *http;
     int objects;		/* live objects of this thread */
-    int exitHandler;		/* ThreadHttpFree is registered */
+    int exitHandler;		/* ThreadCurlFree is registered */
 } ThreadData;
 
 /* Live objects of the process: the handle pool empties with the last. */
@@ -1210,12 +1208,12 @@ static int objectCount = 0;
 static Tcl_ThreadDataKey threadDataKey;
 
 static void
-ThreadHttpFree(
+ThreadCurlFree(
     ClientData clientData)
 {
     ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
 
-    TtoHttpFree(tsd->http);
+    TtoCurlFree(tsd->http);
     tsd->http = NULL;
 }
 
@@ -1235,7 +1233,7 @@ ObjectCountChange(
 
     tsd->objects += delta;
     if (tsd->objects == 0 && tsd->http) {
-	TtoHttpFree(tsd->http);
+	TtoCurlFree(tsd->http);
 	tsd->http = NULL;
     }
     Tcl_MutexLock(&objectCountMutex);
@@ -1245,19 +1243,19 @@ ObjectCountChange(
     if (last) {
 	TtoAsyncStop();
 	TtoFlowWorkersStop();
-	TtoHttpPoolFree();
+	TtoCurlPoolFree();
     }
 }
 
-TtoHttp *
-TtoThreadHttp(void)
+TtoCurl *
+TtoThreadCurl(void)
 {
     ThreadData *tsd = Tcl_GetThreadData(&threadDataKey, sizeof(ThreadData));
 
     if (tsd->http == NULL) {
-	tsd->http = TtoHttpNew();
+	tsd->http = TtoCurlNew();
 	if (tsd->http != NULL && !tsd->exitHandler) {
-	    Tcl_CreateThreadExitHandler(ThreadHttpFree, NULL);
+	    Tcl_CreateThreadExitHandler(ThreadCurlFree, NULL);
 	    tsd->exitHandler = 1;
 	}
     }
@@ -1580,8 +1578,7 @@ StoreRead(
 	ckfree(statPtr);
 	*textPtr = Tcl_NewStringObj(text, (Tcl_Size) len);
 	Tcl_IncrRefCount(*textPtr);
-	memset(text, 0, len);
-	ckfree(text);
+	TtoSecretFreeN(text, len);
 	if (len == 0) {
 	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("\"%s\" is not a token "
 		    "file: the file is empty", Tcl_GetString(s->path)));
@@ -1633,8 +1630,7 @@ StoreWrite(
 	args[2] = ExpiryObj(obj->refreshExpiresAt);
 	code = StoreCall(interp, s, "write", 3, args);
     }
-    memset(text, 0, strlen(text));
-    ckfree(text);
+    TtoSecretFree(text);
     return code;
 }
 
@@ -1877,11 +1873,7 @@ ObtainFree(
 {
     StoreFree(&op->store);
     Tcl_DStringFree(&op->endpoint);
-    if (Tcl_DStringLength(&op->refreshToken) > 0) {
-	memset(Tcl_DStringValue(&op->refreshToken), 0,
-		(size_t) Tcl_DStringLength(&op->refreshToken));
-    }
-    Tcl_DStringFree(&op->refreshToken);
+    TtoWipeDString(&op->refreshToken);
     ckfree(op);
 }
 
@@ -2098,14 +2090,14 @@ ObtainSync(
     int code = TCL_ERROR;
     TtoTokenRequest req;
     TtoTokenResult res;
-    TtoHttp *http;
+    TtoCurl *http;
 
     if (op->store.kind != STORE_NONE && StoreLockWait(op->interp, op->obj,
 	    &op->store) != TCL_OK) {
 	return TCL_ERROR;
     }
     if (ObtainDecide(op, &code) == STEP_REQUEST) {
-	if ((http = TtoThreadHttp()) == NULL) {
+	if ((http = TtoThreadCurl()) == NULL) {
 	    code = Error(op->interp, "HTTP", "INIT", NULL,
 		    "cannot create a libcurl handle");
 	} else {
@@ -3411,7 +3403,7 @@ ProcessExit(
 {
     TtoAsyncStop();
     TtoFlowExitAll();
-    TtoHttpPoolFree();
+    TtoCurlPoolFree();
 }
 
 /*

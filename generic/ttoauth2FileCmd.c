@@ -158,12 +158,10 @@ FileCmd(
 	utf8 = Tcl_GetEncoding(NULL, "utf-8");
 	Tcl_ExternalToUtfDString(utf8, text, (Tcl_Size) len, &ds);
 	Tcl_FreeEncoding(utf8);
-	memset(text, 0, len);
-	ckfree(text);
+	TtoSecretFreeN(text, len);
 	Tcl_SetObjResult(interp, Tcl_NewStringObj(Tcl_DStringValue(&ds),
 		Tcl_DStringLength(&ds)));
-	memset(Tcl_DStringValue(&ds), 0, (size_t) Tcl_DStringLength(&ds));
-	Tcl_DStringFree(&ds);
+	TtoWipeDString(&ds);
 	return TCL_OK;
     }
     case SUB_WRITE: {
@@ -181,8 +179,7 @@ FileCmd(
 	Tcl_FreeEncoding(utf8);
 	rc = TtoFileWriteAtomic(path, Tcl_DStringValue(&ds),
 		(size_t) Tcl_DStringLength(&ds), &err);
-	memset(Tcl_DStringValue(&ds), 0, (size_t) Tcl_DStringLength(&ds));
-	Tcl_DStringFree(&ds);
+	TtoWipeDString(&ds);
 	if (rc != 0) {
 	    return StoreError(interp, "write token file", path, err);
 	}
@@ -217,8 +214,7 @@ FileCmd(
 	list[1] = (res.refreshExpiresAt < 0) ? Tcl_NewObj()
 		: Tcl_NewWideIntObj((Tcl_WideInt) res.refreshExpiresAt);
 	TtoTokenResultFree(&res);
-	memset(Tcl_DStringValue(&ds), 0, (size_t) Tcl_DStringLength(&ds));
-	Tcl_DStringFree(&ds);
+	TtoWipeDString(&ds);
 	Tcl_SetObjResult(interp, Tcl_NewListObj(2, list));
 	return TCL_OK;
     }

@@ -56,11 +56,8 @@ static void
 FreeString(
     char **sPtr)
 {
-    if (*sPtr) {
-	memset(*sPtr, 0, strlen(*sPtr));
-	ckfree(*sPtr);
-	*sPtr = NULL;
-    }
+    TtoSecretFree(*sPtr);
+    *sPtr = NULL;
 }
 
 TtoFlow *
@@ -99,7 +96,7 @@ TtoFlowNew(void)
 static TtoConnAction
 RedirectRequest(
     void *clientData,
-    const TtoHttpRequest *req,
+    const TtoHeadRequest *req,
     Tcl_DString *replyPtr)
 {
     TtoFlow *flow = clientData;
@@ -356,7 +353,7 @@ RunFlow(
     const char *page = NULL;
     Tcl_DString reply;
     FlowEvent *event;
-    TtoHttp *http;
+    TtoCurl *http;
     TtoNet *net;
     char info[200];
 
@@ -458,7 +455,7 @@ RunFlow(
     http = flow->http;
     flow->http = NULL;		/* RequestCancel must not wake it now */
     Tcl_MutexUnlock(&flow->mutex);
-    TtoHttpRelease(http);	/* before publishing: the next flow reuses it */
+    TtoCurlRelease(http);	/* before publishing: the next flow reuses it */
 
     Tcl_MutexLock(&flow->mutex);
     flow->state = final;
@@ -829,7 +826,7 @@ int
 TtoFlowStart(
     TtoFlow *flow)
 {
-    TtoHttp *http = TtoHttpAcquire();
+    TtoCurl *http = TtoCurlAcquire();
 
     if (http == NULL) {
 	return -1;
@@ -837,7 +834,7 @@ TtoFlowStart(
     Tcl_MutexLock(&flow->mutex);
     if (flow->threadDone) {
 	Tcl_MutexUnlock(&flow->mutex);
-	TtoHttpRelease(http);
+	TtoCurlRelease(http);
 	return -1;
     }
     flow->http = http;
@@ -932,7 +929,7 @@ RequestCancel(
 	if (flow->net) {
 	    TtoNetWake(flow->net);	/* its event loop */
 	}
-	TtoHttpWake(flow->http);	/* NULL once the exchange is over */
+	TtoCurlWake(flow->http);	/* NULL once the exchange is over */
 	Tcl_ConditionNotify(&flow->cond);	/* a bound flow not started */
     }
     Tcl_MutexUnlock(&flow->mutex);
@@ -1040,7 +1037,7 @@ FreeFlow(
     size_t i;
 
     Unlist(flow);
-    TtoHttpRelease(flow->http);
+    TtoCurlRelease(flow->http);
     for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 	FreeString(strings[i]);
     }

@@ -51,7 +51,7 @@ FindHeadEnd(
 /*
  *----------------------------------------------------------------------
  *
- * TtoHttpParseHead --
+ * TtoHeadParse --
  *
  *	Parses the request line of a complete request head:
  *	METHOD SP TARGET SP HTTP/1.x.  The target must be origin-form
@@ -61,16 +61,16 @@ FindHeadEnd(
  *
  * Results:
  *	TTO_HEAD_INCOMPLETE until a blank line arrives, then TTO_HEAD_OK
- *	with *req filled (free with TtoHttpRequestFree) or TTO_HEAD_BAD.
+ *	with *req filled (free with TtoHeadRequestFree) or TTO_HEAD_BAD.
  *
  *----------------------------------------------------------------------
  */
 
 TtoHeadStatus
-TtoHttpParseHead(
+TtoHeadParse(
     const char *buf,
     size_t len,
-    TtoHttpRequest *req)
+    TtoHeadRequest *req)
 {
     size_t headLen = FindHeadEnd(buf, len);
     const char *lineEnd, *sp1, *sp2, *target, *query;
@@ -154,8 +154,8 @@ TtoHttpParseHead(
 }
 
 void
-TtoHttpRequestFree(
-    TtoHttpRequest *req)
+TtoHeadRequestFree(
+    TtoHeadRequest *req)
 {
     if (req->path) {
 	ckfree(req->path);

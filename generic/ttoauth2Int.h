@@ -54,7 +54,7 @@ typedef int Tcl_Size;
 					 * the slot of the oldest incomplete */
 
 typedef struct TtoNet TtoNet;	/* listening channels + connections */
-typedef struct TtoHttp TtoHttp;	/* a reusable libcurl handle */
+typedef struct TtoCurl TtoCurl;	/* a reusable libcurl handle */
 
 /*
  * Provider profiles and grants.
@@ -93,6 +93,9 @@ MODULE_SCOPE void	TtoCurlSafeBase(void *curl, const char *url,
 			    char *errbuf);
 MODULE_SCOPE int	TtoFail(Tcl_Interp *interp, const char *kind,
 			    const char *word, const char *msg);
+MODULE_SCOPE void	TtoWipe(void *mem, size_t len);
+MODULE_SCOPE void	TtoSecretFree(char *s);
+MODULE_SCOPE void	TtoSecretFreeN(char *s, size_t len);
 MODULE_SCOPE void	TtoWipeDString(Tcl_DString *dsPtr);
 MODULE_SCOPE void	TtoAppendUtf8(Tcl_DString *dsPtr, Tcl_Obj *objPtr);
 MODULE_SCOPE int	TtoErrnoError(Tcl_Interp *interp, const char *what,
@@ -204,21 +207,21 @@ typedef struct {
     char *failureInfo;		/* human readable, never a secret */
 } TtoTokenResult;
 
-MODULE_SCOPE TtoHttp *	TtoHttpNew(void);
-MODULE_SCOPE void	TtoHttpFree(TtoHttp *http);
-MODULE_SCOPE void	TtoHttpWake(TtoHttp *http);
-MODULE_SCOPE TtoHttp *	TtoHttpAcquire(void);
-MODULE_SCOPE void	TtoHttpRelease(TtoHttp *http);
-MODULE_SCOPE void	TtoHttpPoolFree(void);
-MODULE_SCOPE void	TtoTokenRequestRun(TtoHttp *http,
+MODULE_SCOPE TtoCurl *	TtoCurlNew(void);
+MODULE_SCOPE void	TtoCurlFree(TtoCurl *http);
+MODULE_SCOPE void	TtoCurlWake(TtoCurl *http);
+MODULE_SCOPE TtoCurl *	TtoCurlAcquire(void);
+MODULE_SCOPE void	TtoCurlRelease(TtoCurl *http);
+MODULE_SCOPE void	TtoCurlPoolFree(void);
+MODULE_SCOPE void	TtoTokenRequestRun(TtoCurl *http,
 			    const TtoTokenRequest *req, TtoTokenResult *res);
 MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
 			    const char *body, size_t len, time_t now,
 			    TtoTokenResult *res);
 MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
 MODULE_SCOPE const char *TtoCurlVersion(void);
-MODULE_SCOPE void *	TtoHttpEasy(TtoHttp *http);
-MODULE_SCOPE int	TtoHttpPerform(TtoHttp *http,
+MODULE_SCOPE void *	TtoCurlEasy(TtoCurl *http);
+MODULE_SCOPE int	TtoCurlPerform(TtoCurl *http,
 			    volatile int *cancelPtr);
 MODULE_SCOPE const char *TtoCurlErrorName(int code);
 MODULE_SCOPE const char *TtoTlsBackend(void);
@@ -327,7 +330,7 @@ typedef struct {
 
 MODULE_SCOPE void	TtoObjectApiConfig(TtoObject *obj, TtoApiConfig *cfg);
 MODULE_SCOPE int	TtoObjectRefresh(Tcl_Interp *interp, TtoObject *obj);
-MODULE_SCOPE TtoHttp *	TtoThreadHttp(void);
+MODULE_SCOPE TtoCurl *	TtoThreadCurl(void);
 
 /*
  * ttoauth2Request.c.  A prepared API request and its answer are plain C
@@ -361,7 +364,7 @@ typedef struct {
     char *path;			/* decoded path, no query */
     TtoPairs query;		/* decoded query parameters */
     int complete;		/* 1: a whole head was parsed */
-} TtoHttpRequest;
+} TtoHeadRequest;
 
 typedef enum {
     TTO_HEAD_INCOMPLETE = 0,	/* need more bytes */
@@ -369,9 +372,9 @@ typedef enum {
     TTO_HEAD_BAD		/* not HTTP we accept */
 } TtoHeadStatus;
 
-MODULE_SCOPE TtoHeadStatus TtoHttpParseHead(const char *buf, size_t len,
-			    TtoHttpRequest *req);
-MODULE_SCOPE void	TtoHttpRequestFree(TtoHttpRequest *req);
+MODULE_SCOPE TtoHeadStatus TtoHeadParse(const char *buf, size_t len,
+			    TtoHeadRequest *req);
+MODULE_SCOPE void	TtoHeadRequestFree(TtoHeadRequest *req);
 MODULE_SCOPE void	TtoHttpReply(Tcl_DString *dsPtr, int status,
 			    const char *reason, const char *html);
 
@@ -450,7 +453,7 @@ typedef struct TtoFlow {
     int bindErrno;		/* ... and failed for this reason, or 0 */
     int go;			/* 1: serve (TtoFlowStart), -1: give up */
     TtoNet *net;		/* NULL once closed */
-    TtoHttp *http;		/* NULL once handed back to the pool */
+    TtoCurl *http;		/* NULL once handed back to the pool */
     int pasted;			/* TtoFlowPaste handed the redirect over */
     TtoPairs pastedParams;	/* ... with these parameters */
 
@@ -494,7 +497,7 @@ typedef enum {
 } TtoConnAction;
 
 typedef TtoConnAction (TtoRequestProc)(void *clientData,
-			    const TtoHttpRequest *req, Tcl_DString *replyPtr);
+			    const TtoHeadRequest *req, Tcl_DString *replyPtr);
 
 /* TtoNetOpen families */
 #define TTO_NET_V4	1	/* 127.0.0.1 */

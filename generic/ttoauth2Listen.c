@@ -760,7 +760,7 @@ ConnRead(
     Conn *conn)
 {
     TtoNet *net = conn->net;
-    TtoHttpRequest req;
+    TtoHeadRequest req;
     TtoHeadStatus status;
     TtoConnAction action;
     Tcl_DString reply;
@@ -796,9 +796,9 @@ ConnRead(
     if (parseLen > TTO_MAX_REQUEST_HEAD) {
 	parseLen = TTO_MAX_REQUEST_HEAD;
     }
-    status = TtoHttpParseHead(conn->in, parseLen, &req);
+    status = TtoHeadParse(conn->in, parseLen, &req);
     if (status != TTO_HEAD_OK) {
-	TtoHttpRequestFree(&req);
+	TtoHeadRequestFree(&req);
 	if (status == TTO_HEAD_BAD) {
 	    ConnReplyStatus(conn, 400, "Bad Request", "<p>Bad request.</p>");
 	} else if (conn->inLen > TTO_MAX_REQUEST_HEAD) {
@@ -810,7 +810,7 @@ ConnRead(
 
     Tcl_DStringInit(&reply);
     action = net->proc(net->clientData, &req, &reply);
-    TtoHttpRequestFree(&req);
+    TtoHeadRequestFree(&req);
     if (action == TTO_CONN_HOLD) {
 	Tcl_DStringFree(&reply);
 	ConnHold(conn);

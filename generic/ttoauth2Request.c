@@ -27,7 +27,7 @@
  *
  *	The object side (its options, its refresh under the store's lock)
  *	is reached through the small hooks in ttoauth2.c: TtoObjectApiConfig,
- *	TtoObjectRefresh, TtoThreadHttp.
+ *	TtoObjectRefresh, TtoThreadCurl.
  */
 
 #include "ttoauth2Int.h"
@@ -204,14 +204,8 @@ static void
 CallFree(
     ApiCall *call)
 {
-    int i;
-
     Tcl_DStringFree(&call->url);
     TtoWipeDString(&call->body);
-    for (i = 0; i < call->headers.count; i++) {
-	memset(call->headers.items[i].value, 0,
-		strlen(call->headers.items[i].value));
-    }
     TtoPairsFree(&call->query);
     TtoPairsFree(&call->headers);
 }
@@ -834,16 +828,9 @@ TtoApiRequestFree(
     TtoWipeDString(&req->url);
     Tcl_DStringFree(&req->shown);
     TtoWipeDString(&req->body);
-    for (i = 0; i < req->headerLines.count; i++) {
-	memset(req->headerLines.items[i].name, 0,
-		strlen(req->headerLines.items[i].name));
-    }
     TtoPairsFree(&req->headerLines);
     for (i = 0; i < 3; i++) {
-	if (req->secrets[i]) {
-	    memset(req->secrets[i], 0, strlen(req->secrets[i]));
-	    ckfree(req->secrets[i]);
-	}
+	TtoSecretFree(req->secrets[i]);
     }
     ckfree(req->caFile);
     ckfree(req->proxy);
@@ -1066,7 +1053,7 @@ Perform(
     const TtoApiConfig *cfg,
     ApiAnswer *ans)
 {
-    TtoHttp *http = TtoThreadHttp();
+    TtoCurl *http = TtoThreadCurl();
     TtoApiRequest *req;
     const char *name;
     char *info, numName[32];
@@ -1079,9 +1066,9 @@ Perform(
     if ((req = Prepare(interp, call, cfg)) == NULL) {
 	return TCL_ERROR;
     }
-    TtoApiSetup(TtoHttpEasy(http), req, ans);
-    rc = TtoHttpPerform(http, NULL);
-    if (TtoApiFinish(TtoHttpEasy(http), rc, req, ans, &name, &info) != 0) {
+    TtoApiSetup(TtoCurlEasy(http), req, ans);
+    rc = TtoCurlPerform(http, NULL);
+    if (TtoApiFinish(TtoCurlEasy(http), rc, req, ans, &name, &info) != 0) {
 	if (name == NULL) {
 	    snprintf(numName, sizeof(numName), "CURLE_%d", rc);
 	    name = numName;

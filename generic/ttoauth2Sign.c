@@ -45,99 +45,6 @@ static int	VerifyWebhookCmd(Tcl_Interp *interp,
 /*
  *----------------------------------------------------------------------
  *
- * TtoFail --
- *
- *	Leaves an error with -errorcode {TTOAUTH2 kind word}.
- *
- * Results:
- *	TCL_ERROR.
- *
- * Side effects:
- *	Sets the interp's result and error code.
- *
- *----------------------------------------------------------------------
- */
-
-int
-TtoFail(
-    Tcl_Interp *interp,
-    const char *kind,
-    const char *word,
-    const char *msg)
-{
-    Tcl_SetObjResult(interp, Tcl_NewStringObj(msg, -1));
-    Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, (char *) NULL);
-    return TCL_ERROR;
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * TtoWipeDString --
- *
- *	Overwrites a DString's bytes (it may hold a secret), then frees it.
- *
- * Results:
- *	None.
- *
- * Side effects:
- *	Frees the DString's memory.
- *
- *----------------------------------------------------------------------
- */
-
-void
-TtoWipeDString(
-    Tcl_DString *dsPtr)
-{
-    memset(Tcl_DStringValue(dsPtr), 0, (size_t) Tcl_DStringLength(dsPtr));
-    Tcl_DStringFree(dsPtr);
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * TtoAppendUtf8 --
- *
- *	Appends a value's string as UTF-8 bytes to a DString.
- *
- * Results:
- *	None.
- *
- * Side effects:
- *	Grows the DString.
- *
- *----------------------------------------------------------------------
- */
-
-void
-TtoAppendUtf8(
-    Tcl_DString *dsPtr,
-    Tcl_Obj *objPtr)
-{
-    Tcl_Size len, i;
-    const char *s = Tcl_GetStringFromObj(objPtr, &len);
-    Tcl_Encoding utf8;
-    Tcl_DString ds;
-
-    for (i = 0; i < len && (unsigned char) s[i] < 0x80; i++) {
-	/* ASCII is the same in both forms: the common case, no copy. */
-    }
-    if (i == len) {
-	Tcl_DStringAppend(dsPtr, s, len);
-	return;
-    }
-    utf8 = Tcl_GetEncoding(NULL, "utf-8");
-    Tcl_UtfToExternalDString(utf8, s, len, &ds);
-    Tcl_FreeEncoding(utf8);
-    Tcl_DStringAppend(dsPtr, Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
-    TtoWipeDString(&ds);
-}
-
-
-/*
- *----------------------------------------------------------------------
- *
  * CompareParams --
  *
  *	qsort() order of query parameters: by the bytes of their UTF-8
@@ -280,7 +187,7 @@ SignCmd(
     Tcl_DString secret, path, body;
     TtoPairs params = {NULL, 0, 0};
     Tcl_Size size;
-    int done, i, rc;
+    int done, rc;
     char out[65];
 
     if (objc < 6 || objc > 7) {
@@ -324,10 +231,6 @@ SignCmd(
 	    TtoWipeDString(&k);
 	    TtoWipeDString(&v);
 	    Tcl_DictObjDone(&search);
-	    for (i = 0; i < params.count; i++) {
-		memset(params.items[i].value, 0,
-			strlen(params.items[i].value));
-	    }
 	    TtoPairsFree(&params);
 	    return TtoFail(interp, "OPTION", "query", "a query parameter's "
 		    "name or value cannot contain a NUL character");
@@ -356,9 +259,6 @@ SignCmd(
     TtoWipeDString(&body);
     TtoWipeDString(&path);
     TtoWipeDString(&secret);
-    for (i = 0; i < params.count; i++) {
-	memset(params.items[i].value, 0, strlen(params.items[i].value));
-    }
     TtoPairsFree(&params);
     if (rc != 0) {
 	return TtoFail(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");

@@ -256,15 +256,13 @@ TtoStoreFormat(
 	    Tcl_DStringInit(&again);
 	    if (TtoJsonPretty(Tcl_DStringValue(&ds),
 		    (size_t) Tcl_DStringLength(&ds), -1, NULL, 0, &again)) {
-		memset(Tcl_DStringValue(&ds), 0,
+		TtoWipe(Tcl_DStringValue(&ds),
 			(size_t) Tcl_DStringLength(&ds));
 		Tcl_DStringSetLength(&ds, 0);
 		Tcl_DStringAppend(&ds, Tcl_DStringValue(&again),
 			Tcl_DStringLength(&again));
 	    }
-	    memset(Tcl_DStringValue(&again), 0,
-		    (size_t) Tcl_DStringLength(&again));
-	    Tcl_DStringFree(&again);
+	    TtoWipeDString(&again);
 	}
 	pretty = attemptckalloc((size_t) Tcl_DStringLength(&ds) + 1);
 	if (pretty) {
@@ -272,15 +270,14 @@ TtoStoreFormat(
 		    (size_t) Tcl_DStringLength(&ds) + 1);
 	}
     }
-    memset(Tcl_DStringValue(&ds), 0, (size_t) Tcl_DStringLength(&ds));
-    Tcl_DStringFree(&ds);
+    TtoWipeDString(&ds);
     if (compact) {
-	memset(compact, 0, strlen(compact));
+	TtoWipe(compact, strlen(compact));
 	cJSON_free(compact);
     }
     cJSON_Delete(root);
     for (i = 0; i < n; i++) {
-	memset(vals[i], 0, strlen(vals[i]));
+	TtoWipe(vals[i], strlen(vals[i]));
 	cJSON_free(vals[i]);
     }
     return pretty;
@@ -315,16 +312,14 @@ TtoStoreSave(
 	return -1;
     }
     if (lock && TtoFileLock(path, &handle, errnoPtr) != 0) {
-	memset(text, 0, strlen(text));
-	ckfree(text);
+	TtoSecretFree(text);
 	return -1;
     }
     rc = TtoFileWriteAtomic(path, text, strlen(text), errnoPtr);
     if (handle) {
 	TtoFileUnlock(handle);
     }
-    memset(text, 0, strlen(text));
-    ckfree(text);
+    TtoSecretFree(text);
     return rc;
 }
 

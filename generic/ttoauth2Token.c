@@ -28,7 +28,7 @@
 
 #define TTO_MAX_BODY	(1024 * 1024)	/* a token response is < 10 KB */
 
-struct TtoHttp {
+struct TtoCurl {
     CURL *curl;
     CURLM *multi;		/* owns the connection cache; wakeable */
 };
@@ -41,7 +41,7 @@ typedef struct {
 /*
  *----------------------------------------------------------------------
  *
- * TtoHttpNew, TtoHttpFree --
+ * TtoCurlNew, TtoCurlFree --
  *
  *	A libcurl easy handle kept between requests, so that refreshes of
  *	one object reuse the connection to the token endpoint.
@@ -82,65 +82,65 @@ CurlInit(void)
  * across threads.
  */
 
-#define TTO_HTTP_POOL	4
+#define TTO_CURL_POOL	4
 
 TCL_DECLARE_MUTEX(poolMutex)
-static TtoHttp *pool[TTO_HTTP_POOL];
+static TtoCurl *pool[TTO_CURL_POOL];
 static int poolCount = 0;
 
-TtoHttp *
-TtoHttpAcquire(void)
+TtoCurl *
+TtoCurlAcquire(void)
 {
-    TtoHttp *http = NULL;
+    TtoCurl *http = NULL;
 
     Tcl_MutexLock(&poolMutex);
     if (poolCount > 0) {
 	http = pool[--poolCount];
     }
     Tcl_MutexUnlock(&poolMutex);
-    return http ? http : TtoHttpNew();
+    return http ? http : TtoCurlNew();
 }
 
 void
-TtoHttpRelease(
-    TtoHttp *http)
+TtoCurlRelease(
+    TtoCurl *http)
 {
     if (http == NULL) {
 	return;
     }
     Tcl_MutexLock(&poolMutex);
-    if (poolCount < TTO_HTTP_POOL) {
+    if (poolCount < TTO_CURL_POOL) {
 	pool[poolCount++] = http;
 	http = NULL;
     }
     Tcl_MutexUnlock(&poolMutex);
-    TtoHttpFree(http);
+    TtoCurlFree(http);
 }
 
 void
-TtoHttpPoolFree(void)
+TtoCurlPoolFree(void)
 {
     Tcl_MutexLock(&poolMutex);
     while (poolCount > 0) {
-	TtoHttpFree(pool[--poolCount]);
+	TtoCurlFree(pool[--poolCount]);
     }
     Tcl_MutexUnlock(&poolMutex);
 }
 
-TtoHttp *
-TtoHttpNew(void)
+TtoCurl *
+TtoCurlNew(void)
 {
-    TtoHttp *http;
+    TtoCurl *http;
 
     if (!CurlInit()) {
 	return NULL;
     }
-    http = ckalloc(sizeof(TtoHttp));
+    http = ckalloc(sizeof(TtoCurl));
 
     http->curl = curl_easy_init();
     http->multi = curl_multi_init();
     if (http->curl == NULL || http->multi == NULL) {
-	TtoHttpFree(http);
+	TtoCurlFree(http);
 	return NULL;
     }
     return http;
@@ -149,7 +149,7 @@ TtoHttpNew(void)
 /*
  *----------------------------------------------------------------------
  *
- * TtoHttpWake --
+ * TtoCurlWake --
  *
  *	Interrupts a request running in another thread so that it sees its
  *	cancel flag at once instead of at libcurl's next progress tick.
@@ -158,8 +158,8 @@ TtoHttpNew(void)
  */
 
 void
-TtoHttpWake(
-    TtoHttp *http)
+TtoCurlWake(
+    TtoCurl *http)
 {
     if (http && http->multi) {
 	curl_multi_wakeup(http->multi);
@@ -167,8 +167,8 @@ TtoHttpWake(
 }
 
 void
-TtoHttpFree(
-    TtoHttp *http)
+TtoCurlFree(
+    TtoCurl *http)
 {
     if (http) {
 	if (http->multi) {
@@ -282,7 +282,7 @@ CurlErrorName(
  * Perform --
  *
  *	Runs the prepared easy handle through the handle's multi stack, so
- *	that TtoHttpWake can interrupt the wait and a cancel is seen at
+ *	that TtoCurlWake can interrupt the wait and a cancel is seen at
  *	once.  Timeouts are libcurl's (CURLOPT_TIMEOUT_MS).
  *
  *----------------------------------------------------------------------
@@ -290,7 +290,7 @@ CurlErrorName(
 
 static CURLcode
 Perform(
-    TtoHttp *http,
+    TtoCurl *http,
     volatile int *cancelPtr)
 {
     CURLcode rc = CURLE_OK;
@@ -330,7 +330,7 @@ Perform(
 /*
  *----------------------------------------------------------------------
  *
- * TtoHttpEasy, TtoHttpPerform, TtoCurlErrorName --
+ * TtoCurlEasy, TtoCurlPerform, TtoCurlErrorName --
  *
  *	For other requests on the same handle (ttoauth2Request.c): the
  *	libcurl easy handle (a CURL *), the wakeable perform loop above (a
@@ -340,21 +340,21 @@ Perform(
  *	As said.
  *
  * Side effects:
- *	TtoHttpPerform: the transfer the easy handle is set up for.
+ *	TtoCurlPerform: the transfer the easy handle is set up for.
  *
  *----------------------------------------------------------------------
  */
 
 void *
-TtoHttpEasy(
-    TtoHttp *http)
+TtoCurlEasy(
+    TtoCurl *http)
 {
     return http->curl;
 }
 
 int
-TtoHttpPerform(
-    TtoHttp *http,
+TtoCurlPerform(
+    TtoCurl *http,
     volatile int *cancelPtr)
 {
     return (int) Perform(http, cancelPtr);
@@ -444,8 +444,7 @@ BuildRequest(
 	Tcl_DStringAppend(basicPtr, "Authorization: Basic ", -1);
 	TtoBase64Encode(basicPtr, (unsigned char *) Tcl_DStringValue(&pair),
 		(size_t) Tcl_DStringLength(&pair), 0);
-	memset(Tcl_DStringValue(&pair), 0, (size_t) Tcl_DStringLength(&pair));
-	Tcl_DStringFree(&pair);
+	TtoWipeDString(&pair);
     } else {
 	/* Public clients (no secret) identify themselves with client_id. */
 	TtoQueryAppend(formPtr, &first, "client_id", id);
@@ -468,7 +467,7 @@ BuildRequest(
 
 struct TtoTokenXfer {
     CURL *curl;
-    int ownCurl;		/* curl is ours (async), not a TtoHttp's */
+    int ownCurl;		/* curl is ours (async), not a TtoCurl's */
     TtoProvider provider;
     Tcl_DString url, form, basic;
     struct curl_slist *headers;
@@ -616,23 +615,13 @@ XferFinish(
     curl_easy_setopt(curl, CURLOPT_URL, NULL);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
-    memset(Tcl_DStringValue(&x->url), 0, (size_t) Tcl_DStringLength(&x->url));
-    memset(Tcl_DStringValue(&x->form), 0,
-	    (size_t) Tcl_DStringLength(&x->form));
-    memset(Tcl_DStringValue(&x->basic), 0,
-	    (size_t) Tcl_DStringLength(&x->basic));
-    memset(Tcl_DStringValue(&x->buf.body), 0,
-	    (size_t) Tcl_DStringLength(&x->buf.body));
-    Tcl_DStringFree(&x->url);
-    Tcl_DStringFree(&x->form);
-    Tcl_DStringFree(&x->basic);
-    Tcl_DStringFree(&x->buf.body);
+    TtoWipeDString(&x->url);
+    TtoWipeDString(&x->form);
+    TtoWipeDString(&x->basic);
+    TtoWipeDString(&x->buf.body);
     for (i = 0; i < 4; i++) {
-	if (x->secrets[i]) {
-	    memset(x->secrets[i], 0, strlen(x->secrets[i]));
-	    ckfree(x->secrets[i]);
-	    x->secrets[i] = NULL;
-	}
+	TtoSecretFree(x->secrets[i]);
+	x->secrets[i] = NULL;
     }
 }
 
@@ -656,7 +645,7 @@ XferFinish(
 
 void
 TtoTokenRequestRun(
-    TtoHttp *http,
+    TtoCurl *http,
     const TtoTokenRequest *req,
     TtoTokenResult *res)
 {
@@ -1111,11 +1100,8 @@ TtoTokenResultFree(
     size_t i;
 
     for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
-	if (*strings[i]) {
-	    memset(*strings[i], 0, strlen(*strings[i]));
-	    ckfree(*strings[i]);
-	    *strings[i] = NULL;
-	}
+	TtoSecretFree(*strings[i]);
+	*strings[i] = NULL;
     }
     res->bodyLen = 0;
     res->ok = 0;

@@ -2,7 +2,8 @@
  * ttoauth2Url.c --
  *
  *	URL and query codec: percent-encoding (RFC 3986), query strings,
- *	ordered name/value lists, base64, and scrubbing secrets out of text.
+ *	ordered name/value lists, base64, and scrubbing secrets out of text;
+ *	and the small helpers every file uses (errors, wiping secrets).
  *	Everything here is plain C over ckalloc memory, so both the Tcl
  *	thread and the flow thread use it.
  */
@@ -44,6 +45,149 @@ TtoErrnoError(
     Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, Tcl_ErrnoId(),
 	    (char *) NULL);
     return TCL_ERROR;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoWipe, TtoSecretFree, TtoSecretFreeN --
+ *
+ *	Overwrite memory that may hold a secret with zeros (through a
+ *	volatile pointer, so that the compiler cannot drop the stores as
+ *	dead before a free), and for the Free forms then ckfree it: a NUL
+ *	terminated string (its strlen bytes) or len bytes.  NULL is allowed.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Zeroes the memory; the Free forms free it.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoWipe(
+    void *mem,
+    size_t len)
+{
+    volatile unsigned char *p = mem;
+
+    while (p && len-- > 0) {
+	*p++ = 0;
+    }
+}
+
+void
+TtoSecretFreeN(
+    char *s,
+    size_t len)
+{
+    if (s) {
+	TtoWipe(s, len);
+	ckfree(s);
+    }
+}
+
+void
+TtoSecretFree(
+    char *s)
+{
+    if (s) {
+	TtoSecretFreeN(s, strlen(s));
+    }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFail --
+ *
+ *	Leaves an error with -errorcode {TTOAUTH2 kind word}.
+ *
+ * Results:
+ *	TCL_ERROR.
+ *
+ * Side effects:
+ *	Sets the interp's result and error code.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoFail(
+    Tcl_Interp *interp,
+    const char *kind,
+    const char *word,
+    const char *msg)
+{
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(msg, -1));
+    Tcl_SetErrorCode(interp, "TTOAUTH2", kind, word, (char *) NULL);
+    return TCL_ERROR;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoWipeDString --
+ *
+ *	Overwrites a DString's bytes (it may hold a secret), then frees it.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Frees the DString's memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoWipeDString(
+    Tcl_DString *dsPtr)
+{
+    TtoWipe(Tcl_DStringValue(dsPtr), (size_t) Tcl_DStringLength(dsPtr));
+    Tcl_DStringFree(dsPtr);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoAppendUtf8 --
+ *
+ *	Appends a value's string as UTF-8 bytes to a DString.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Grows the DString.
+ *
+ *----------------------------------------------------------------------
+ */
+
+void
+TtoAppendUtf8(
+    Tcl_DString *dsPtr,
+    Tcl_Obj *objPtr)
+{
+    Tcl_Size len, i;
+    const char *s = Tcl_GetStringFromObj(objPtr, &len);
+    Tcl_Encoding utf8;
+    Tcl_DString ds;
+
+    for (i = 0; i < len && (unsigned char) s[i] < 0x80; i++) {
+	/* ASCII is the same in both forms: the common case, no copy. */
+    }
+    if (i == len) {
+	Tcl_DStringAppend(dsPtr, s, len);
+	return;
+    }
+    utf8 = Tcl_GetEncoding(NULL, "utf-8");
+    Tcl_UtfToExternalDString(utf8, s, len, &ds);
+    Tcl_FreeEncoding(utf8);
+    Tcl_DStringAppend(dsPtr, Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
+    TtoWipeDString(&ds);
 }
 
 /*
@@ -173,8 +317,8 @@ TtoPairsFree(
     int i;
 
     for (i = 0; i < pairs->count; i++) {
-	ckfree(pairs->items[i].name);
-	ckfree(pairs->items[i].value);
+	TtoSecretFree(pairs->items[i].name);	/* a value may be a secret */
+	TtoSecretFree(pairs->items[i].value);
     }
     if (pairs->items) {
 	ckfree(pairs->items);
@@ -467,6 +611,5 @@ TtoScrub(
 	    memset(text + (hit - copy), '*', len);
 	}
     }
-    memset(copy, 0, textLen);
-    ckfree(copy);
+    TtoSecretFreeN(copy, textLen);
 }

@@ -1,7 +1,7 @@
 /*
  * fuzz_http_head.c --
  *
- *	libFuzzer harness for TtoHttpParseHead / TtoHttpRequestFree, the
+ *	libFuzzer harness for TtoHeadParse / TtoHeadRequestFree, the
  *	parser of whatever reaches the loopback redirect listener (a
  *	browser, a port scanner, a hostile local process).  The input is the
  *	raw bytes received so far, as ttoauth2UnixNet.c hands them over.
@@ -16,7 +16,7 @@
  *	  byte (a head that arrives in pieces is never refused early).
  *	- TTO_HEAD_INCOMPLETE: there is no blank line in the input.
  *	- not OK: the request is empty (path NULL, no pairs) and freeing it
- *	  is harmless; TtoHttpRequestFree may be called twice.
+ *	  is harmless; TtoHeadRequestFree may be called twice.
  *	- TtoHttpReply with the decoded path as body announces the right
  *	  Content-Length.
  */
@@ -253,8 +253,8 @@ StatusName(
 /* Two parses of the same head must agree on everything. */
 static void
 CheckSame(
-    const TtoHttpRequest *a,
-    const TtoHttpRequest *b)
+    const TtoHeadRequest *a,
+    const TtoHeadRequest *b)
 {
     int i;
 
@@ -272,7 +272,7 @@ CheckSame(
 
 static void
 CheckEmpty(
-    const TtoHttpRequest *req,
+    const TtoHeadRequest *req,
     const char *when)
 {
     FUZZ_CHECK(req->path == NULL && req->query.count == 0
@@ -286,12 +286,12 @@ LLVMFuzzerTestOneInput(
     size_t size)
 {
     const char *buf = (const char *) data;
-    TtoHttpRequest req, again;
+    TtoHeadRequest req, again;
     TtoHeadStatus status, status2;
     RefRequest ref;
     size_t head, i;
 
-    status = TtoHttpParseHead(buf, size, &req);
+    status = TtoHeadParse(buf, size, &req);
     RefParse(data, size, &ref);
     FUZZ_CHECK(status == ref.status, "parser says %s, reference says %s",
 	    StatusName(status), StatusName(ref.status));
@@ -303,8 +303,8 @@ LLVMFuzzerTestOneInput(
 	    FUZZ_CHECK(head == 0, "INCOMPLETE although a blank line ends "
 		    "the head at %zu", head);
 	}
-	TtoHttpRequestFree(&req);
-	TtoHttpRequestFree(&req);
+	TtoHeadRequestFree(&req);
+	TtoHeadRequestFree(&req);
 	RefFree(&ref);
 	return 0;
     }
@@ -347,15 +347,15 @@ LLVMFuzzerTestOneInput(
 
     /* Only the head counts; a head in pieces is not refused early. */
     FUZZ_CHECK(head > 0 && head <= size, "OK but head end %zu", head);
-    status2 = TtoHttpParseHead(buf, head, &again);
+    status2 = TtoHeadParse(buf, head, &again);
     FUZZ_CHECK(status2 == TTO_HEAD_OK, "head alone gives %s",
 	    StatusName(status2));
     CheckSame(&req, &again);
-    TtoHttpRequestFree(&again);
-    status2 = TtoHttpParseHead(buf, head - 1, &again);
+    TtoHeadRequestFree(&again);
+    status2 = TtoHeadParse(buf, head - 1, &again);
     FUZZ_CHECK(status2 == TTO_HEAD_INCOMPLETE,
 	    "head minus its last byte gives %s", StatusName(status2));
-    TtoHttpRequestFree(&again);
+    TtoHeadRequestFree(&again);
 
     /* A reply carrying the path as its body. */
     {
@@ -375,8 +375,8 @@ LLVMFuzzerTestOneInput(
 	Tcl_DStringFree(&reply);
     }
 
-    TtoHttpRequestFree(&req);
-    CheckEmpty(&req, "after TtoHttpRequestFree");
-    TtoHttpRequestFree(&req);
+    TtoHeadRequestFree(&req);
+    CheckEmpty(&req, "after TtoHeadRequestFree");
+    TtoHeadRequestFree(&req);
     return 0;
 }
