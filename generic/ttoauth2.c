@@ -144,6 +144,8 @@ static int ObjectCmd(ClientData clientData, Tcl_Interp *interp,
 	Tcl_Size objc, Tcl_Obj *const objv[]);
 static void ObjectDeleted(ClientData clientData);
 static Tcl_Obj *ExpiryObj(long long t);
+static void ApplyTokens(TtoObject *obj, const TtoTokenResult *res,
+	TtoProvider provider, const char *responseText, const char *kept);
 static void ObtainAbort(TtoObject *obj);
 static Tcl_Obj *HarvestStoreSave(TtoObject *obj);
 static int ObtainMethod(Tcl_Interp *interp, TtoObject *obj,
@@ -197,13 +199,6 @@ OptString(
     return Tcl_GetString(obj->options[opt]);
 }
 
-static char *
-DupOrNull(
-    const char *s)
-{
-    return (s && *s) ? TtoStrDup(s) : NULL;
-}
-
 static void
 SetObjField(
     Tcl_Obj **fieldPtr,
@@ -219,162 +214,85 @@ SetObjField(
 /*
  *----------------------------------------------------------------------
  *
- * Provider resolution --
+ * ResolveProvider, ConfigNew --
  *
- *	-provider auto means tiktokshop when the token endpoint's path is
- *	/api/v2/token/get or /api/v2/token/refresh, or its host ends in
- *	tiktok-shops.com or tiktokshop.com; else rfc6749.
+ *	The provider the options name (-provider auto: as the endpoints
+ *	say, ttoauth2Provider.c), and the configuration snapshot a flow or
+ *	a refresh runs with: a copy of the options it reads, taken when it
+ *	starts, so that configure meanwhile changes nothing under it.
+ *
+ * Results:
+ *	ConfigNew: a TtoConfig to be freed with TtoConfigFree.
+ *
+ * Side effects:
+ *	None.
  *
  *----------------------------------------------------------------------
  */
-
-static void
-SplitUrl(
-    const char *url,
-    Tcl_DString *hostPtr,
-    Tcl_DString *pathPtr)
-{
-    const char *p = strstr(url, "://"), *hostStart, *hostEnd, *at, *colon;
-    size_t pathLen;
-
-    if (p == NULL) {
-	return;
-    }
-    hostStart = p + 3;
-    hostEnd = hostStart + strcspn(hostStart, "/?#");
-    at = memchr(hostStart, '@', (size_t) (hostEnd - hostStart));
-    if (at) {
-	hostStart = at + 1;
-    }
-    colon = (*hostStart == '[') ? NULL
-	    : memchr(hostStart, ':', (size_t) (hostEnd - hostStart));
-    Tcl_DStringAppend(hostPtr, hostStart,
-	    (Tcl_Size) ((colon ? colon : hostEnd) - hostStart));
-    pathLen = strcspn(hostEnd, "?#");
-    Tcl_DStringAppend(pathPtr, hostEnd, (Tcl_Size) pathLen);
-}
-
-/*
- * AsciiCaseEqual: the n bytes at a and b are equal but for the case of
- * ASCII letters (host names compare so; no locale, no Unicode folding,
- * which would take the Kelvin sign for a "k").
- */
-
-static int
-AsciiCaseEqual(
-    const char *a,
-    const char *b,
-    size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-	unsigned char ca = (unsigned char) a[i], cb = (unsigned char) b[i];
-
-	if (ca >= 'A' && ca <= 'Z') {
-	    ca = (unsigned char) (ca - 'A' + 'a');
-	}
-	if (cb >= 'A' && cb <= 'Z') {
-	    cb = (unsigned char) (cb - 'A' + 'a');
-	}
-	if (ca != cb) {
-	    return 0;
-	}
-    }
-    return 1;
-}
-
-static int
-HostIs(
-    const char *host,
-    const char *domain)
-{
-    size_t hl = strlen(host), dl = strlen(domain);
-
-    if (hl == dl) {
-	return AsciiCaseEqual(host, domain, dl);
-    }
-    return hl > dl && host[hl - dl - 1] == '.'
-	    && AsciiCaseEqual(host + hl - dl, domain, dl);
-}
 
 static TtoProvider
 ResolveProvider(
     TtoObject *obj)
 {
-    const char *provider = OptString(obj, OPT_PROVIDER);
-    Tcl_DString host, path;
-    TtoProvider result = TTO_PROVIDER_RFC6749;
-    const char *endpoint;
-
-    if (strcmp(provider, "tiktokshop") == 0) {
-	return TTO_PROVIDER_TIKTOKSHOP;
-    }
-    if (strcmp(provider, "rfc6749") == 0) {
-	return TTO_PROVIDER_RFC6749;
-    }
-    endpoint = OptString(obj, OPT_TOKENENDPOINT);
-    if (*endpoint == '\0') {
-	endpoint = OptString(obj, OPT_REFRESHENDPOINT);
-    }
-    Tcl_DStringInit(&host);
-    Tcl_DStringInit(&path);
-    SplitUrl(endpoint, &host, &path);
-    if (strcmp(Tcl_DStringValue(&path), "/api/v2/token/get") == 0
-	    || strcmp(Tcl_DStringValue(&path), "/api/v2/token/refresh") == 0
-	    || HostIs(Tcl_DStringValue(&host), "tiktok-shops.com")
-	    || HostIs(Tcl_DStringValue(&host), "tiktokshop.com")) {
-	result = TTO_PROVIDER_TIKTOKSHOP;
-    }
-    Tcl_DStringFree(&host);
-    Tcl_DStringFree(&path);
-    return result;
+    return TtoProviderResolve(OptString(obj, OPT_PROVIDER),
+	    OptString(obj, OPT_TOKENENDPOINT),
+	    OptString(obj, OPT_REFRESHENDPOINT));
 }
 
-static int
-UsePkce(
-    TtoObject *obj,
-    TtoProvider provider)
+static TtoConfig *
+ConfigNew(
+    TtoObject *obj)
 {
-    const char *value = OptString(obj, OPT_CODECHALLENGE);
+    TtoConfig *cfg = ckalloc(sizeof(TtoConfig));
+    const char *pkce = OptString(obj, OPT_CODECHALLENGE);
+    Tcl_WideInt w = 0;
+    Tcl_DString ds;
+    static const struct {
+	size_t offset;
+	int opt;
+    } strings[] = {
+	{offsetof(TtoConfig, clientId), OPT_CLIENTID},
+	{offsetof(TtoConfig, clientSecret), OPT_CLIENTSECRET},
+	{offsetof(TtoConfig, authorizationEndpoint),
+		OPT_AUTHORIZATIONENDPOINT},
+	{offsetof(TtoConfig, tokenEndpoint), OPT_TOKENENDPOINT},
+	{offsetof(TtoConfig, scope), OPT_SCOPE},
+	{offsetof(TtoConfig, resource), OPT_RESOURCE},
+	{offsetof(TtoConfig, codeChallengeMethod), OPT_CODECHALLENGEMETHOD},
+	{offsetof(TtoConfig, caFile), OPT_CAFILE},
+	{offsetof(TtoConfig, proxy), OPT_PROXY},
+	{offsetof(TtoConfig, userAgent), OPT_USERAGENT},
+	{offsetof(TtoConfig, tokenFile), OPT_TOKENFILE},
+	{offsetof(TtoConfig, redirectPath), OPT_REDIRECTPATH},
+	{offsetof(TtoConfig, allowHtml), OPT_REDIRECTALLOWHTML},
+	{offsetof(TtoConfig, denyHtml), OPT_REDIRECTDENYHTML}
+    };
+    size_t i;
     int b;
 
-    if (*value == '\0') {
-	return provider == TTO_PROVIDER_RFC6749;
+    memset(cfg, 0, sizeof(TtoConfig));
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+	*(char **) ((char *) cfg + strings[i].offset) =
+		TtoStrDup(OptString(obj, strings[i].opt));
     }
-    return Tcl_GetBoolean(NULL, value, &b) == TCL_OK && b;
-}
-
-/*
- * The refresh URL: -refreshendpoint, else -tokenendpoint, where for
- * tiktokshop a path ending in /token/get becomes /token/refresh.
- */
-
-static void
-RefreshEndpoint(
-    TtoObject *obj,
-    TtoProvider provider,
-    Tcl_DString *dsPtr)
-{
-    const char *explicit = OptString(obj, OPT_REFRESHENDPOINT);
-    const char *token = OptString(obj, OPT_TOKENENDPOINT);
-    const char *q;
-    size_t pathEnd;
-
-    if (*explicit) {
-	Tcl_DStringAppend(dsPtr, explicit, -1);
-	return;
-    }
-    q = strpbrk(token, "?#");
-    pathEnd = q ? (size_t) (q - token) : strlen(token);
-    if (provider == TTO_PROVIDER_TIKTOKSHOP && pathEnd >= 10
-	    && strncmp(token + pathEnd - 10, "/token/get", 10) == 0) {
-	Tcl_DStringAppend(dsPtr, token, (Tcl_Size) pathEnd - 4);
-	Tcl_DStringAppend(dsPtr, "/refresh", -1);
-	Tcl_DStringAppend(dsPtr, token + pathEnd, -1);
-	return;
-    }
-    Tcl_DStringAppend(dsPtr, token, -1);
+    cfg->provider = ResolveProvider(obj);
+    Tcl_DStringInit(&ds);
+    TtoProviderRefreshEndpoint(cfg->provider,
+	    OptString(obj, OPT_REFRESHENDPOINT), cfg->tokenEndpoint, &ds);
+    cfg->refreshEndpoint = TtoStrDup(Tcl_DStringValue(&ds));
+    Tcl_DStringFree(&ds);
+    TtoPairsCopy(&cfg->authParams, &obj->authParams);
+    TtoPairsCopy(&cfg->tokenParams, &obj->tokenParams);
+    TtoPairsCopy(&cfg->refreshParams, &obj->refreshParams);
+    Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
+	    &cfg->useBasicAuth);
+    cfg->pkce = (*pkce == '\0') ? TtoProviderPkceDefault(cfg->provider)
+	    : (Tcl_GetBoolean(NULL, pkce, &b) == TCL_OK && b);
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
+    cfg->timeoutMs = (long) w;
+    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_AUTHTIMEOUT], &w);
+    cfg->authTimeoutMs = (long) w;
+    return cfg;
 }
 
 /*
@@ -393,43 +311,35 @@ static void
 Harvest(
     TtoObject *obj)
 {
-    TtoFlow *flow = obj->flow;
+    const TtoFlowOutcome *out;
     Tcl_DString info;
-    int state;
+    TtoAuthState state;
 
-    if (flow == NULL || obj->harvested || !flow->started) {
+    if (!TtoFlowStarted(obj->flow) || obj->harvested) {
 	return;
     }
-    state = TtoFlowState(flow);
-    if (state < 3) {
+    state = TtoFlowState(obj->flow);
+    if (state < TTO_AUTH_SUCCEEDED) {
 	return;
     }
     obj->harvested = 1;
+    out = TtoFlowOutcomeGet(obj->flow);
 
     SetObjField(&obj->response, Tcl_NewStringObj(
-	    flow->response ? flow->response : "", -1));
+	    out->response ? out->response : "", -1));
     TtoPairsFree(&obj->redirectParams);
-    TtoPairsCopy(&obj->redirectParams, &flow->redirectParams);
+    TtoPairsCopy(&obj->redirectParams, &out->redirectParams);
     Tcl_DStringInit(&info);
-    if (flow->failureInfo) {
-	Tcl_DStringAppend(&info, flow->failureInfo, -1);
+    if (out->failureInfo) {
+	Tcl_DStringAppend(&info, out->failureInfo, -1);
     }
-    if (state == 3) {
-	TtoTokenResult *res = &flow->result;
-
-	SetObjField(&obj->options[OPT_ACCESSTOKEN],
-		Tcl_NewStringObj(res->accessToken, -1));
-	SetObjField(&obj->options[OPT_REFRESHTOKEN],
-		Tcl_NewStringObj(res->refreshToken ? res->refreshToken : "", -1));
-	SetObjField(&obj->tokenType,
-		Tcl_NewStringObj(res->tokenType ? res->tokenType : "", -1));
-	obj->expiresAt = res->expiresAt;
-	obj->refreshExpiresAt = res->refreshExpiresAt;
-	obj->tokenProvider = flow->provider;
-	if (flow->saveError) {
+    if (state == TTO_AUTH_SUCCEEDED) {
+	ApplyTokens(obj, &out->result, out->provider,
+		out->response ? out->response : "", NULL);
+	if (out->saveError) {
 	    Tcl_DStringAppend(&info, "the token was obtained, but saving it "
 		    "to -tokenfile failed: ", -1);
-	    Tcl_DStringAppend(&info, flow->saveError, -1);
+	    Tcl_DStringAppend(&info, out->saveError, -1);
 	} else {
 	    Tcl_Obj *why = HarvestStoreSave(obj);
 
@@ -451,25 +361,22 @@ static int
 FlowRunning(
     TtoObject *obj)
 {
-    int state;
-
-    if (obj->flow == NULL || !obj->flow->started) {
+    if (!TtoFlowStarted(obj->flow)) {
 	return 0;
     }
-    state = TtoFlowState(obj->flow);
-    if (state >= 3) {
+    if (TtoFlowState(obj->flow) >= TTO_AUTH_SUCCEEDED) {
 	Harvest(obj);
 	return 0;
     }
     return 1;
 }
 
-static int
+static TtoAuthState
 CurrentState(
     TtoObject *obj)
 {
-    if (obj->flow == NULL || !obj->flow->started) {
-	return 0;
+    if (!TtoFlowStarted(obj->flow)) {
+	return TTO_AUTH_IDLE;
     }
     Harvest(obj);
     return TtoFlowState(obj->flow);
@@ -494,7 +401,8 @@ FlowDone(
     TtoObject *obj = clientData;
     Tcl_Interp *interp = obj->interp;
     Tcl_Obj *script;
-    int state, code;
+    TtoAuthState state;
+    int code;
 
     if (obj->command == NULL) {
 	return;
@@ -656,7 +564,8 @@ OptionValue(
 {
     if (opt == OPT_CODECHALLENGE
 	    && Tcl_GetString(obj->options[opt])[0] == '\0') {
-	return Tcl_NewBooleanObj(UsePkce(obj, ResolveProvider(obj)));
+	return Tcl_NewBooleanObj(TtoProviderPkceDefault(
+		ResolveProvider(obj)));
     }
     return obj->options[opt];
 }
@@ -789,117 +698,16 @@ Configure(
  *----------------------------------------------------------------------
  */
 
-static void
-AuthorizeUrl(
-    TtoObject *obj,
-    TtoFlow *flow,
-    Tcl_DString *urlPtr)
-{
-    const char *endpoint = OptString(obj, OPT_AUTHORIZATIONENDPOINT);
-    size_t len = strlen(endpoint);
-    int first = 1, i;
-    Tcl_DString challenge;
-
-    Tcl_DStringAppend(urlPtr, endpoint, -1);
-    if (strchr(endpoint, '?') == NULL) {
-	Tcl_DStringAppend(urlPtr, "?", 1);
-    } else if (len > 0 && endpoint[len - 1] != '?'
-	    && endpoint[len - 1] != '&') {
-	first = 0;
-    }
-    if (flow->provider == TTO_PROVIDER_RFC6749) {
-	TtoQueryAppend(urlPtr, &first, "response_type", "code");
-	TtoQueryAppend(urlPtr, &first, "client_id",
-		OptString(obj, OPT_CLIENTID));
-	TtoQueryAppend(urlPtr, &first, "redirect_uri", flow->redirectUri);
-	if (*OptString(obj, OPT_SCOPE)) {
-	    TtoQueryAppend(urlPtr, &first, "scope", OptString(obj, OPT_SCOPE));
-	}
-	TtoQueryAppend(urlPtr, &first, "state", flow->stateParam);
-	if (flow->verifier) {
-	    const char *method = OptString(obj, OPT_CODECHALLENGEMETHOD);
-
-	    Tcl_DStringInit(&challenge);
-	    TtoPkceChallenge(&challenge, flow->verifier, method);
-	    TtoQueryAppend(urlPtr, &first, "code_challenge",
-		    Tcl_DStringValue(&challenge));
-	    TtoQueryAppend(urlPtr, &first, "code_challenge_method", method);
-	    Tcl_DStringFree(&challenge);
-	}
-	if (*OptString(obj, OPT_RESOURCE)) {
-	    TtoQueryAppend(urlPtr, &first, "resource",
-		    OptString(obj, OPT_RESOURCE));
-	}
-	for (i = 0; i < obj->authParams.count; i++) {
-	    TtoQueryAppend(urlPtr, &first, obj->authParams.items[i].name,
-		    obj->authParams.items[i].value);
-	}
-	return;
-    }
-
-    /* TikTok Shop: service_id & co. (added by the script), then state. */
-    for (i = 0; i < obj->authParams.count; i++) {
-	TtoQueryAppend(urlPtr, &first, obj->authParams.items[i].name,
-		obj->authParams.items[i].value);
-    }
-    if (flow->verifier) {
-	Tcl_DStringInit(&challenge);
-	TtoPkceChallenge(&challenge, flow->verifier,
-		OptString(obj, OPT_CODECHALLENGEMETHOD));
-	TtoQueryAppend(urlPtr, &first, "code_challenge",
-		Tcl_DStringValue(&challenge));
-	TtoQueryAppend(urlPtr, &first, "code_challenge_method",
-		OptString(obj, OPT_CODECHALLENGEMETHOD));
-	Tcl_DStringFree(&challenge);
-    }
-    TtoQueryAppend(urlPtr, &first, "state", flow->stateParam);
-}
-
-/*
- * TikTok Shop sends the browser to the redirect URL registered for the app
- * in Partner Center, never to one the authorize URL names: a random port
- * (-listenport 0) cannot be reached, and without service_id the authorize
- * page fails.  Both would otherwise show only when -authtimeout runs out.
- */
-
-static int
-TikTokSetupError(
-    Tcl_Interp *interp,
-    TtoObject *obj)
-{
-    const char *serviceId;
-    Tcl_WideInt port;
-
-    if (ResolveProvider(obj) != TTO_PROVIDER_TIKTOKSHOP) {
-	return TCL_OK;
-    }
-    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORT], &port);
-    if (port == 0) {
-	return Error(interp, "OPTION", "-listenport", NULL, "TikTok Shop "
-		"redirects the browser to the redirect URL registered for "
-		"the app in Partner Center (such as http://localhost:3017/): "
-		"set -listenport to that URL's port (0 would listen on a "
-		"random port the redirect cannot reach)");
-    }
-    serviceId = TtoPairsGet(&obj->authParams, "service_id");
-    if (serviceId == NULL || *serviceId == '\0') {
-	return Error(interp, "STATE", "service_id", NULL, "TikTok Shop's "
-		"authorize page needs the app's service ID: call "
-		"\"addAuthQueryParam service_id ...\" (Partner Center shows "
-		"it) before startAuth");
-    }
-    return TCL_OK;
-}
-
 static int
 StartAuth(
     Tcl_Interp *interp,
     TtoObject *obj)
 {
+    TtoConfig *cfg;
     TtoFlow *flow;
-    Tcl_DString ds, url;
+    Tcl_DString state, verifier, url;
     int err = 0, from, to, families, rc;
-    const char *host;
+    const char *host, *why, *kind, *word, *redirectUri;
     Tcl_WideInt w;
     char portText[16];
 
@@ -915,59 +723,38 @@ StartAuth(
 	return Error(interp, "STATE", NULL, NULL,
 		"startAuth needs -tokenendpoint");
     }
-    if (TikTokSetupError(interp, obj) != TCL_OK) {
-	return TCL_ERROR;
-    }
-
-    flow = TtoFlowNew();
-    flow->provider = ResolveProvider(obj);
-    Tcl_DStringInit(&ds);
-    if (*OptString(obj, OPT_STATE)) {
-	Tcl_DStringAppend(&ds, OptString(obj, OPT_STATE), -1);
-    } else if (TtoRandomToken(&ds, 24) != 0) {
-	TtoFlowFree(flow);
-	Tcl_DStringFree(&ds);
-	return Error(interp, "STATE", "RANDOM", NULL, "the operating system's "
-		"random number generator failed");
-    }
-    flow->stateParam = TtoStrDup(Tcl_DStringValue(&ds));
-    Tcl_DStringFree(&ds);
-    if (UsePkce(obj, flow->provider)) {
-	Tcl_DStringInit(&ds);
-	if (TtoRandomToken(&ds, 32) != 0) {
-	    TtoFlowFree(flow);
-	    Tcl_DStringFree(&ds);
-	    return Error(interp, "STATE", "RANDOM", NULL, "the operating "
-		    "system's random number generator failed");
-	}
-	flow->verifier = TtoStrDup(Tcl_DStringValue(&ds));
-	Tcl_DStringFree(&ds);
-    }
-    flow->redirectPath = TtoStrDup(OptString(obj, OPT_REDIRECTPATH));
-    flow->allowHtml = TtoStrDup(OptString(obj, OPT_REDIRECTALLOWHTML));
-    flow->denyHtml = TtoStrDup(OptString(obj, OPT_REDIRECTDENYHTML));
-    flow->endpoint = TtoStrDup(OptString(obj, OPT_TOKENENDPOINT));
-    flow->clientId = TtoStrDup(OptString(obj, OPT_CLIENTID));
-    flow->clientSecret = TtoStrDup(OptString(obj, OPT_CLIENTSECRET));
-    flow->resource = DupOrNull(OptString(obj, OPT_RESOURCE));
-    flow->caFile = DupOrNull(OptString(obj, OPT_CAFILE));
-    flow->proxy = DupOrNull(OptString(obj, OPT_PROXY));
-    flow->userAgent = DupOrNull(OptString(obj, OPT_USERAGENT));
-    flow->tokenFile = DupOrNull(OptString(obj, OPT_TOKENFILE));
-    TtoPairsCopy(&flow->extra, &obj->tokenParams);
-    Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
-	    &flow->useBasicAuth);
-    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
-    flow->timeoutMs = (long) w;
-    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_AUTHTIMEOUT], &w);
-    flow->authTimeoutMs = (long) w;
-    flow->doneProc = FlowDone;
-    flow->doneData = obj;
-
     Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORT], &w);
     from = (int) w;
     Tcl_GetWideIntFromObj(NULL, obj->options[OPT_LISTENPORTRANGEEND], &w);
     to = (int) w;
+    cfg = ConfigNew(obj);
+    if ((why = TtoProviderFlowCheck(cfg, from, &kind, &word)) != NULL) {
+	TtoConfigFree(cfg);
+	return Error(interp, kind, word, NULL, "%s", why);
+    }
+
+    Tcl_DStringInit(&state);
+    Tcl_DStringInit(&verifier);
+    if (*OptString(obj, OPT_STATE)) {
+	Tcl_DStringAppend(&state, OptString(obj, OPT_STATE), -1);
+    } else if (TtoRandomToken(&state, 24) != 0) {
+	cfg->pkce = -1;
+    }
+    if (cfg->pkce > 0 && TtoRandomToken(&verifier, 32) != 0) {
+	cfg->pkce = -1;
+    }
+    if (cfg->pkce < 0) {
+	TtoConfigFree(cfg);
+	Tcl_DStringFree(&state);
+	TtoWipeDString(&verifier);
+	return Error(interp, "STATE", "RANDOM", NULL, "the operating system's "
+		"random number generator failed");
+    }
+    flow = TtoFlowNew(cfg, Tcl_DStringValue(&state), cfg->pkce
+	    ? Tcl_DStringValue(&verifier) : NULL, FlowDone, obj);
+    Tcl_DStringFree(&state);
+    TtoWipeDString(&verifier);
+
     /*
      * The browser goes where the redirect URI says: "localhost" may
      * resolve to either loopback address, an address literal to that one.
@@ -995,17 +782,8 @@ StartAuth(
 		Tcl_ErrnoId(), Tcl_ErrnoMsg(err), (char *) NULL);
 	return TCL_ERROR;
     }
-    Tcl_DStringInit(&ds);
-    Tcl_DStringAppend(&ds, "http://", -1);
-    Tcl_DStringAppend(&ds, OptString(obj, OPT_LOCALHOST), -1);
-    snprintf(portText, sizeof(portText), ":%d", flow->port);
-    Tcl_DStringAppend(&ds, portText, -1);
-    Tcl_DStringAppend(&ds, flow->redirectPath, -1);
-    flow->redirectUri = TtoStrDup(Tcl_DStringValue(&ds));
-    Tcl_DStringFree(&ds);
-
     Tcl_DStringInit(&url);
-    AuthorizeUrl(obj, flow, &url);
+    redirectUri = TtoFlowAuthorizeUrl(flow, host, &url);
 
     if (TtoFlowStart(flow) != 0) {
 	TtoFlowFree(flow);
@@ -1022,7 +800,7 @@ StartAuth(
     obj->harvested = 0;
     SetObjField(&obj->response, Tcl_NewObj());
     SetObjField(&obj->failureInfo, Tcl_NewObj());
-    SetObjField(&obj->redirectUri, Tcl_NewStringObj(flow->redirectUri, -1));
+    SetObjField(&obj->redirectUri, Tcl_NewStringObj(redirectUri, -1));
     TtoPairsFree(&obj->redirectParams);
 
     Tcl_DStringResult(interp, &url);
@@ -1037,26 +815,29 @@ StartAuth(
  *----------------------------------------------------------------------
  */
 
+/*
+ * The one place tokens enter the object (a flow's, a refresh's, a token
+ * file's or store's).  kept: the refresh token a refresh spent, which
+ * stays (with its expiry) when the answer brings no new one (RFC 6749
+ * 6); NULL: the answer's tokens replace all.
+ */
+
 static void
 ApplyTokens(
     TtoObject *obj,
     const TtoTokenResult *res,
     TtoProvider provider,
     const char *responseText,
-    int keepRefreshToken)
+    const char *kept)
 {
     SetObjField(&obj->options[OPT_ACCESSTOKEN],
 	    Tcl_NewStringObj(res->accessToken, -1));
-    if (res->refreshToken) {
-	SetObjField(&obj->options[OPT_REFRESHTOKEN],
-		Tcl_NewStringObj(res->refreshToken, -1));
-    } else if (!keepRefreshToken) {
-	SetObjField(&obj->options[OPT_REFRESHTOKEN], Tcl_NewObj());
-    }
+    SetObjField(&obj->options[OPT_REFRESHTOKEN], Tcl_NewStringObj(
+	    res->refreshToken ? res->refreshToken : kept ? kept : "", -1));
     SetObjField(&obj->tokenType,
 	    Tcl_NewStringObj(res->tokenType ? res->tokenType : "", -1));
     obj->expiresAt = res->expiresAt;
-    if (res->refreshExpiresAt >= 0 || !keepRefreshToken || res->refreshToken) {
+    if (res->refreshExpiresAt >= 0 || !kept || res->refreshToken) {
 	obj->refreshExpiresAt = res->refreshExpiresAt;
     }
     obj->tokenProvider = provider;
@@ -1176,7 +957,7 @@ LoadToken(
 	    != TCL_OK) {
 	return TCL_ERROR;
     }
-    ApplyTokens(obj, &res, provider, text, 0);
+    ApplyTokens(obj, &res, provider, text, NULL);
     TtoTokenResultFree(&res);
     TtoSecretFree(text);
     return TCL_OK;
@@ -1725,7 +1506,7 @@ SameOrigin(
     eb = eb ? strpbrk(eb + 3, "/?#") : NULL;
     la = ea ? (size_t) (ea - a) : strlen(a);
     lb = eb ? (size_t) (eb - b) : strlen(b);
-    return la == lb && AsciiCaseEqual(a, b, la);
+    return la == lb && TtoAsciiCaseEqual(a, b, la);
 }
 
 /* The identity a response names ("" if none), into dsPtr. */
@@ -1775,11 +1556,8 @@ GrantCheck(
 		cJSON_GetObjectItemCaseSensitive(root, "data"), "ttoauth2");
     }
     if (cJSON_IsObject(stamp)) {
-	TtoProvider p = ResolveProvider(obj);
-
-	if ((v = JsonString(stamp, "provider")) != NULL
-		&& strcmp(v, p == TTO_PROVIDER_TIKTOKSHOP ? "tiktokshop"
-		: "rfc6749") != 0) {
+	if ((v = JsonString(stamp, "provider")) != NULL && strcmp(v,
+		TtoProviderName(ResolveProvider(obj))) != 0) {
 	    what = "provider profile";
 	} else if ((v = JsonString(stamp, "client_id")) != NULL
 		&& *OptString(obj, OPT_CLIENTID)
@@ -1842,8 +1620,7 @@ struct Obtain {
     int pause;
     TtoAsyncJob *job;
     AsyncXfer *ax;
-    TtoProvider provider;
-    Tcl_DString endpoint;
+    TtoConfig *cfg;		/* taken when the refresh started */
     Tcl_DString refreshToken;	/* the one sent */
 };
 
@@ -1872,7 +1649,7 @@ ObtainFree(
     struct Obtain *op)
 {
     StoreFree(&op->store);
-    Tcl_DStringFree(&op->endpoint);
+    TtoConfigFree(op->cfg);
     TtoWipeDString(&op->refreshToken);
     ckfree(op);
 }
@@ -1930,7 +1707,7 @@ ObtainDecide(
 	    }
 	    if (op->mode == TTO_OBTAIN_VALID
 		    && ValidFor(res.accessToken, res.expiresAt, op->within)) {
-		ApplyTokens(obj, &res, provider, s, 0);
+		ApplyTokens(obj, &res, provider, s, NULL);
 		SetObjField(&obj->failureInfo, Tcl_NewObj());
 		Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
 		*codePtr = TCL_OK;
@@ -1941,7 +1718,7 @@ ObtainDecide(
 	    if (res.refreshToken && strcmp(res.refreshToken, ours) != 0) {
 		if (op->mode == TTO_OBTAIN_REFRESH && *ours != '\0') {
 		    /* Another process refreshed: adopt its tokens. */
-		    ApplyTokens(obj, &res, provider, s, 0);
+		    ApplyTokens(obj, &res, provider, s, NULL);
 		    SetObjField(&obj->failureInfo, Tcl_NewObj());
 		    Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
 		    *codePtr = TCL_OK;
@@ -1960,7 +1737,7 @@ ObtainDecide(
     if (use) {
 	Tcl_DStringAppend(&op->refreshToken, use, -1);
     }
-    if (Tcl_DStringLength(&op->endpoint) == 0) {
+    if (*op->cfg->refreshEndpoint == '\0') {
 	Error(interp, "STATE", NULL, NULL,
 		"refresh needs -tokenendpoint or -refreshendpoint");
 	return STEP_DONE;
@@ -1978,26 +1755,10 @@ ObtainRequest(
     struct Obtain *op,
     TtoTokenRequest *req)
 {
-    TtoObject *obj = op->obj;
-    Tcl_WideInt w = 30000;
-
     memset(req, 0, sizeof(*req));
-    req->provider = op->provider;
+    req->cfg = op->cfg;
     req->grant = TTO_GRANT_REFRESH;
-    req->endpoint = Tcl_DStringValue(&op->endpoint);
-    req->clientId = OptString(obj, OPT_CLIENTID);
-    req->clientSecret = OptString(obj, OPT_CLIENTSECRET);
     req->refreshToken = Tcl_DStringValue(&op->refreshToken);
-    req->resource = OptString(obj, OPT_RESOURCE);
-    req->scope = OptString(obj, OPT_SCOPE);
-    req->extra = &obj->refreshParams;
-    Tcl_GetBooleanFromObj(NULL, obj->options[OPT_USEBASICAUTH],
-	    &req->useBasicAuth);
-    Tcl_GetWideIntFromObj(NULL, obj->options[OPT_TIMEOUT], &w);
-    req->timeoutMs = (long) w;
-    req->caFile = OptString(obj, OPT_CAFILE);
-    req->proxy = OptString(obj, OPT_PROXY);
-    req->userAgent = OptString(obj, OPT_USERAGENT);
 }
 
 /* Applies a refresh's answer and saves it.  Returns the call's code. */
@@ -2015,17 +1776,13 @@ ObtainApply(
 
 	SetObjField(&obj->failureInfo, Tcl_NewStringObj(info, -1));
 	Tcl_SetObjResult(interp, Tcl_ObjPrintf("refresh failed: %s", info));
-	Tcl_SetErrorCode(interp, "TTOAUTH2", res->errorKind ? res->errorKind
-		: "HTTP", res->errorWords[0], res->errorWords[1],
-		res->errorWords[2], (char *) NULL);
+	Tcl_SetErrorCode(interp, "TTOAUTH2", res->errorKind ? TtoErrorKindName(
+		res->errorKind) : "HTTP", res->errorWords[0], res->errorWords[1],
+		TtoAdviceName(res->advice), (char *) NULL);
 	return TCL_ERROR;
     }
-    if (res->refreshToken == NULL) {
-	/* RFC 6749 6: no new refresh token means keep the one used. */
-	SetObjField(&obj->options[OPT_REFRESHTOKEN], Tcl_NewStringObj(
-		Tcl_DStringValue(&op->refreshToken), -1));
-    }
-    ApplyTokens(obj, res, op->provider, res->body ? res->body : "", 1);
+    ApplyTokens(obj, res, op->cfg->provider, res->body ? res->body : "",
+	    Tcl_DStringValue(&op->refreshToken));
     SetObjField(&obj->failureInfo, Tcl_NewObj());
     if (op->store.kind != STORE_NONE
 	    && StoreWrite(interp, obj, &op->store) != TCL_OK) {
@@ -2075,10 +1832,8 @@ ObtainNew(
     op->interp = interp;
     op->mode = mode;
     op->within = within;
-    op->provider = ResolveProvider(obj);
-    Tcl_DStringInit(&op->endpoint);
+    op->cfg = ConfigNew(obj);
     Tcl_DStringInit(&op->refreshToken);
-    RefreshEndpoint(obj, op->provider, &op->endpoint);
     StoreInit(obj, &op->store);
     return op;
 }
@@ -2523,7 +2278,7 @@ StoreLoadToken(
 	TtoTokenResultFree(&res);
 	code = TCL_ERROR;
     } else {
-	ApplyTokens(obj, &res, provider, t, 0);
+	ApplyTokens(obj, &res, provider, t, NULL);
 	TtoTokenResultFree(&res);
     }
     Tcl_DecrRefCount(text);
@@ -2731,7 +2486,7 @@ CompleteAuth(
 		    "the URL carries no state parameter: it is not the "
 		    "redirect of this flow");
 	}
-	if (strcmp(state, flow->stateParam) != 0) {
+	if (strcmp(state, TtoFlowStateParam(flow)) != 0) {
 	    TtoPairsFree(&params);
 	    return Error(interp, "STATE", "MISMATCH", NULL, "completeAuth: "
 		    "the URL's state is not this flow's: it is not the "
@@ -2969,7 +2724,7 @@ ObjectCmd(
 	    code = TCL_ERROR;
 	    break;
 	}
-	if (obj->flow && obj->flow->started) {
+	if (TtoFlowStarted(obj->flow)) {
 	    TtoFlowWait(obj->flow, ms);
 	}
 	Tcl_SetObjResult(interp, Tcl_NewIntObj(CurrentState(obj)));

@@ -4,10 +4,11 @@
  *	One authorization-code flow: the background thread that serves the
  *	loopback port until the browser's redirect arrives, checks it, runs
  *	the token exchange, answers the browser, closes the port and records
- *	the outcome as a flow state (0..5, as Chilkat's AuthFlowState).
+ *	the outcome as a flow state (TtoAuthState: 0..5, as Chilkat's
+ *	AuthFlowState).
  *
- *	Ownership: the Tcl thread creates the flow and fills its
- *	configuration; TtoFlowBind hands it to a worker thread, which opens
+ *	Ownership: the Tcl thread creates the flow with a configuration
+ *	snapshot (TtoConfig, the flow's to free); TtoFlowBind hands it to a worker thread, which opens
  *	the listener (channels belong to the thread that opens them) and
  *	reports the port; TtoFlowStart lets the worker serve.  From then on
  *	the worker alone writes the results; the Tcl thread reads only the
@@ -25,6 +26,47 @@
 #include <string.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
+
+struct TtoFlow {
+    /* Configuration: written by the Tcl thread before TtoFlowStart. */
+    TtoConfig *cfg;		/* the object's, when startAuth ran */
+    char *stateParam;
+    char *verifier;		/* PKCE verifier, NULL without PKCE */
+    char *redirectUri;		/* TtoFlowAuthorizeUrl */
+    int families;		/* TtoFlowBind's arguments, for the worker */
+    int portFrom;
+    int portTo;
+    int port;			/* bound port */
+    Tcl_ThreadId owner;		/* the thread of the object's interp */
+    void (*doneProc)(void *clientData);	/* run in owner via its queue */
+    void *doneData;
+
+    /* Shared: guarded by mutex. */
+    Tcl_Mutex mutex;
+    Tcl_Condition cond;
+    TtoAuthState state;
+    int threadDone;		/* the worker will touch nothing more */
+    int orphan;			/* owner gone: the worker frees the flow */
+    volatile int cancel;	/* TtoCancelSet / TtoCancelRequested */
+    int bindDone;		/* the worker has tried to bind */
+    int bindErrno;		/* ... and failed for this reason, or 0 */
+    int go;			/* 1: serve (TtoFlowStart), -1: give up */
+    TtoNet *net;		/* NULL once closed */
+    TtoCurl *http;		/* NULL once handed back to the pool */
+    int pasted;			/* TtoFlowPaste handed the redirect over */
+    TtoPairs pastedParams;	/* ... with these parameters */
+
+    /* Tcl thread only. */
+    int bound;			/* a worker holds the flow (TtoFlowBind) */
+    int started;
+
+    /* Results: written by the worker before the final state is set. */
+    TtoFlowOutcome out;
+    int rejectedPath;		/* requests rejected, by reason (worker) */
+    int rejectedMethod;
+    int rejectedState;
+    int rejectedNoCode;
+};
 
 typedef struct FlowEvent {
     Tcl_Event header;
@@ -60,13 +102,42 @@ FreeString(
     *sPtr = NULL;
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowNew --
+ *
+ *	A new flow for the configuration cfg (taken: the flow frees it),
+ *	with its state parameter and PKCE verifier (NULL: none).  doneProc
+ *	runs in this thread's event loop when the flow ends.
+ *
+ * Results:
+ *	The flow, not yet bound (TtoFlowBind) nor started.
+ *
+ * Side effects:
+ *	Allocates memory.
+ *
+ *----------------------------------------------------------------------
+ */
+
 TtoFlow *
-TtoFlowNew(void)
+TtoFlowNew(
+    TtoConfig *cfg,
+    const char *state,
+    const char *verifier,
+    void (*doneProc)(void *clientData),
+    void *doneData)
 {
     TtoFlow *flow = ckalloc(sizeof(TtoFlow));
 
     memset(flow, 0, sizeof(TtoFlow));
-    flow->result.expiresAt = flow->result.refreshExpiresAt = -1;
+    flow->cfg = cfg;
+    flow->stateParam = TtoStrDup(state);
+    flow->verifier = TtoStrDup(verifier);
+    flow->doneProc = doneProc;
+    flow->doneData = doneData;
+    flow->out.provider = cfg->provider;
+    flow->out.result.expiresAt = flow->out.result.refreshExpiresAt = -1;
     flow->owner = Tcl_GetCurrentThread();
 
     /*
@@ -102,7 +173,7 @@ RedirectRequest(
     TtoFlow *flow = clientData;
     const char *state, *code, *error;
 
-    if (strcmp(req->path, flow->redirectPath) != 0) {
+    if (strcmp(req->path, flow->cfg->redirectPath) != 0) {
 	flow->rejectedPath++;
 	TtoHttpReply(replyPtr, 404, "Not Found",
 		"<!doctype html><title>Not found</title><p>Not found.</p>");
@@ -139,8 +210,8 @@ RedirectRequest(
 		"authorization was completed already.</p>");
 	return TTO_CONN_REPLY;
     }
-    TtoPairsCopy(&flow->redirectParams, &req->query);
-    flow->state = 2;
+    TtoPairsCopy(&flow->out.redirectParams, &req->query);
+    flow->state = TTO_AUTH_EXCHANGING;
     Tcl_ConditionNotify(&flow->cond);
     Tcl_MutexUnlock(&flow->mutex);
     return TTO_CONN_HOLD;
@@ -188,7 +259,7 @@ ParamsJson(
  *	The token exchange of a received redirect.
  *
  * Results:
- *	The final state: 3 or 5.
+ *	The final state: TTO_AUTH_SUCCEEDED or TTO_AUTH_FAILED.
  *
  *----------------------------------------------------------------------
  */
@@ -204,50 +275,40 @@ ExchangeCode(
     char why[300];
 
     memset(&req, 0, sizeof(req));
-    req.provider = flow->provider;
+    req.cfg = flow->cfg;
     req.grant = TTO_GRANT_CODE;
-    req.endpoint = flow->endpoint;
-    req.clientId = flow->clientId;
-    req.clientSecret = flow->clientSecret;
     req.code = code;
     req.redirectUri = flow->redirectUri;
     req.codeVerifier = flow->verifier;
-    req.resource = flow->resource;
-    req.extra = &flow->extra;
-    req.useBasicAuth = flow->useBasicAuth;
-    req.timeoutMs = flow->timeoutMs;
-    req.caFile = flow->caFile;
-    req.proxy = flow->proxy;
-    req.userAgent = flow->userAgent;
     req.cancelPtr = &flow->cancel;
 
-    TtoTokenRequestRun(flow->http, &req, &flow->result);
-    if (flow->result.body) {
-	flow->response = TtoStrDup(flow->result.body);
+    TtoTokenRequestRun(flow->http, &req, &flow->out.result);
+    if (flow->out.result.body) {
+	flow->out.response = TtoStrDup(flow->out.result.body);
     }
-    if (!flow->result.ok) {
-	flow->failureInfo = TtoStrDup(flow->result.failureInfo
-		? flow->result.failureInfo : "token request failed");
-	return 5;
+    if (!flow->out.result.ok) {
+	flow->out.failureInfo = TtoStrDup(flow->out.result.failureInfo
+		? flow->out.result.failureInfo : "token request failed");
+	return TTO_AUTH_FAILED;
     }
-    if (flow->tokenFile) {
+    if (*flow->cfg->tokenFile) {
 	memset(&snap, 0, sizeof(snap));
-	snap.provider = flow->provider;
-	snap.body = flow->result.body;
-	snap.bodyLen = flow->result.bodyLen;
-	snap.accessToken = flow->result.accessToken;
-	snap.refreshToken = flow->result.refreshToken;
-	snap.tokenType = flow->result.tokenType;
-	snap.expiresAt = flow->result.expiresAt;
-	snap.refreshExpiresAt = flow->result.refreshExpiresAt;
-	snap.stampClientId = flow->clientId;
-	snap.stampEndpoint = flow->endpoint;
-	if (TtoStoreSave(flow->tokenFile, &snap, 1, &err) != 0) {
+	snap.provider = flow->cfg->provider;
+	snap.body = flow->out.result.body;
+	snap.bodyLen = flow->out.result.bodyLen;
+	snap.accessToken = flow->out.result.accessToken;
+	snap.refreshToken = flow->out.result.refreshToken;
+	snap.tokenType = flow->out.result.tokenType;
+	snap.expiresAt = flow->out.result.expiresAt;
+	snap.refreshExpiresAt = flow->out.result.refreshExpiresAt;
+	snap.stampClientId = flow->cfg->clientId;
+	snap.stampEndpoint = flow->cfg->tokenEndpoint;
+	if (TtoStoreSave(flow->cfg->tokenFile, &snap, 1, &err) != 0) {
 	    snprintf(why, sizeof(why), "%s", Tcl_ErrnoMsg(err));
-	    flow->saveError = TtoStrDup(why);
+	    flow->out.saveError = TtoStrDup(why);
 	}
     }
-    return 3;
+    return TTO_AUTH_SUCCEEDED;
 }
 
 /*
@@ -349,7 +410,8 @@ RunFlow(
     TtoFlow *flow)
 {
     long long deadline = 0;
-    int served, final = 5, orphan, pasted;
+    int served, orphan, pasted;
+    TtoAuthState final = TTO_AUTH_FAILED;
     const char *page = NULL;
     Tcl_DString reply;
     FlowEvent *event;
@@ -357,8 +419,8 @@ RunFlow(
     TtoNet *net;
     char info[200];
 
-    if (flow->authTimeoutMs > 0) {
-	deadline = TtoNowMs() + flow->authTimeoutMs;
+    if (flow->cfg->authTimeoutMs > 0) {
+	deadline = TtoNowMs() + flow->cfg->authTimeoutMs;
     }
     served = TtoNetServe(flow->net, deadline, RedirectRequest, flow);
 
@@ -380,23 +442,23 @@ RunFlow(
     Tcl_MutexUnlock(&flow->mutex);
     if (pasted) {
 	TtoCancelSwap(&flow->cancel, 2, 0);
-	TtoPairsFree(&flow->redirectParams);
-	TtoPairsCopy(&flow->redirectParams, &flow->pastedParams);
+	TtoPairsFree(&flow->out.redirectParams);
+	TtoPairsCopy(&flow->out.redirectParams, &flow->pastedParams);
 	served = SERVE_PASTED;
     }
     switch (served) {
     case SERVE_PASTED:
     case TTO_SERVE_HELD: {
-	const char *error = TtoPairsGet(&flow->redirectParams, "error");
-	const char *code = TtoPairsGet(&flow->redirectParams, "code");
+	const char *error = TtoPairsGet(&flow->out.redirectParams, "error");
+	const char *code = TtoPairsGet(&flow->out.redirectParams, "code");
 
 	if (error != NULL) {
 	    /* TikTok sends code=null&error=auth_denied: error wins. */
-	    const char *desc = TtoPairsGet(&flow->redirectParams,
+	    const char *desc = TtoPairsGet(&flow->out.redirectParams,
 		    "error_description");
 	    Tcl_DString why;
 
-	    flow->response = ParamsJson(&flow->redirectParams);
+	    flow->out.response = ParamsJson(&flow->out.redirectParams);
 	    Tcl_DStringInit(&why);
 	    Tcl_DStringAppend(&why, "the provider denied access: error=", -1);
 	    AppendShort(&why, error);
@@ -405,30 +467,30 @@ RunFlow(
 		AppendShort(&why, desc);
 		Tcl_DStringAppend(&why, ")", -1);
 	    }
-	    flow->failureInfo = TtoStrDup(Tcl_DStringValue(&why));
+	    flow->out.failureInfo = TtoStrDup(Tcl_DStringValue(&why));
 	    Tcl_DStringFree(&why);
-	    final = 4;
+	    final = TTO_AUTH_DENIED;
 	} else if (code == NULL || *code == '\0') {
-	    flow->failureInfo = TtoStrDup("the redirect carried an empty code");
-	    final = 5;
+	    flow->out.failureInfo = TtoStrDup("the redirect carried an empty code");
+	    final = TTO_AUTH_FAILED;
 	} else {
 	    final = ExchangeCode(flow, code);
 	}
-	if (final == 5 && flow->result.errorKind
-		&& strcmp(flow->result.errorKind, "CANCELLED") == 0) {
-	    FreeString(&flow->failureInfo);
-	    flow->failureInfo = TtoStrDup("cancelled");
+	if (final == TTO_AUTH_FAILED
+		&& flow->out.result.errorKind == TTO_ERR_CANCELLED) {
+	    FreeString(&flow->out.failureInfo);
+	    flow->out.failureInfo = TtoStrDup("cancelled");
 	}
 	if (served == SERVE_PASTED) {
 	    break;		/* no browser waits on this port */
 	}
-	page = (final == 3) ? flow->allowHtml : flow->denyHtml;
+	page = (final == TTO_AUTH_SUCCEEDED) ? flow->cfg->allowHtml : flow->cfg->denyHtml;
 	Tcl_DStringInit(&reply);
-	if (final == 3) {
+	if (final == TTO_AUTH_SUCCEEDED) {
 	    TtoHttpReply(&reply, 200, "OK", page);
 	} else {
-	    TtoHttpReply(&reply, final == 4 ? 403 : 502,
-		    final == 4 ? "Forbidden" : "Bad Gateway", page);
+	    TtoHttpReply(&reply, final == TTO_AUTH_DENIED ? 403 : 502,
+		    final == TTO_AUTH_DENIED ? "Forbidden" : "Bad Gateway", page);
 	}
 	TtoNetSendHeld(flow->net, Tcl_DStringValue(&reply),
 		(size_t) Tcl_DStringLength(&reply), 2000);
@@ -437,11 +499,11 @@ RunFlow(
     }
     case TTO_SERVE_TIMEOUT:
 	snprintf(info, sizeof(info), "timed out after %ld ms waiting for the "
-		"browser's redirect", flow->authTimeoutMs);
-	flow->failureInfo = RejectedInfo(flow, info);
+		"browser's redirect", flow->cfg->authTimeoutMs);
+	flow->out.failureInfo = RejectedInfo(flow, info);
 	break;
     default:
-	flow->failureInfo = TtoStrDup("cancelled");
+	flow->out.failureInfo = TtoStrDup("cancelled");
 	break;
     }
 
@@ -811,6 +873,46 @@ FlowEventMatch(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoFlowAuthorizeUrl --
+ *
+ *	For a bound flow: its redirect URI (http://host:port/path, host as
+ *	-localhost says) and the authorize URL the browser is sent to.
+ *
+ * Results:
+ *	The redirect URI (the flow's); the URL is appended to *urlPtr.
+ *
+ * Side effects:
+ *	Keeps the redirect URI for the token request.
+ *
+ *----------------------------------------------------------------------
+ */
+
+const char *
+TtoFlowAuthorizeUrl(
+    TtoFlow *flow,
+    const char *host,
+    Tcl_DString *urlPtr)
+{
+    Tcl_DString ds;
+    char port[16];
+
+    Tcl_DStringInit(&ds);
+    Tcl_DStringAppend(&ds, "http://", -1);
+    Tcl_DStringAppend(&ds, host, -1);
+    snprintf(port, sizeof(port), ":%d", flow->port);
+    Tcl_DStringAppend(&ds, port, -1);
+    Tcl_DStringAppend(&ds, flow->cfg->redirectPath, -1);
+    FreeString(&flow->redirectUri);
+    flow->redirectUri = TtoStrDup(Tcl_DStringValue(&ds));
+    Tcl_DStringFree(&ds);
+    TtoProviderAuthorizeUrl(flow->cfg, flow->redirectUri, flow->stateParam,
+	    flow->verifier, urlPtr);
+    return flow->redirectUri;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * TtoFlowStart --
  *
  *	Lets the worker of a bound flow serve the port.
@@ -838,7 +940,7 @@ TtoFlowStart(
 	return -1;
     }
     flow->http = http;
-    flow->state = 1;
+    flow->state = TTO_AUTH_WAITING;
     flow->go = 1;
     Tcl_ConditionNotify(&flow->cond);
     Tcl_MutexUnlock(&flow->mutex);
@@ -846,11 +948,51 @@ TtoFlowStart(
     return 0;
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowStarted, TtoFlowState, TtoFlowStateParam, TtoFlowOutcomeGet --
+ *
+ *	What the object reads of its flow: whether TtoFlowStart ran, the
+ *	state (under the mutex), the state parameter the redirect must
+ *	carry, and once the flow has ended (TtoFlowState says so) its
+ *	outcome, which the worker no longer touches then.
+ *
+ * Results:
+ *	As said.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
 int
+TtoFlowStarted(
+    TtoFlow *flow)
+{
+    return flow != NULL && flow->started;
+}
+
+const char *
+TtoFlowStateParam(
+    TtoFlow *flow)
+{
+    return flow->stateParam;
+}
+
+const TtoFlowOutcome *
+TtoFlowOutcomeGet(
+    TtoFlow *flow)
+{
+    return &flow->out;
+}
+
+TtoAuthState
 TtoFlowState(
     TtoFlow *flow)
 {
-    int state;
+    TtoAuthState state;
 
     Tcl_MutexLock(&flow->mutex);
     state = flow->state;
@@ -863,8 +1005,9 @@ TtoFlowState(
  *
  * TtoFlowWait --
  *
- *	Blocks on the flow's condition variable until the flow ends (state
- *	3, 4 or 5) or ms milliseconds pass (ms < 0: no limit).
+ *	Blocks on the flow's condition variable until the flow ends
+ *	(TTO_AUTH_SUCCEEDED or after) or ms milliseconds pass (ms < 0: no
+ *	limit).
  *
  * Results:
  *	The state.
@@ -872,16 +1015,17 @@ TtoFlowState(
  *----------------------------------------------------------------------
  */
 
-int
+TtoAuthState
 TtoFlowWait(
     TtoFlow *flow,
     long long ms)
 {
     long long deadline = (ms >= 0) ? TtoNowMs() + ms : 0;
-    int state;
+    TtoAuthState state;
 
     Tcl_MutexLock(&flow->mutex);
-    while (flow->started && flow->state > 0 && flow->state < 3) {
+    while (flow->started && flow->state > TTO_AUTH_IDLE
+	    && flow->state < TTO_AUTH_SUCCEEDED) {
 	Tcl_Time slice;
 	long long left = 1000;
 
@@ -923,7 +1067,7 @@ RequestCancel(
 {
     Tcl_MutexLock(&flow->mutex);
     if (!flow->threadDone && (how == CANCEL_ANY
-	    || (how == CANCEL_RUNNING && flow->state < 3)
+	    || (how == CANCEL_RUNNING && flow->state < TTO_AUTH_SUCCEEDED)
 	    || (how == CANCEL_ORPHAN && flow->orphan))) {
 	TtoCancelSet(&flow->cancel);
 	if (flow->net) {
@@ -954,7 +1098,7 @@ TtoFlowCancel(
 	return;
     }
     RequestCancel(flow, CANCEL_RUNNING);
-    WAIT_FOR(flow, flow->state >= 3);
+    WAIT_FOR(flow, flow->state >= TTO_AUTH_SUCCEEDED);
 }
 
 /*
@@ -986,13 +1130,13 @@ TtoFlowPaste(
 	return -1;
     }
     Tcl_MutexLock(&flow->mutex);
-    if (flow->state != 1 || flow->pasted || flow->threadDone) {
+    if (flow->state != TTO_AUTH_WAITING || flow->pasted || flow->threadDone) {
 	Tcl_MutexUnlock(&flow->mutex);
 	return -1;
     }
     TtoPairsCopy(&flow->pastedParams, params);
     flow->pasted = 1;
-    flow->state = 2;
+    flow->state = TTO_AUTH_EXCHANGING;
     TtoCancelSwap(&flow->cancel, 0, 2);
     if (flow->net) {
 	TtoNetWake(flow->net);
@@ -1028,11 +1172,7 @@ FreeFlow(
 {
     char **strings[] = {
 	&flow->stateParam, &flow->verifier, &flow->redirectUri,
-	&flow->redirectPath, &flow->allowHtml, &flow->denyHtml,
-	&flow->endpoint, &flow->clientId, &flow->clientSecret,
-	&flow->resource, &flow->caFile, &flow->proxy, &flow->userAgent,
-	&flow->tokenFile, &flow->response, &flow->failureInfo,
-	&flow->saveError
+	&flow->out.response, &flow->out.failureInfo, &flow->out.saveError
     };
     size_t i;
 
@@ -1041,10 +1181,10 @@ FreeFlow(
     for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
 	FreeString(strings[i]);
     }
-    TtoPairsFree(&flow->extra);
-    TtoPairsFree(&flow->redirectParams);
+    TtoConfigFree(flow->cfg);
+    TtoPairsFree(&flow->out.redirectParams);
     TtoPairsFree(&flow->pastedParams);
-    TtoTokenResultFree(&flow->result);
+    TtoTokenResultFree(&flow->out.result);
     Tcl_ConditionFinalize(&flow->cond);
     Tcl_MutexFinalize(&flow->mutex);
     ckfree(flow);
@@ -1072,7 +1212,7 @@ TtoFlowFree(
 
     if (flow->started) {
 	RequestCancel(flow, CANCEL_RUNNING);	/* no-op once it has ended */
-	WAIT_FOR(flow, flow->state >= 3);
+	WAIT_FOR(flow, flow->state >= TTO_AUTH_SUCCEEDED);
 	Tcl_MutexLock(&flow->mutex);
 	if (!flow->threadDone) {
 	    flow->orphan = orphaned = 1;

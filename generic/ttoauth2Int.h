@@ -89,8 +89,10 @@ typedef struct {
 
 /* ttoauth2Url.c */
 MODULE_SCOPE char *	TtoStrDup(const char *s);
+MODULE_SCOPE int	TtoAsciiCaseEqual(const char *a, const char *b, size_t n);
 MODULE_SCOPE void	TtoCurlSafeBase(void *curl, const char *url,
-			    char *errbuf);
+			    char *errbuf, long timeoutMs, const char *caFile,
+			    const char *proxy, const char *userAgent);
 MODULE_SCOPE int	TtoFail(Tcl_Interp *interp, const char *kind,
 			    const char *word, const char *msg);
 MODULE_SCOPE void	TtoWipe(void *mem, size_t len);
@@ -162,30 +164,67 @@ MODULE_SCOPE int	TtoJsonPretty(const char *text, size_t len,
 			    Tcl_DString *out);
 
 /*
- * ttoauth2Token.c: token endpoint requests (libcurl) and the one place
- * that knows each provider's wire format.
+ * The configuration a flow or a refresh runs with: a snapshot of the
+ * object's options taken when it starts (TtoConfigNew, ttoauth2.c),
+ * never changed afterwards, owned by the flow or refresh and freed once
+ * (TtoConfigFree).  Strings are ckalloc'ed and never NULL ("" = unset).
  */
 
 typedef struct {
-    TtoProvider provider;
+    TtoProvider provider;	/* resolved: never AUTO */
+    char *clientId;
+    char *clientSecret;
+    char *authorizationEndpoint;
+    char *tokenEndpoint;
+    char *refreshEndpoint;	/* derived (TtoProviderRefreshEndpoint) */
+    char *scope;
+    char *resource;
+    char *codeChallengeMethod;
+    char *caFile;
+    char *proxy;
+    char *userAgent;
+    char *tokenFile;		/* a flow saves here on success */
+    char *redirectPath;
+    char *allowHtml;
+    char *denyHtml;
+    TtoPairs authParams;	/* addAuthQueryParam */
+    TtoPairs tokenParams;	/* addTokenQueryParam */
+    TtoPairs refreshParams;	/* addRefreshQueryParam */
+    int useBasicAuth;
+    int pkce;			/* a flow sends a PKCE challenge */
+    long timeoutMs;
+    long authTimeoutMs;		/* 0: no limit */
+} TtoConfig;
+
+/*
+ * A token request: the configuration and what this grant adds.  The
+ * endpoint and extra parameters follow from the grant (the token or the
+ * refresh endpoint; addTokenQueryParam or addRefreshQueryParam).
+ */
+
+typedef struct {
+    const TtoConfig *cfg;
     TtoGrant grant;
-    const char *endpoint;
-    const char *clientId;
-    const char *clientSecret;
     const char *code;		/* TTO_GRANT_CODE */
     const char *redirectUri;	/* TTO_GRANT_CODE, rfc6749 */
-    const char *codeVerifier;	/* TTO_GRANT_CODE, rfc6749, may be NULL */
+    const char *codeVerifier;	/* TTO_GRANT_CODE, may be NULL */
     const char *refreshToken;	/* TTO_GRANT_REFRESH */
-    const char *resource;	/* may be NULL or "" */
-    const char *scope;		/* refresh only, may be NULL or "" */
-    const TtoPairs *extra;	/* addTokenQueryParam/addRefreshQueryParam */
-    int useBasicAuth;
-    long timeoutMs;
-    const char *caFile;
-    const char *proxy;
-    const char *userAgent;
     volatile int *cancelPtr;	/* non-zero aborts the transfer, or NULL */
 } TtoTokenRequest;
+
+/* The second word of a failed token request's -errorcode (API.md). */
+typedef enum {
+    TTO_ERR_NONE = 0, TTO_ERR_HTTP, TTO_ERR_TOKEN, TTO_ERR_JSON,
+    TTO_ERR_CANCELLED
+} TtoErrorKind;
+
+/* A refusal's last -errorcode word: what the script can do (API.md). */
+typedef enum {
+    TTO_ADVICE_NONE = 0,
+    TTO_ADVICE_REAUTHORIZE,	/* the grant is dead */
+    TTO_ADVICE_RETRY,		/* try later */
+    TTO_ADVICE_REJECTED		/* anything else */
+} TtoAdvice;
 
 typedef struct {
     int ok;			/* 1: tokens below are valid */
@@ -199,13 +238,51 @@ typedef struct {
     long long refreshExpiresAt;	/* Unix seconds, -1 unknown */
     TtoProvider provider;	/* the profile the answer was read as */
     /* On failure: */
-    const char *errorKind;	/* "HTTP", "TOKEN", "JSON", "CANCELLED" */
-    char *errorWords[3];	/* further words of -errorcode, may be NULL;
-				 * TOKEN: code, message, and REAUTHORIZE
-				 * (the grant is dead), RETRY (try later)
-				 * or REJECTED (anything else) */
+    TtoErrorKind errorKind;
+    char *errorWords[2];	/* further words of -errorcode, may be NULL:
+				 * HTTP status or libcurl name and message;
+				 * TOKEN code and message */
+    TtoAdvice advice;		/* TOKEN: the word after them */
     char *failureInfo;		/* human readable, never a secret */
 } TtoTokenResult;
+
+/*
+ * ttoauth2Provider.c: what differs between the providers, and the token
+ * answers' and files' shape.
+ */
+
+MODULE_SCOPE const char *TtoErrorKindName(TtoErrorKind kind);
+MODULE_SCOPE const char *TtoAdviceName(TtoAdvice advice);
+MODULE_SCOPE const char *TtoProviderName(TtoProvider provider);
+MODULE_SCOPE TtoProvider TtoProviderResolve(const char *choice,
+			    const char *tokenEndpoint,
+			    const char *refreshEndpoint);
+MODULE_SCOPE int	TtoProviderPkceDefault(TtoProvider provider);
+MODULE_SCOPE void	TtoProviderRefreshEndpoint(TtoProvider provider,
+			    const char *explicit, const char *token,
+			    Tcl_DString *dsPtr);
+MODULE_SCOPE const char *TtoProviderFlowCheck(const TtoConfig *cfg,
+			    int listenPort, const char **kindPtr,
+			    const char **wordPtr);
+MODULE_SCOPE void	TtoProviderAuthorizeUrl(const TtoConfig *cfg,
+			    const char *redirectUri, const char *state,
+			    const char *verifier, Tcl_DString *urlPtr);
+MODULE_SCOPE int	TtoProviderTokenWire(const TtoTokenRequest *req,
+			    Tcl_DString *urlPtr, Tcl_DString *formPtr,
+			    Tcl_DString *basicPtr);
+MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
+			    const char *body, size_t len, time_t now,
+			    TtoTokenResult *res);
+MODULE_SCOPE void	TtoTokenFail(TtoTokenResult *res, TtoErrorKind kind,
+			    const char *word0, const char *word1,
+			    const char *info);
+MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
+MODULE_SCOPE void	TtoConfigFree(TtoConfig *cfg);
+
+/*
+ * ttoauth2Token.c: token endpoint requests over libcurl, and the pool of
+ * libcurl handles they (and API requests) run on.
+ */
 
 MODULE_SCOPE TtoCurl *	TtoCurlNew(void);
 MODULE_SCOPE void	TtoCurlFree(TtoCurl *http);
@@ -215,10 +292,6 @@ MODULE_SCOPE void	TtoCurlRelease(TtoCurl *http);
 MODULE_SCOPE void	TtoCurlPoolFree(void);
 MODULE_SCOPE void	TtoTokenRequestRun(TtoCurl *http,
 			    const TtoTokenRequest *req, TtoTokenResult *res);
-MODULE_SCOPE void	TtoTokenClassify(TtoProvider provider, long status,
-			    const char *body, size_t len, time_t now,
-			    TtoTokenResult *res);
-MODULE_SCOPE void	TtoTokenResultFree(TtoTokenResult *res);
 MODULE_SCOPE const char *TtoCurlVersion(void);
 MODULE_SCOPE void *	TtoCurlEasy(TtoCurl *http);
 MODULE_SCOPE int	TtoCurlPerform(TtoCurl *http,
@@ -332,6 +405,22 @@ MODULE_SCOPE void	TtoObjectApiConfig(TtoObject *obj, TtoApiConfig *cfg);
 MODULE_SCOPE int	TtoObjectRefresh(Tcl_Interp *interp, TtoObject *obj);
 MODULE_SCOPE TtoCurl *	TtoThreadCurl(void);
 
+/* ttoauth2Provider.c: the provider's part of an API request. */
+MODULE_SCOPE const char *TtoProviderApiCheck(const TtoApiConfig *cfg);
+MODULE_SCOPE int	TtoProviderApiSign(const TtoApiConfig *cfg,
+			    const char *path, size_t pathLen,
+			    TtoPairs *params, const char *body,
+			    size_t bodyLen, char sign[65]);
+MODULE_SCOPE const char *TtoProviderApiHeader(TtoProvider provider,
+			    const char **prefixPtr);
+MODULE_SCOPE int	TtoProviderApiJsonBody(TtoProvider provider);
+MODULE_SCOPE int	TtoProviderApiCode(TtoProvider provider,
+			    const char *body, size_t len, long long *codePtr,
+			    const char **messagePtr, cJSON **rootPtr);
+MODULE_SCOPE int	TtoProviderApiExpired(TtoProvider provider,
+			    long status, const char *wwwAuthenticate,
+			    long long code);
+
 /*
  * ttoauth2Request.c.  A prepared API request and its answer are plain C
  * (no Tcl_Obj), so that the async engine can run them: TtoApiSetup puts
@@ -408,77 +497,47 @@ MODULE_SCOPE int	TtoStoreParse(const char *text, size_t len,
  * ttoauth2Flow.c: one authorization-code flow, run by a background
  * worker thread (kept for the next flow).  The Tcl thread fills the
  * configuration, binds, starts; then only reads the state (under the
- * mutex) until the flow has ended (state 3, 4 or 5), after which the
- * results are read without locking: the worker writes them before it
- * publishes the final state and never again.
+ * mutex) until the flow has ended (TTO_AUTH_SUCCEEDED or after), when
+ * the outcome is read without locking: the worker writes it before it
+ * publishes the final state and never again.  The flow is private to
+ * ttoauth2Flow.c.
  */
 
-typedef struct TtoFlow {
-    /* Configuration: written by the Tcl thread before TtoFlowStart. */
-    TtoProvider provider;
-    char *stateParam;
-    char *verifier;		/* PKCE verifier, NULL without PKCE */
-    char *redirectUri;
-    char *redirectPath;
-    char *allowHtml;
-    char *denyHtml;
-    char *endpoint;
-    char *clientId;
-    char *clientSecret;
-    char *resource;
-    char *caFile;
-    char *proxy;
-    char *userAgent;
-    char *tokenFile;		/* save here on success, or NULL */
-    TtoPairs extra;		/* addTokenQueryParam */
-    int useBasicAuth;
-    long timeoutMs;
-    long authTimeoutMs;		/* 0: no limit */
-    int families;		/* TtoFlowBind's arguments, for the worker */
-    int portFrom;
-    int portTo;
-    int port;			/* bound port */
-    Tcl_ThreadId owner;		/* the thread of the object's interp */
-    void (*doneProc)(void *clientData);	/* run in owner via its queue */
-    void *doneData;
+typedef struct TtoFlow TtoFlow;
 
-    /* Shared: guarded by mutex. */
-    Tcl_Mutex mutex;
-    Tcl_Condition cond;
-    int state;			/* 0..5, as authFlowState */
-    int threadDone;		/* the worker will touch nothing more */
-    int orphan;			/* owner gone: the worker frees the flow */
-    volatile int cancel;	/* TtoCancelSet / TtoCancelRequested */
-    int bindDone;		/* the worker has tried to bind */
-    int bindErrno;		/* ... and failed for this reason, or 0 */
-    int go;			/* 1: serve (TtoFlowStart), -1: give up */
-    TtoNet *net;		/* NULL once closed */
-    TtoCurl *http;		/* NULL once handed back to the pool */
-    int pasted;			/* TtoFlowPaste handed the redirect over */
-    TtoPairs pastedParams;	/* ... with these parameters */
+/* A flow's state: authFlowState's numbers (API.md, as Chilkat's). */
+typedef enum {
+    TTO_AUTH_IDLE = 0,		/* no flow started */
+    TTO_AUTH_WAITING = 1,	/* for the browser's redirect */
+    TTO_AUTH_EXCHANGING = 2,	/* redirect received; token request */
+    TTO_AUTH_SUCCEEDED = 3,	/* tokens obtained */
+    TTO_AUTH_DENIED = 4,	/* the redirect carried an error */
+    TTO_AUTH_FAILED = 5		/* cancelled, timed out, refused... */
+} TtoAuthState;
 
-    /* Tcl thread only. */
-    int bound;			/* a worker holds the flow (TtoFlowBind) */
-    int started;
-
-    /* Results: written by the worker before the final state is set. */
+/* What an ended flow leaves for the object (TtoFlowOutcomeGet). */
+typedef struct {
+    TtoProvider provider;	/* the profile the flow ran */
     TtoPairs redirectParams;
-    TtoTokenResult result;
-    char *response;		/* accessTokenResponse text */
-    char *failureInfo;
+    TtoTokenResult result;	/* the token request's */
+    char *response;		/* accessTokenResponse text, or NULL */
+    char *failureInfo;		/* or NULL */
     char *saveError;		/* the -tokenfile save failed: why */
-    int rejectedPath;		/* requests rejected, by reason (worker) */
-    int rejectedMethod;
-    int rejectedState;
-    int rejectedNoCode;
-} TtoFlow;
+} TtoFlowOutcome;
 
-MODULE_SCOPE TtoFlow *	TtoFlowNew(void);
+MODULE_SCOPE TtoFlow *	TtoFlowNew(TtoConfig *cfg, const char *state,
+			    const char *verifier,
+			    void (*doneProc)(void *clientData), void *doneData);
 MODULE_SCOPE int	TtoFlowBind(TtoFlow *flow, int families, int portFrom,
 			    int portTo, int *errnoPtr);
+MODULE_SCOPE const char *TtoFlowAuthorizeUrl(TtoFlow *flow,
+			    const char *host, Tcl_DString *urlPtr);
 MODULE_SCOPE int	TtoFlowStart(TtoFlow *flow);
-MODULE_SCOPE int	TtoFlowState(TtoFlow *flow);
-MODULE_SCOPE int	TtoFlowWait(TtoFlow *flow, long long ms);
+MODULE_SCOPE int	TtoFlowStarted(TtoFlow *flow);
+MODULE_SCOPE const char *TtoFlowStateParam(TtoFlow *flow);
+MODULE_SCOPE TtoAuthState TtoFlowState(TtoFlow *flow);
+MODULE_SCOPE const TtoFlowOutcome *TtoFlowOutcomeGet(TtoFlow *flow);
+MODULE_SCOPE TtoAuthState TtoFlowWait(TtoFlow *flow, long long ms);
 MODULE_SCOPE void	TtoFlowCancel(TtoFlow *flow);
 MODULE_SCOPE int	TtoFlowPaste(TtoFlow *flow, const TtoPairs *params);
 MODULE_SCOPE void	TtoFlowFree(TtoFlow *flow);

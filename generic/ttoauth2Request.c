@@ -478,9 +478,7 @@ Build(
     size_t pathLen = q ? (size_t) (q - pathStart) : strlen(pathStart);
     TtoPairs all = {NULL, 0, 0};
     int i, first = 1, firstShown = 1;
-    char stamp[32];
 
-    sign[0] = '\0';
     if (q) {
 	TtoQueryParse(&all, q + 1, strlen(q + 1));
     }
@@ -490,37 +488,11 @@ Build(
 		strlen(call->query.items[i].value));
     }
 
-    if (cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
-	TtoPairs mine = {NULL, 0, 0};
-
-	/* Ours replace any the caller gave; the rest keep their order. */
-	for (i = 0; i < all.count; i++) {
-	    const char *name = all.items[i].name;
-
-	    if (strcmp(name, "sign") && strcmp(name, "app_key")
-		    && strcmp(name, "timestamp")) {
-		TtoPairsAdd(&mine, name, strlen(name), all.items[i].value,
-			strlen(all.items[i].value));
-	    }
-	}
+    if (TtoProviderApiSign(cfg, pathStart, pathLen, &all, call->hasBody
+	    ? Tcl_DStringValue(&call->body) : NULL,
+	    (size_t) Tcl_DStringLength(&call->body), sign) != 0) {
 	TtoPairsFree(&all);
-	all = mine;
-	snprintf(stamp, sizeof(stamp), "%lld", (long long) time(NULL));
-	TtoPairsAdd(&all, "app_key", 7, cfg->clientId, strlen(cfg->clientId));
-	TtoPairsAdd(&all, "timestamp", 9, stamp, strlen(stamp));
-	if (*cfg->shopCipher && TtoPairsGet(&all, "shop_cipher") == NULL) {
-	    TtoPairsAdd(&all, "shop_cipher", 11, cfg->shopCipher,
-		    strlen(cfg->shopCipher));
-	}
-	if (TtoTiktokshopSign(cfg->clientSecret, strlen(cfg->clientSecret),
-		pathStart, pathLen, &all,
-		call->hasBody ? Tcl_DStringValue(&call->body) : NULL,
-		(size_t) Tcl_DStringLength(&call->body), sign) != 0) {
-	    TtoPairsFree(&all);
-	    return TtoFail(interp, "STATE", "CRYPTO",
-		    "HMAC-SHA256 failed");
-	}
-	TtoPairsAdd(&all, "sign", 4, sign, 64);
+	return TtoFail(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
     }
 
     Tcl_DStringAppend(urlPtr, url, (Tcl_Size) (pathStart - url + pathLen));
@@ -744,8 +716,10 @@ Prepare(
     const TtoApiConfig *cfg)
 {
     TtoApiRequest *req = ckalloc(sizeof(TtoApiRequest));
-    const char *tokenHeader = (cfg->provider == TTO_PROVIDER_TIKTOKSHOP)
-	    ? "x-tts-access-token" : "authorization";
+    const char *tokenPrefix;
+    const char *tokenHeader = TtoProviderApiHeader(cfg->provider,
+	    &tokenPrefix);
+    Tcl_DString auth;
     char sign[65];
     int i;
 
@@ -775,7 +749,7 @@ Prepare(
 	AddLine(req, "Accept", ": ", "application/json");
     }
     if (call->hasBody && CallerHeader(call, "content-type") == NULL
-	    && cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
+	    && TtoProviderApiJsonBody(cfg->provider)) {
 	AddLine(req, "Content-Type", ": ", "application/json");
     }
     AddLine(req, "Expect", ":", "");
@@ -789,11 +763,11 @@ Prepare(
 	/* "Name;" sends a header with an empty value; "Name:" removes it. */
 	AddLine(req, name, *value ? ": " : ";", value);
     }
-    if (cfg->provider == TTO_PROVIDER_TIKTOKSHOP) {
-	AddLine(req, "x-tts-access-token", ": ", cfg->accessToken);
-    } else {
-	AddLine(req, "Authorization", ": Bearer ", cfg->accessToken);
-    }
+    Tcl_DStringInit(&auth);
+    Tcl_DStringAppend(&auth, tokenPrefix, -1);
+    Tcl_DStringAppend(&auth, cfg->accessToken, -1);
+    AddLine(req, tokenHeader, ": ", Tcl_DStringValue(&auth));
+    TtoWipeDString(&auth);
     return req;
 }
 
@@ -903,23 +877,12 @@ TtoApiSetup(
     int i;
 
     req->errbuf[0] = '\0';
-    TtoCurlSafeBase(curl, Tcl_DStringValue(&req->url), req->errbuf);
+    TtoCurlSafeBase(curl, Tcl_DStringValue(&req->url), req->errbuf,
+	    req->timeoutMs, req->caFile, req->proxy, req->userAgent);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, ans);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderLine);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, ans);
-    if (req->timeoutMs > 0) {
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);
-    }
-    if (*req->caFile) {
-	curl_easy_setopt(curl, CURLOPT_CAINFO, req->caFile);
-    }
-    if (*req->proxy) {
-	curl_easy_setopt(curl, CURLOPT_PROXY, req->proxy);
-    }
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, req->userAgent);
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
 
     if (req->hasBody) {
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -1102,6 +1065,8 @@ AnswerDict(
     long long *codePtr)
 {
     Tcl_Obj *dict = Tcl_NewDictObj(), *headers = Tcl_NewDictObj();
+    const char *message;
+    cJSON *root;
     int i;
 
     *codePtr = 0;
@@ -1129,34 +1094,15 @@ AnswerDict(
     Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("body", -1),
 	    TextObj(Tcl_DStringValue(&ans->body),
 	    (size_t) Tcl_DStringLength(&ans->body)));
-    if (provider == TTO_PROVIDER_TIKTOKSHOP) {
-	cJSON *root = NULL;
-	const cJSON *item;
-	Tcl_Obj *code = Tcl_NewObj(), *message = Tcl_NewObj();
-	long long value;
-
-	*codePtr = -1;
-	if (Tcl_DStringLength(&ans->body) > 0) {
-	    root = TtoJsonParse(Tcl_DStringValue(&ans->body),
-		    (size_t) Tcl_DStringLength(&ans->body), NULL, NULL);
-	}
-	if (cJSON_IsObject(root)) {
-	    item = cJSON_GetObjectItemCaseSensitive(root, "code");
-	    if (TtoJsonWide(item, &value)) {
-		Tcl_DecrRefCount(code);
-		code = Tcl_NewWideIntObj((Tcl_WideInt) value);
-		*codePtr = value;
-	    }
-	    item = cJSON_GetObjectItemCaseSensitive(root, "message");
-	    if (cJSON_IsString(item) && item->valuestring) {
-		Tcl_DecrRefCount(message);
-		message = TextObj(item->valuestring,
-			strlen(item->valuestring));
-	    }
-	}
+    if (TtoProviderApiCode(provider, Tcl_DStringValue(&ans->body),
+	    (size_t) Tcl_DStringLength(&ans->body), codePtr, &message,
+	    &root)) {
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("code", -1),
+		*codePtr == -1 ? Tcl_NewObj()
+		: Tcl_NewWideIntObj((Tcl_WideInt) *codePtr));
+	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("message", -1), message
+		? TextObj(message, strlen(message)) : Tcl_NewObj());
 	cJSON_Delete(root);
-	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("code", -1), code);
-	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("message", -1), message);
     }
     return dict;
 }
@@ -1173,16 +1119,8 @@ NeedsRefresh(
     TtoProvider provider,
     long long code)
 {
-    const char *auth;
-
-    if (provider == TTO_PROVIDER_TIKTOKSHOP) {
-	return code == 105002;
-    }
-    if (ans->status != 401) {
-	return 0;
-    }
-    auth = TtoPairsGet(&ans->headers, "www-authenticate");
-    return auth != NULL && strstr(auth, "invalid_token") != NULL;
+    return TtoProviderApiExpired(provider, (long) ans->status,
+	    TtoPairsGet(&ans->headers, "www-authenticate"), code);
 }
 
 /*
@@ -1648,6 +1586,7 @@ TtoRequestMethod(
     ApiAnswer ans;
     Tcl_Obj *command, *result = NULL;
     long long code = 0;
+    const char *why;
     int attempt, rc = TCL_ERROR;
 
     if (objc < 4) {
@@ -1661,11 +1600,8 @@ TtoRequestMethod(
     if (ParseCall(interp, &cfg, objc, objv, &call, &command) != TCL_OK) {
 	goto done;
     }
-    if (cfg.provider == TTO_PROVIDER_TIKTOKSHOP
-	    && (*cfg.clientId == '\0' || *cfg.clientSecret == '\0')) {
-	TtoFail(interp, "STATE", NULL, "a TikTok Shop API request is "
-		"signed with the app key and secret: set -clientid and "
-		"-clientsecret");
+    if ((why = TtoProviderApiCheck(&cfg)) != NULL) {
+	TtoFail(interp, "STATE", NULL, why);
 	goto done;
     }
     if (command != NULL) {

@@ -1,19 +1,11 @@
 /*
  * ttoauth2Token.c --
  *
- *	Requests to the token endpoint (code exchange and refresh) with
- *	libcurl, and the one place that knows each provider's wire format:
- *
- *	tiktokshop  GET endpoint?app_key=&app_secret=&auth_code=
- *			&grant_type=authorized_code		 (exchange)
- *		    GET endpoint?app_key=&app_secret=&refresh_token=
- *			&grant_type=refresh_token		 (refresh)
- *		    success: HTTP 200 and "code": 0; tokens in "data";
- *		    *_expire_in are absolute Unix times.
- *	rfc6749	    POST application/x-www-form-urlencoded (section 4.1.3 /
- *		    section 6), client credentials in the body or HTTP Basic
- *		    (section 2.3.1); errors per section 5.2; expires_in is
- *		    relative to receipt.
+ *	Requests to the token endpoint (code exchange and refresh) over
+ *	libcurl, synchronous (TtoTokenRequestRun) or for the async engine
+ *	(TtoTokenXfer*), and the pool of libcurl handles they and the API
+ *	requests run on (TtoCurl*).  What goes on the wire and what an
+ *	answer means is the provider's (ttoauth2Provider.c).
  *
  *	Runs in the flow thread and in the Tcl thread (refresh): plain C,
  *	no Tcl_Obj.  Never follows redirects, always verifies TLS.
@@ -226,21 +218,6 @@ Progress(
     return TtoCancelRequested(cancelPtr) ? 1 : 0;
 }
 
-static void
-SetFailure(
-    TtoTokenResult *res,
-    const char *kind,
-    const char *word0,
-    const char *word1,
-    const char *info)
-{
-    res->ok = 0;
-    res->errorKind = kind;
-    res->errorWords[0] = TtoStrDup(word0);
-    res->errorWords[1] = TtoStrDup(word1);
-    res->failureInfo = TtoStrDup(info);
-}
-
 /*
  * The symbolic names of the libcurl errors a token request meets in
  * practice, so that -errorcode can be matched without magic numbers.
@@ -368,97 +345,6 @@ TtoCurlErrorName(
 }
 
 /*
- *----------------------------------------------------------------------
- *
- * BuildRequest --
- *
- *	Writes the URL (and for rfc6749 the form body and Basic header
- *	credentials) of a token request.  This is where the provider
- *	profiles' wire formats live.
- *
- *----------------------------------------------------------------------
- */
-
-static void
-BuildRequest(
-    const TtoTokenRequest *req,
-    Tcl_DString *urlPtr,
-    Tcl_DString *formPtr,
-    Tcl_DString *basicPtr)
-{
-    int first = 1, i;
-    const char *id = req->clientId ? req->clientId : "";
-    const char *secret = req->clientSecret ? req->clientSecret : "";
-
-    Tcl_DStringAppend(urlPtr, req->endpoint, -1);
-    if (req->provider == TTO_PROVIDER_TIKTOKSHOP) {
-	size_t endLen = strlen(req->endpoint);
-
-	if (strchr(req->endpoint, '?') == NULL) {
-	    Tcl_DStringAppend(urlPtr, "?", 1);
-	} else if (endLen > 0 && req->endpoint[endLen - 1] != '?'
-		&& req->endpoint[endLen - 1] != '&') {
-	    first = 0;			/* endpoint has parameters already */
-	}
-	TtoQueryAppend(urlPtr, &first, "app_key", id);
-	TtoQueryAppend(urlPtr, &first, "app_secret", secret);
-	if (req->grant == TTO_GRANT_CODE) {
-	    TtoQueryAppend(urlPtr, &first, "auth_code", req->code);
-	    TtoQueryAppend(urlPtr, &first, "grant_type", "authorized_code");
-	} else {
-	    TtoQueryAppend(urlPtr, &first, "refresh_token", req->refreshToken);
-	    TtoQueryAppend(urlPtr, &first, "grant_type", "refresh_token");
-	}
-	for (i = 0; req->extra && i < req->extra->count; i++) {
-	    TtoQueryAppend(urlPtr, &first, req->extra->items[i].name,
-		    req->extra->items[i].value);
-	}
-	return;
-    }
-
-    if (req->grant == TTO_GRANT_CODE) {
-	TtoQueryAppend(formPtr, &first, "grant_type", "authorization_code");
-	TtoQueryAppend(formPtr, &first, "code", req->code);
-	TtoQueryAppend(formPtr, &first, "redirect_uri", req->redirectUri);
-	if (req->codeVerifier && *req->codeVerifier) {
-	    TtoQueryAppend(formPtr, &first, "code_verifier", req->codeVerifier);
-	}
-    } else {
-	TtoQueryAppend(formPtr, &first, "grant_type", "refresh_token");
-	TtoQueryAppend(formPtr, &first, "refresh_token", req->refreshToken);
-	if (req->scope && *req->scope) {
-	    TtoQueryAppend(formPtr, &first, "scope", req->scope);
-	}
-    }
-    if (req->resource && *req->resource) {
-	TtoQueryAppend(formPtr, &first, "resource", req->resource);
-    }
-    if (req->useBasicAuth && *secret) {
-	/* RFC 6749 2.3.1: form-encode id and secret, then Basic. */
-	Tcl_DString pair;
-
-	Tcl_DStringInit(&pair);
-	TtoUrlEncode(&pair, id, strlen(id));
-	Tcl_DStringAppend(&pair, ":", 1);
-	TtoUrlEncode(&pair, secret, strlen(secret));
-	Tcl_DStringAppend(basicPtr, "Authorization: Basic ", -1);
-	TtoBase64Encode(basicPtr, (unsigned char *) Tcl_DStringValue(&pair),
-		(size_t) Tcl_DStringLength(&pair), 0);
-	TtoWipeDString(&pair);
-    } else {
-	/* Public clients (no secret) identify themselves with client_id. */
-	TtoQueryAppend(formPtr, &first, "client_id", id);
-	if (*secret) {
-	    TtoQueryAppend(formPtr, &first, "client_secret", secret);
-	}
-    }
-    for (i = 0; req->extra && i < req->extra->count; i++) {
-	TtoQueryAppend(formPtr, &first, req->extra->items[i].name,
-		req->extra->items[i].value);
-    }
-}
-
-/*
  * One token transfer: what libcurl reads while it runs (the URL, form
  * and header texts) and what the answer is checked against afterwards
  * (the request's secrets, copied, so that the failure text can be
@@ -489,7 +375,9 @@ XferSetup(
 {
     CURL *curl = x->curl;
 
-    x->provider = req->provider;
+    const TtoConfig *cfg = req->cfg;
+    int post;
+
     Tcl_DStringInit(&x->url);
     Tcl_DStringInit(&x->form);
     Tcl_DStringInit(&x->basic);
@@ -498,14 +386,16 @@ XferSetup(
     x->errbuf[0] = '\0';
     x->headers = NULL;
     x->cancelPtr = req->cancelPtr;
-    x->secrets[0] = TtoStrDup(req->clientSecret);
+    x->secrets[0] = TtoStrDup(cfg->clientSecret);
     x->secrets[1] = TtoStrDup(req->code);
     x->secrets[2] = TtoStrDup(req->refreshToken);
     x->secrets[3] = TtoStrDup(req->codeVerifier);
 
-    BuildRequest(req, &x->url, &x->form, &x->basic);
+    post = TtoProviderTokenWire(req, &x->url, &x->form, &x->basic);
+    x->provider = cfg->provider;
 
-    TtoCurlSafeBase(curl, Tcl_DStringValue(&x->url), x->errbuf);
+    TtoCurlSafeBase(curl, Tcl_DStringValue(&x->url), x->errbuf,
+	    cfg->timeoutMs, cfg->caFile, cfg->proxy, cfg->userAgent);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x->buf);
     if (req->cancelPtr) {
@@ -513,27 +403,12 @@ XferSetup(
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Progress);
 	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *) req->cancelPtr);
     }
-    if (req->timeoutMs > 0) {
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeoutMs);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->timeoutMs);
-    }
-    if (req->caFile && *req->caFile) {
-	curl_easy_setopt(curl, CURLOPT_CAINFO, req->caFile);
-    }
-    if (req->proxy && *req->proxy) {
-	curl_easy_setopt(curl, CURLOPT_PROXY, req->proxy);
-    }
-    curl_easy_setopt(curl, CURLOPT_USERAGENT,
-	    (req->userAgent && *req->userAgent) ? req->userAgent
-	    : "ttoauth2/" PACKAGE_VERSION);
-    /* "": offer (and decode) every encoding this libcurl was built with. */
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     x->headers = curl_slist_append(x->headers, "Accept: application/json");
     if (Tcl_DStringLength(&x->basic) > 0) {
 	x->headers = curl_slist_append(x->headers,
 		Tcl_DStringValue(&x->basic));
     }
-    if (req->provider == TTO_PROVIDER_RFC6749) {
+    if (post) {
 	x->headers = curl_slist_append(x->headers,
 		"Content-Type: application/x-www-form-urlencoded");
 	curl_easy_setopt(curl, CURLOPT_POST, 1L);
@@ -578,16 +453,16 @@ XferFinish(
 	}
 	if (rc == CURLE_ABORTED_BY_CALLBACK
 		&& TtoCancelRequested(x->cancelPtr)) {
-	    SetFailure(res, "CANCELLED", NULL, NULL,
+	    TtoTokenFail(res, TTO_ERR_CANCELLED, NULL, NULL,
 		    "cancelled during the token request");
 	} else if (x->buf.tooLarge) {
-	    SetFailure(res, "HTTP", "TOO_LARGE", NULL,
+	    TtoTokenFail(res, TTO_ERR_HTTP, "TOO_LARGE", NULL,
 		    "token endpoint sent more than 1 MiB; not a token response");
 	} else {
 	    snprintf(info, sizeof(info), "token request failed: %s%s%s",
 		    curl_easy_strerror(rc), x->errbuf[0] ? ": " : "",
 		    x->errbuf);
-	    SetFailure(res, "HTTP", name, curl_easy_strerror(rc), info);
+	    TtoTokenFail(res, TTO_ERR_HTTP, name, curl_easy_strerror(rc), info);
 	}
 	res->httpStatus = status;
     } else {
@@ -733,127 +608,16 @@ TtoTokenXferFree(
 }
 
 /*
- * What a refusal of the token endpoint means for the script: REAUTHORIZE
- * when the grant is gone and only a new authorization helps (TikTok
- * 36004001 refresh token expired, 36004004 invalid auth code, 36004005
- * no such authorization; OAuth invalid_grant), RETRY when the server
- * asks to come back later (TikTok 36009002 rate limited; OAuth
- * temporarily_unavailable, slow_down), else REJECTED (the request or
- * the client's configuration is wrong).
- */
-
-static const char *
-Advice(
-    const char *code)
-{
-    static const char *const reauthorize[] = {
-	"36004001", "36004004", "36004005", "invalid_grant", NULL
-    };
-    static const char *const retry[] = {
-	"36009002", "temporarily_unavailable", "slow_down", NULL
-    };
-    int i;
-
-    for (i = 0; reauthorize[i]; i++) {
-	if (strcmp(code, reauthorize[i]) == 0) {
-	    return "REAUTHORIZE";
-	}
-    }
-    for (i = 0; retry[i]; i++) {
-	if (strcmp(code, retry[i]) == 0) {
-	    return "RETRY";
-	}
-    }
-    return "REJECTED";
-}
-
-static const char *
-StringMember(
-    const cJSON *obj,
-    const char *name)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-    return (cJSON_IsString(item) && item->valuestring) ? item->valuestring
-	    : NULL;
-}
-
-/*
- * The members token answers are read by.  An answer with one of them
- * twice in the same object is refused: JSON readers disagree on which of
- * the two counts (cJSON takes the first, [ttoauth2 json get] and most
- * others the last), so the token kept could differ from the one a script
- * reads out of accessTokenResponse.
- */
-
-static const char *const rootMembers[] = {
-    "code", "message", "data", "error", "error_description",
-    "access_token", "refresh_token", "token_type", "expires_at",
-    "expires_in", "refresh_expires_at", "refresh_token_expires_in",
-    "refresh_expires_in", NULL
-};
-static const char *const dataMembers[] = {
-    "access_token", "refresh_token", "access_token_expire_in",
-    "refresh_token_expire_in", NULL
-};
-
-static const char *
-RepeatedMember(
-    const cJSON *obj,
-    const char *const *names)
-{
-    const cJSON *child;
-    unsigned long seen = 0;	/* a bit per name */
-    int i;
-
-    if (!cJSON_IsObject(obj)) {
-	return NULL;
-    }
-    for (child = obj->child; child != NULL; child = child->next) {
-	if (child->string == NULL) {
-	    continue;
-	}
-	for (i = 0; names[i] != NULL; i++) {
-	    if (strcmp(child->string, names[i]) == 0) {
-		if (seen & (1UL << i)) {
-		    return names[i];
-		}
-		seen |= 1UL << i;
-		break;
-	    }
-	}
-    }
-    return NULL;
-}
-
-/*
- * A short printable excerpt of a server-sent string for failureInfo:
- * bounded, control characters replaced.
- */
-
-static void
-Excerpt(
-    char *dst,
-    size_t dstLen,
-    const char *src)
-{
-    size_t i;
-
-    for (i = 0; src && src[i] && i + 1 < dstLen; i++) {
-	unsigned char c = (unsigned char) src[i];
-	dst[i] = (c < 32 || c == 127) ? ' ' : (char) c;
-    }
-    dst[i] = '\0';
-}
-
-/*
  *----------------------------------------------------------------------
  *
  * TtoCurlSafeBase --
  *
  *	Resets a libcurl handle and sets what every request of ttoauth2
  *	has: the URL, HTTP(S) only, no signals, no redirects followed, TLS
- *	peer and host verification on, and the error buffer.
+ *	peer and host verification on, the error buffer, and the object's
+ *	-timeout (0: none), -cafile, -proxy and -useragent ("": libcurl's
+ *	default, ttoauth2's user agent); every encoding libcurl decodes
+ *	is offered.
  *
  * Results:
  *	None.
@@ -868,7 +632,11 @@ void
 TtoCurlSafeBase(
     void *handle,
     const char *url,
-    char *errbuf)
+    char *errbuf,
+    long timeoutMs,
+    const char *caFile,
+    const char *proxy,
+    const char *userAgent)
 {
     CURL *curl = handle;
 
@@ -885,224 +653,17 @@ TtoCurlSafeBase(
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * TtoTokenClassify --
- *
- *	Decides what a token endpoint's answer means.  Pure function of
- *	its inputs (the time is passed in), so it can be fuzzed.
- *
- * Results:
- *	Fills res: on success ok=1 and the tokens and expiries; otherwise
- *	errorKind "HTTP" (status), "TOKEN" (the provider said no) or
- *	"JSON" (an answer we cannot read), with failureInfo.  res->body is
- *	left alone.  With TTO_PROVIDER_AUTO (a token file) the answer's
- *	shape decides the profile, left in res->provider.
- *
- *----------------------------------------------------------------------
- */
-
-void
-TtoTokenClassify(
-    TtoProvider provider,
-    long status,
-    const char *body,
-    size_t len,
-    time_t now,
-    TtoTokenResult *res)
-{
-    cJSON *root = NULL;
-    const cJSON *data, *code;
-    const char *access, *refresh, *tokenType, *message;
-    char info[600], statusWord[32], msg[300], err[120];
-    long long value;
-
-    res->ok = 0;
-    res->httpStatus = status;
-    res->expiresAt = res->refreshExpiresAt = -1;
-    snprintf(statusWord, sizeof(statusWord), "%ld", status);
-
-    if (body && len > 0) {
-	root = TtoJsonParse(body, len, NULL, NULL);
+    if (timeoutMs > 0) {
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeoutMs);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeoutMs);
     }
-    if (provider == TTO_PROVIDER_AUTO) {
-	/* A token file: its shape says the profile. */
-	data = cJSON_GetObjectItemCaseSensitive(root, "data");
-	provider = (cJSON_IsObject(data) && cJSON_GetObjectItemCaseSensitive(
-		data, "access_token")) ? TTO_PROVIDER_TIKTOKSHOP
-		: TTO_PROVIDER_RFC6749;
-	if (!cJSON_IsObject(root)) {
-	    SetFailure(res, "JSON", NULL, NULL, root ? "not a JSON object"
-		    : "not valid JSON");
-	    goto done;
-	}
+    if (caFile && *caFile) {
+	curl_easy_setopt(curl, CURLOPT_CAINFO, caFile);
     }
-    res->provider = provider;
-    if (cJSON_IsObject(root) && (TtoJsonHasNul(body, len, root, root,
-	    rootMembers) || (provider == TTO_PROVIDER_TIKTOKSHOP
-	    && cJSON_IsObject(data = cJSON_GetObjectItemCaseSensitive(root,
-	    "data")) && TtoJsonHasNul(body, len, root, data, dataMembers)))) {
-	/*
-	 * A member we read with a NUL in its name or value: cJSON's C
-	 * strings would cut it there without a word.
-	 */
-	cJSON_Delete(root);
-	SetFailure(res, "JSON", NULL, NULL, "token response contains a NUL "
-		"character (\\u0000) in a string");
-	return;
+    if (proxy && *proxy) {
+	curl_easy_setopt(curl, CURLOPT_PROXY, proxy);
     }
-    if (status >= 300 && status < 400) {
-	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld, a "
-		"redirect; token requests never follow redirects", status);
-	SetFailure(res, "HTTP", statusWord, NULL, info);
-	goto done;
-    }
-    if (root) {
-	const char *twice = RepeatedMember(root, rootMembers);
-
-	if (twice == NULL && provider == TTO_PROVIDER_TIKTOKSHOP) {
-	    twice = RepeatedMember(cJSON_GetObjectItemCaseSensitive(root,
-		    "data"), dataMembers);
-	}
-	if (twice != NULL) {
-	    snprintf(info, sizeof(info), "token response has the member "
-		    "\"%s\" more than once", twice);
-	    SetFailure(res, "JSON", NULL, NULL, info);
-	    goto done;
-	}
-    }
-
-    if (provider == TTO_PROVIDER_TIKTOKSHOP) {
-	if (status != 200) {
-	    snprintf(info, sizeof(info), "token endpoint answered HTTP %ld%s",
-		    status, root ? "" : " with a body that is not JSON");
-	    SetFailure(res, "HTTP", statusWord, NULL, info);
-	    goto done;
-	}
-	if (!cJSON_IsObject(root)) {
-	    SetFailure(res, "JSON", NULL, NULL, "token endpoint answered "
-		    "HTTP 200 with a body that is not a JSON object");
-	    goto done;
-	}
-	code = cJSON_GetObjectItemCaseSensitive(root, "code");
-	if (!TtoJsonWide(code, &value)) {
-	    SetFailure(res, "JSON", NULL, NULL, "token endpoint answered "
-		    "JSON without a numeric \"code\" member");
-	    goto done;
-	}
-	if (value != 0) {
-	    char codeWord[32];
-
-	    message = StringMember(root, "message");
-	    Excerpt(msg, sizeof(msg), message ? message : "");
-	    snprintf(codeWord, sizeof(codeWord), "%lld", value);
-	    snprintf(info, sizeof(info), "TikTok Shop error %lld: %s", value,
-		    message ? msg : "(no message)");
-	    SetFailure(res, "TOKEN", codeWord, msg, info);
-	    res->errorWords[2] = TtoStrDup(Advice(codeWord));
-	    goto done;
-	}
-	data = cJSON_GetObjectItemCaseSensitive(root, "data");
-	access = StringMember(data, "access_token");
-	if (access == NULL || *access == '\0') {
-	    SetFailure(res, "JSON", NULL, NULL, "token endpoint answered "
-		    "\"code\": 0 without data.access_token");
-	    goto done;
-	}
-	res->accessToken = TtoStrDup(access);
-	refresh = StringMember(data, "refresh_token");
-	res->refreshToken = (refresh && *refresh) ? TtoStrDup(refresh) : NULL;
-	res->tokenType = TtoStrDup("");
-	if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(data,
-		"access_token_expire_in"), &value)) {
-	    res->expiresAt = value;
-	}
-	if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(data,
-		"refresh_token_expire_in"), &value)) {
-	    res->refreshExpiresAt = value;
-	}
-	res->ok = 1;
-	goto done;
-    }
-
-    /* RFC 6749 */
-    if (cJSON_IsObject(root) && StringMember(root, "error")) {
-	const char *desc = StringMember(root, "error_description");
-
-	Excerpt(err, sizeof(err), StringMember(root, "error"));
-	Excerpt(msg, sizeof(msg), desc ? desc : "");
-	snprintf(info, sizeof(info), "token endpoint error %s (HTTP %ld)%s%s",
-		err, status, desc ? ": " : "", msg);
-	SetFailure(res, "TOKEN", err, msg, info);
-	res->errorWords[2] = TtoStrDup(Advice(err));
-	goto done;
-    }
-    if (status < 200 || status >= 300) {
-	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld%s",
-		status, root ? "" : " with a body that is not JSON");
-	SetFailure(res, "HTTP", statusWord, NULL, info);
-	goto done;
-    }
-    if (!cJSON_IsObject(root)) {
-	snprintf(info, sizeof(info), "token endpoint answered HTTP %ld with "
-		"a body that is not a JSON object", status);
-	SetFailure(res, "JSON", NULL, NULL, info);
-	goto done;
-    }
-    access = StringMember(root, "access_token");
-    if (access == NULL || *access == '\0') {
-	SetFailure(res, "JSON", NULL, NULL,
-		"token response has no access_token");
-	goto done;
-    }
-    res->accessToken = TtoStrDup(access);
-    refresh = StringMember(root, "refresh_token");
-    res->refreshToken = (refresh && *refresh) ? TtoStrDup(refresh) : NULL;
-    tokenType = StringMember(root, "token_type");
-    res->tokenType = TtoStrDup(tokenType ? tokenType : "");
-    if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root, "expires_at"),
-	    &value)) {
-	res->expiresAt = value;		/* our own saved files */
-    } else if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
-	    "expires_in"), &value) && value >= 0 && value < (1LL << 40)) {
-	res->expiresAt = (long long) now + value;
-    }
-    if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
-	    "refresh_expires_at"), &value)) {
-	res->refreshExpiresAt = value;
-    } else if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
-	    "refresh_token_expires_in"), &value) && value >= 0
-	    && value < (1LL << 40)) {
-	res->refreshExpiresAt = (long long) now + value;
-    } else if (TtoJsonWide(cJSON_GetObjectItemCaseSensitive(root,
-	    "refresh_expires_in"), &value) && value >= 0
-	    && value < (1LL << 40)) {
-	res->refreshExpiresAt = (long long) now + value;
-    }
-    res->ok = 1;
-
-  done:
-    cJSON_Delete(root);
-}
-
-void
-TtoTokenResultFree(
-    TtoTokenResult *res)
-{
-    char **strings[] = {
-	&res->body, &res->accessToken, &res->refreshToken, &res->tokenType,
-	&res->errorWords[0], &res->errorWords[1], &res->errorWords[2],
-	&res->failureInfo
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
-	TtoSecretFree(*strings[i]);
-	*strings[i] = NULL;
-    }
-    res->bodyLen = 0;
-    res->ok = 0;
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, (userAgent && *userAgent)
+	    ? userAgent : "ttoauth2/" PACKAGE_VERSION);
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
 }

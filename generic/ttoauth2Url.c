@@ -193,6 +193,48 @@ TtoAppendUtf8(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoAsciiCaseEqual --
+ *
+ *	Whether the n bytes at a and b are equal but for the case of ASCII
+ *	letters (host names compare so; no locale, no Unicode folding,
+ *	which would take the Kelvin sign for a "k").
+ *
+ * Results:
+ *	1 or 0.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoAsciiCaseEqual(
+    const char *a,
+    const char *b,
+    size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+	unsigned char ca = (unsigned char) a[i], cb = (unsigned char) b[i];
+
+	if (ca >= 'A' && ca <= 'Z') {
+	    ca = (unsigned char) (ca - 'A' + 'a');
+	}
+	if (cb >= 'A' && cb <= 'Z') {
+	    cb = (unsigned char) (cb - 'A' + 'a');
+	}
+	if (ca != cb) {
+	    return 0;
+	}
+    }
+    return 1;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * TtoStrDup --
  *
  *	A ckalloc'ed copy of s, or NULL for NULL.

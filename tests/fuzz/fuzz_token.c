@@ -71,7 +71,7 @@ CheckSame(
 	    && SameString(a->tokenType, b->tokenType)
 	    && a->expiresAt == b->expiresAt
 	    && a->refreshExpiresAt == b->refreshExpiresAt
-	    && SameString(a->errorKind, b->errorKind)
+	    && a->errorKind == b->errorKind && a->advice == b->advice
 	    && SameString(a->errorWords[0], b->errorWords[0])
 	    && SameString(a->errorWords[1], b->errorWords[1])
 	    && SameString(a->failureInfo, b->failureInfo),
@@ -109,7 +109,7 @@ Check(
 	FUZZ_CHECK(res.tokenType != NULL, "%s: ok without a token type", name);
 	FUZZ_CHECK(res.refreshToken == NULL || res.refreshToken[0] != '\0',
 		"%s: empty refresh token", name);
-	FUZZ_CHECK(res.errorKind == NULL && res.failureInfo == NULL
+	FUZZ_CHECK(res.errorKind == TTO_ERR_NONE && res.failureInfo == NULL
 		&& res.errorWords[0] == NULL && res.errorWords[1] == NULL,
 		"%s: ok with error fields", name);
 	if (provider == TTO_PROVIDER_TIKTOKSHOP) {
@@ -167,7 +167,7 @@ Check(
 	    cJSON_Delete(root);
 	}
     } else {
-	const char *k = res.errorKind;
+	const char *k = TtoErrorKindName(res.errorKind);
 
 	FUZZ_CHECK(k != NULL && (strcmp(k, "HTTP") == 0
 		|| strcmp(k, "TOKEN") == 0 || strcmp(k, "JSON") == 0),

@@ -62,7 +62,7 @@ INCS="-I$top/generic -I$here -I/usr/include/tcl8.6 -I/usr/include/cjson"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFLAGS="-g -O1 -fno-omit-frame-pointer -Wall -Wno-unused-function $SAN"
 LIBS="-ltcl8.6 -lcjson -lcurl -lcrypto"
-SOURCES="ttoauth2Url ttoauth2Http ttoauth2Json ttoauth2Token"
+SOURCES="ttoauth2Url ttoauth2Http ttoauth2Json ttoauth2Token ttoauth2Provider"
 
 build() {
     mkdir -p "$build/obj" || return 1
