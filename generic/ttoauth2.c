@@ -394,15 +394,40 @@ CurrentState(
  *----------------------------------------------------------------------
  */
 
+/*
+ * Runs a -command callback: the command prefix with the object's name
+ * and one more word, at global level; an error goes to the interp's
+ * background error handler.
+ */
+
+static void
+RunCallback(
+    Tcl_Interp *interp,
+    Tcl_Obj *command,
+    Tcl_Obj *name,
+    Tcl_Obj *word)
+{
+    Tcl_Obj *script = Tcl_DuplicateObj(command);
+    int code;
+
+    Tcl_IncrRefCount(script);
+    Tcl_ListObjAppendElement(NULL, script, name);
+    Tcl_ListObjAppendElement(NULL, script, word);
+    code = Tcl_EvalObjEx(interp, script, TCL_EVAL_GLOBAL);
+    if (code != TCL_OK) {
+	Tcl_AddErrorInfo(interp, "\n    (ttoauth2 -command callback)");
+	Tcl_BackgroundException(interp, code);
+    }
+    Tcl_DecrRefCount(script);
+}
+
 static void
 FlowDone(
     void *clientData)
 {
     TtoObject *obj = clientData;
     Tcl_Interp *interp = obj->interp;
-    Tcl_Obj *script;
     TtoAuthState state;
-    int code;
 
     if (obj->command == NULL) {
 	return;
@@ -413,18 +438,9 @@ FlowDone(
     if (Tcl_GetString(obj->options[OPT_COMMAND])[0] != '\0') {
 	Tcl_Obj *name = Tcl_NewObj();
 
-	script = Tcl_DuplicateObj(obj->options[OPT_COMMAND]);
-	Tcl_IncrRefCount(script);
-
 	Tcl_GetCommandFullName(interp, obj->command, name);
-	Tcl_ListObjAppendElement(NULL, script, name);
-	Tcl_ListObjAppendElement(NULL, script, Tcl_NewIntObj(state));
-	code = Tcl_EvalObjEx(interp, script, TCL_EVAL_GLOBAL);
-	if (code != TCL_OK) {
-	    Tcl_AddErrorInfo(interp, "\n    (ttoauth2 -command callback)");
-	    Tcl_BackgroundException(interp, code);
-	}
-	Tcl_DecrRefCount(script);
+	RunCallback(interp, obj->options[OPT_COMMAND], name,
+		Tcl_NewIntObj(state));
     }
     Tcl_Release(interp);
     Tcl_Release(obj);
@@ -1705,8 +1721,14 @@ ObtainDecide(
 		Tcl_DecrRefCount(text);
 		return STEP_DONE;
 	    }
-	    if (op->mode == TTO_OBTAIN_VALID
-		    && ValidFor(res.accessToken, res.expiresAt, op->within)) {
+	    if ((op->mode == TTO_OBTAIN_VALID && ValidFor(res.accessToken,
+		    res.expiresAt, op->within)) || (op->mode
+		    == TTO_OBTAIN_REFRESH && *ours != '\0' && res.refreshToken
+		    && strcmp(res.refreshToken, ours) != 0)) {
+		/*
+		 * The stored token will do, or another process refreshed:
+		 * adopt its tokens.
+		 */
 		ApplyTokens(obj, &res, provider, s, NULL);
 		SetObjField(&obj->failureInfo, Tcl_NewObj());
 		Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
@@ -1716,16 +1738,6 @@ ObtainDecide(
 		return STEP_DONE;
 	    }
 	    if (res.refreshToken && strcmp(res.refreshToken, ours) != 0) {
-		if (op->mode == TTO_OBTAIN_REFRESH && *ours != '\0') {
-		    /* Another process refreshed: adopt its tokens. */
-		    ApplyTokens(obj, &res, provider, s, NULL);
-		    SetObjField(&obj->failureInfo, Tcl_NewObj());
-		    Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
-		    *codePtr = TCL_OK;
-		    TtoTokenResultFree(&res);
-		    Tcl_DecrRefCount(text);
-		    return STEP_DONE;
-		}
 		/* Ours is spent or missing: refresh with the stored one. */
 		Tcl_DStringAppend(&op->refreshToken, res.refreshToken, -1);
 		use = NULL;
@@ -2099,8 +2111,7 @@ ScriptDone(
     ScriptCallback *cb = clientData;
 
     if (interp != NULL) {
-	Tcl_Obj *dict = Tcl_NewDictObj(), *script;
-	int rc;
+	Tcl_Obj *dict = Tcl_NewDictObj();
 
 	if (code == TCL_OK) {
 	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("status", -1),
@@ -2123,17 +2134,8 @@ ScriptDone(
 	    Tcl_DecrRefCount(key);
 	    Tcl_DecrRefCount(opts);
 	}
-	script = Tcl_DuplicateObj(cb->command);
-	Tcl_IncrRefCount(script);
-	Tcl_ListObjAppendElement(NULL, script, cb->name);
-	Tcl_ListObjAppendElement(NULL, script, dict);
 	Tcl_ResetResult(interp);
-	rc = Tcl_EvalObjEx(interp, script, TCL_EVAL_GLOBAL);
-	if (rc != TCL_OK) {
-	    Tcl_AddErrorInfo(interp, "\n    (ttoauth2 -command callback)");
-	    Tcl_BackgroundException(interp, rc);
-	}
-	Tcl_DecrRefCount(script);
+	RunCallback(interp, cb->command, cb->name, dict);
     }
     Tcl_DecrRefCount(cb->command);
     Tcl_DecrRefCount(cb->name);
@@ -2526,43 +2528,56 @@ enum {
     M_TOKENTYPE, M_VALIDACCESSTOKEN, M_WAIT
 };
 
+/*
+ * A method's arguments, and for the getters what they return: a Tcl_Obj
+ * field of the object or an expiry (long long, -1: "").
+ */
+
+typedef enum { GET_NONE, GET_OBJ, GET_EXPIRY } GetterKind;
+
 typedef struct {
     const char *name;
     int minArgs, maxArgs;	/* after the method name */
     const char *usage;
+    GetterKind getter;
+    size_t offset;		/* of the getter's field in TtoObject */
 } MethodSpec;
 
+#define OBJ_FIELD(f)	GET_OBJ, offsetof(TtoObject, f)
+#define EXPIRY(f)	GET_EXPIRY, offsetof(TtoObject, f)
+
 static const MethodSpec methodSpecs[] = {
-    {"accessToken", 0, 0, ""},
-    {"accessTokenResponse", 0, 0, ""},
-    {"addAuthQueryParam", 2, 2, "name value"},
-    {"addRefreshQueryParam", 2, 2, "name value"},
-    {"addTokenQueryParam", 2, 2, "name value"},
-    {"authFlowState", 0, 0, ""},
-    {"cancel", 0, 0, ""},
-    {"cget", 1, 1, "option"},
-    {"completeAuth", 1, 1, "redirectUrl"},
-    {"configure", 0, -1, "?-option? ?value -option value ...?"},
-    {"destroy", 0, 0, ""},
-    {"exchangeCodeForToken", 1, 1, "code"},
-    {"expiresAt", 0, 0, ""},
-    {"failureInfo", 0, 0, ""},
-    {"launchBrowser", 1, 1, "url"},
-    {"loadToken", 0, 1, "?file?"},
-    {"redirectParam", 0, 1, "?name?"},
-    {"redirectUri", 0, 0, ""},
-    {"refresh", 0, 2, "?-command cmd?"},
-    {"refreshExpiresAt", 0, 0, ""},
-    {"refreshToken", 0, 0, ""},
+    {"accessToken", 0, 0, "", OBJ_FIELD(options[OPT_ACCESSTOKEN])},
+    {"accessTokenResponse", 0, 0, "", OBJ_FIELD(response)},
+    {"addAuthQueryParam", 2, 2, "name value", GET_NONE, 0},
+    {"addRefreshQueryParam", 2, 2, "name value", GET_NONE, 0},
+    {"addTokenQueryParam", 2, 2, "name value", GET_NONE, 0},
+    {"authFlowState", 0, 0, "", GET_NONE, 0},
+    {"cancel", 0, 0, "", GET_NONE, 0},
+    {"cget", 1, 1, "option", GET_NONE, 0},
+    {"completeAuth", 1, 1, "redirectUrl", GET_NONE, 0},
+    {"configure", 0, -1, "?-option? ?value -option value ...?", GET_NONE, 0},
+    {"destroy", 0, 0, "", GET_NONE, 0},
+    {"exchangeCodeForToken", 1, 1, "code", GET_NONE, 0},
+    {"expiresAt", 0, 0, "", EXPIRY(expiresAt)},
+    {"failureInfo", 0, 0, "", OBJ_FIELD(failureInfo)},
+    {"launchBrowser", 1, 1, "url", GET_NONE, 0},
+    {"loadToken", 0, 1, "?file?", GET_NONE, 0},
+    {"redirectParam", 0, 1, "?name?", GET_NONE, 0},
+    {"redirectUri", 0, 0, "", OBJ_FIELD(redirectUri)},
+    {"refresh", 0, 2, "?-command cmd?", GET_NONE, 0},
+    {"refreshExpiresAt", 0, 0, "", EXPIRY(refreshExpiresAt)},
+    {"refreshToken", 0, 0, "", OBJ_FIELD(options[OPT_REFRESHTOKEN])},
     {"request", 2, -1, "method url ?-query dict? ?-body text? "
-	    "?-headers dict? ?-timeout ms? ?-command cmd?"},
-    {"saveToken", 0, 1, "?file?"},
-    {"sleepMs", 1, 1, "ms"},
-    {"startAuth", 0, 0, ""},
-    {"tokenType", 0, 0, ""},
-    {"validAccessToken", 0, 4, "?-within seconds? ?-command cmd?"},
-    {"wait", 0, 1, "?ms?"},
-    {NULL, 0, 0, NULL}
+	    "?-headers dict? ?-timeout ms? ?-command cmd?", GET_NONE, 0},
+    {"saveToken", 0, 1, "?file?", GET_NONE, 0},
+    {"sleepMs", 1, 1, "ms", GET_NONE, 0},
+    {"startAuth", 0, 0, "", GET_NONE, 0},
+    {"tokenType", 0, 0, "", OBJ_FIELD(tokenType)},
+    {"validAccessToken", 0, 4, "?-within seconds? ?-command cmd?",
+	    GET_NONE, 0},
+    {"wait", 0, 1, "?ms?", GET_NONE, 0},
+    {NULL, 0, 0, NULL, GET_NONE, 0}
 };
 
 static Tcl_Obj *
@@ -2655,25 +2670,20 @@ ObjectCmd(
 
     Tcl_Preserve(obj);
     Harvest(obj);
+    switch (spec->getter) {
+    case GET_OBJ:
+	Tcl_SetObjResult(interp, *(Tcl_Obj **) ((char *) obj + spec->offset));
+	method = -1;
+	break;
+    case GET_EXPIRY:
+	Tcl_SetObjResult(interp, ExpiryObj(*(long long *) ((char *) obj
+		+ spec->offset)));
+	method = -1;
+	break;
+    case GET_NONE:
+	break;
+    }
     switch (method) {
-    case M_ACCESSTOKEN:
-	Tcl_SetObjResult(interp, obj->options[OPT_ACCESSTOKEN]);
-	break;
-    case M_REFRESHTOKEN:
-	Tcl_SetObjResult(interp, obj->options[OPT_REFRESHTOKEN]);
-	break;
-    case M_TOKENTYPE:
-	Tcl_SetObjResult(interp, obj->tokenType);
-	break;
-    case M_ACCESSTOKENRESPONSE:
-	Tcl_SetObjResult(interp, obj->response);
-	break;
-    case M_FAILUREINFO:
-	Tcl_SetObjResult(interp, obj->failureInfo);
-	break;
-    case M_REDIRECTURI:
-	Tcl_SetObjResult(interp, obj->redirectUri);
-	break;
     case M_REDIRECTPARAM:
 	if (objc == 3) {
 	    const char *v = TtoPairsGet(&obj->redirectParams,
@@ -2699,12 +2709,6 @@ ObjectCmd(
 	    }
 	    Tcl_SetObjResult(interp, dict);
 	}
-	break;
-    case M_EXPIRESAT:
-	Tcl_SetObjResult(interp, ExpiryObj(obj->expiresAt));
-	break;
-    case M_REFRESHEXPIRESAT:
-	Tcl_SetObjResult(interp, ExpiryObj(obj->refreshExpiresAt));
 	break;
     case M_ADDAUTHQUERYPARAM:
 	code = AddParam(interp, obj, &obj->authParams, objv + 2, 1);
@@ -2979,12 +2983,8 @@ TtoauthCmd(
     int sub;
     char name[64];
 
-    if (objc < 2) {
-	Tcl_WrongNumArgs(interp, 1, objv, "subcommand ?arg ...?");
-	return TCL_ERROR;
-    }
-    if (Tcl_GetIndexFromObj(interp, objv[1], subcommands, "subcommand", 0,
-	    &sub) != TCL_OK) {
+    if (TtoGetSubcommand(interp, objc, objv, 1, subcommands, "subcommand",
+	    "subcommand ?arg ...?", &sub) != TCL_OK) {
 	return TCL_ERROR;
     }
     switch (sub) {
@@ -3086,12 +3086,8 @@ PkceSubcmd(
     const char *verifier, *method = "S256";
     Tcl_Size len, i;
 
-    if (objc < 3) {
-	Tcl_WrongNumArgs(interp, 2, objv, "verifier | challenge verifier ?method?");
-	return TCL_ERROR;
-    }
-    if (Tcl_GetIndexFromObj(interp, objv[2], forms, "form", 0, &form)
-	    != TCL_OK) {
+    if (TtoGetSubcommand(interp, objc, objv, 2, forms, "form",
+	    "verifier | challenge verifier ?method?", &form) != TCL_OK) {
 	return TCL_ERROR;
     }
     Tcl_DStringInit(&ds);

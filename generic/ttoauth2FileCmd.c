@@ -85,12 +85,8 @@ FileCmd(
     Tcl_DString ds;
     int sub, err = 0;
 
-    if (objc < 2) {
-	Tcl_WrongNumArgs(interp, 1, objv, "subcommand ?arg ...?");
-	return TCL_ERROR;
-    }
-    if (Tcl_GetIndexFromObj(interp, objv[1], subs, "subcommand", 0, &sub)
-	    != TCL_OK) {
+    if (TtoGetSubcommand(interp, objc, objv, 1, subs, "subcommand",
+	    "subcommand ?arg ...?", &sub) != TCL_OK) {
 	return TCL_ERROR;
     }
     switch (sub) {

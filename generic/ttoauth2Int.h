@@ -93,6 +93,10 @@ MODULE_SCOPE int	TtoAsciiCaseEqual(const char *a, const char *b, size_t n);
 MODULE_SCOPE void	TtoCurlSafeBase(void *curl, const char *url,
 			    char *errbuf, long timeoutMs, const char *caFile,
 			    const char *proxy, const char *userAgent);
+MODULE_SCOPE int	TtoGetSubcommand(Tcl_Interp *interp, Tcl_Size objc,
+			    Tcl_Obj *const objv[], int at,
+			    const char *const *table, const char *what,
+			    const char *usage, int *indexPtr);
 MODULE_SCOPE int	TtoFail(Tcl_Interp *interp, const char *kind,
 			    const char *word, const char *msg);
 MODULE_SCOPE void	TtoWipe(void *mem, size_t len);
@@ -284,6 +288,15 @@ MODULE_SCOPE void	TtoConfigFree(TtoConfig *cfg);
  * libcurl handles they (and API requests) run on.
  */
 
+/* A response body as libcurl delivers it (TtoCurlWriteBody). */
+typedef struct {
+    Tcl_DString body;
+    size_t limit;		/* more is refused */
+    int tooLarge;		/* ... and was */
+} TtoBodyBuffer;
+
+MODULE_SCOPE size_t	TtoCurlWriteBody(char *data, size_t size,
+			    size_t nmemb, void *userdata);
 MODULE_SCOPE TtoCurl *	TtoCurlNew(void);
 MODULE_SCOPE void	TtoCurlFree(TtoCurl *http);
 MODULE_SCOPE void	TtoCurlWake(TtoCurl *http);

@@ -60,8 +60,7 @@ typedef struct {
  */
 
 struct TtoApiAnswer {
-    Tcl_DString body;
-    int tooLarge;
+    TtoBodyBuffer buf;		/* the body, at most TTO_MAX_API_BODY */
     TtoPairs headers;		/* of the last response, names lower case */
     size_t headerBytes;
     long status;
@@ -533,24 +532,6 @@ Build(
  */
 
 static size_t
-WriteBody(
-    char *data,
-    size_t size,
-    size_t nmemb,
-    void *userdata)
-{
-    ApiAnswer *ans = userdata;
-    size_t len = size * nmemb;
-
-    if ((size_t) Tcl_DStringLength(&ans->body) + len > TTO_MAX_API_BODY) {
-	ans->tooLarge = 1;
-	return 0;
-    }
-    Tcl_DStringAppend(&ans->body, data, (Tcl_Size) len);
-    return len;
-}
-
-static size_t
 HeaderLine(
     char *data,
     size_t size,
@@ -564,7 +545,7 @@ HeaderLine(
 
     ans->headerBytes += len;
     if (ans->headerBytes > TTO_MAX_API_HEADERS) {
-	ans->tooLarge = 1;
+	ans->buf.tooLarge = 1;
 	return 0;
     }
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
@@ -603,17 +584,18 @@ AnswerInit(
     ApiAnswer *ans)
 {
     memset(ans, 0, sizeof(*ans));
-    Tcl_DStringInit(&ans->body);
+    Tcl_DStringInit(&ans->buf.body);
+    ans->buf.limit = TTO_MAX_API_BODY;
 }
 
 static void
 AnswerFree(
     ApiAnswer *ans)
 {
-    Tcl_DStringFree(&ans->body);
+    Tcl_DStringFree(&ans->buf.body);
     TtoPairsFree(&ans->headers);
     ans->status = 0;
-    ans->tooLarge = 0;
+    ans->buf.tooLarge = 0;
     ans->headerBytes = 0;
 }
 
@@ -879,8 +861,8 @@ TtoApiSetup(
     req->errbuf[0] = '\0';
     TtoCurlSafeBase(curl, Tcl_DStringValue(&req->url), req->errbuf,
 	    req->timeoutMs, req->caFile, req->proxy, req->userAgent);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, ans);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, TtoCurlWriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ans->buf);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderLine);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, ans);
 
@@ -957,7 +939,7 @@ TtoApiFinish(
 	const char *name = TtoCurlErrorName((int) rc);
 	Tcl_DString msg;
 
-	if (ans->tooLarge) {
+	if (ans->buf.tooLarge) {
 	    name = "TOO_LARGE";
 	    snprintf(info, sizeof(info), "the answer is larger than %d MiB",
 		    TTO_MAX_API_BODY / (1024 * 1024));
@@ -1037,7 +1019,7 @@ Perform(
 	    name = numName;
 	}
 	Tcl_SetObjResult(interp, Tcl_NewStringObj(info, -1));
-	Tcl_SetErrorCode(interp, "TTOAUTH2", "HTTP", name, ans->tooLarge ? ""
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "HTTP", name, ans->buf.tooLarge ? ""
 		: curl_easy_strerror((CURLcode) rc), (char *) NULL);
 	ckfree(info);
 	TtoApiRequestFree(req);
@@ -1092,10 +1074,10 @@ AnswerDict(
 	    Tcl_NewWideIntObj(ans->status));
     Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("headers", -1), headers);
     Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("body", -1),
-	    TextObj(Tcl_DStringValue(&ans->body),
-	    (size_t) Tcl_DStringLength(&ans->body)));
-    if (TtoProviderApiCode(provider, Tcl_DStringValue(&ans->body),
-	    (size_t) Tcl_DStringLength(&ans->body), codePtr, &message,
+	    TextObj(Tcl_DStringValue(&ans->buf.body),
+	    (size_t) Tcl_DStringLength(&ans->buf.body)));
+    if (TtoProviderApiCode(provider, Tcl_DStringValue(&ans->buf.body),
+	    (size_t) Tcl_DStringLength(&ans->buf.body), codePtr, &message,
 	    &root)) {
 	Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("code", -1),
 		*codePtr == -1 ? Tcl_NewObj()
@@ -1384,7 +1366,7 @@ XferDone(
 	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj("TTOAUTH2", -1));
 	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj("HTTP", -1));
 	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(name, -1));
-	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(x->ans->tooLarge
+	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(x->ans->buf.tooLarge
 		? "" : curl_easy_strerror((CURLcode) x->curlCode), -1));
 	d = ErrorDict(ec, Tcl_NewStringObj(x->errInfo, -1));
 	XferFree(x);

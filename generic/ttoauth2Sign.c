@@ -394,12 +394,8 @@ TtoTiktokshopSubcmd(
     static const char *const forms[] = {"sign", "verifyWebhook", NULL};
     int form, code;
 
-    if (objc < 3) {
-	Tcl_WrongNumArgs(interp, 2, objv, "sign|verifyWebhook ?arg ...?");
-	return TCL_ERROR;
-    }
-    if (Tcl_GetIndexFromObj(interp, objv[2], forms, "form", 0, &form)
-	    != TCL_OK) {
+    if (TtoGetSubcommand(interp, objc, objv, 2, forms, "form",
+	    "sign|verifyWebhook ?arg ...?", &form) != TCL_OK) {
 	return TCL_ERROR;
     }
     if (form == 0) {

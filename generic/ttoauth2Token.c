@@ -25,10 +25,6 @@ struct TtoCurl {
     CURLM *multi;		/* owns the connection cache; wakeable */
 };
 
-typedef struct {
-    Tcl_DString body;
-    int tooLarge;
-} BodyBuffer;
 
 /*
  *----------------------------------------------------------------------
@@ -187,17 +183,34 @@ TtoTlsBackend(void)
     return ssl ? ssl : "none";
 }
 
-static size_t
-WriteBody(
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoCurlWriteBody --
+ *
+ *	libcurl's write callback for every request: collects the body in a
+ *	TtoBodyBuffer, up to its limit.
+ *
+ * Results:
+ *	The bytes taken; 0 (libcurl fails the transfer) past the limit.
+ *
+ * Side effects:
+ *	Grows the buffer; sets its tooLarge flag past the limit.
+ *
+ *----------------------------------------------------------------------
+ */
+
+size_t
+TtoCurlWriteBody(
     char *data,
     size_t size,
     size_t nmemb,
     void *userdata)
 {
-    BodyBuffer *buf = userdata;
+    TtoBodyBuffer *buf = userdata;
     size_t len = size * nmemb;
 
-    if ((size_t) Tcl_DStringLength(&buf->body) + len > TTO_MAX_BODY) {
+    if ((size_t) Tcl_DStringLength(&buf->body) + len > buf->limit) {
 	buf->tooLarge = 1;
 	return 0;			/* makes libcurl fail the transfer */
     }
@@ -357,7 +370,7 @@ struct TtoTokenXfer {
     TtoProvider provider;
     Tcl_DString url, form, basic;
     struct curl_slist *headers;
-    BodyBuffer buf;
+    TtoBodyBuffer buf;
     char errbuf[CURL_ERROR_SIZE];
     char *secrets[4];		/* secret, code, refresh token, verifier */
     volatile int *cancelPtr;
@@ -383,6 +396,7 @@ XferSetup(
     Tcl_DStringInit(&x->basic);
     Tcl_DStringInit(&x->buf.body);
     x->buf.tooLarge = 0;
+    x->buf.limit = TTO_MAX_BODY;
     x->errbuf[0] = '\0';
     x->headers = NULL;
     x->cancelPtr = req->cancelPtr;
@@ -396,7 +410,7 @@ XferSetup(
 
     TtoCurlSafeBase(curl, Tcl_DStringValue(&x->url), x->errbuf,
 	    cfg->timeoutMs, cfg->caFile, cfg->proxy, cfg->userAgent);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, TtoCurlWriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &x->buf);
     if (req->cancelPtr) {
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);

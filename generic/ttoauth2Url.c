@@ -235,6 +235,43 @@ TtoAsciiCaseEqual(
 /*
  *----------------------------------------------------------------------
  *
+ * TtoGetSubcommand --
+ *
+ *	The subcommand word objv[at] of a command (its unique abbreviations
+ *	accepted), as an index into table; usage is the wrong-args text
+ *	after objv[0..at-1] when the word is missing.
+ *
+ * Results:
+ *	TCL_OK with *indexPtr, or TCL_ERROR with Tcl's own error ({TCL
+ *	WRONGARGS} or {TCL LOOKUP INDEX what ...}).
+ *
+ * Side effects:
+ *	Sets the interp's result on error.
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoGetSubcommand(
+    Tcl_Interp *interp,
+    Tcl_Size objc,
+    Tcl_Obj *const objv[],
+    int at,
+    const char *const *table,
+    const char *what,
+    const char *usage,
+    int *indexPtr)
+{
+    if (objc <= at) {
+	Tcl_WrongNumArgs(interp, at, objv, usage);
+	return TCL_ERROR;
+    }
+    return Tcl_GetIndexFromObj(interp, objv[at], table, what, 0, indexPtr);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * TtoStrDup --
  *
  *	A ckalloc'ed copy of s, or NULL for NULL.
