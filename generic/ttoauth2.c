@@ -1044,6 +1044,23 @@ ObjectCountChange(
     }
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoThreadCurl --
+ *
+ *	The libcurl handle every object of this thread refreshes and
+ *	requests with (see ThreadData above).
+ *
+ * Results:
+ *	The handle, or NULL when libcurl cannot make one.
+ *
+ * Side effects:
+ *	Makes the handle on first use; registers its exit handler.
+ *
+ *----------------------------------------------------------------------
+ */
+
 TtoCurl *
 TtoThreadCurl(void)
 {
@@ -2961,6 +2978,12 @@ CreateObject(
  *	The `ttoauth2` command: new, create, version, json, pkce,
  *	tiktokshop.
  *
+ * Results:
+ *	A standard Tcl result.
+ *
+ * Side effects:
+ *	As the subcommand: may create an object command.
+ *
  *----------------------------------------------------------------------
  */
 
@@ -3163,6 +3186,14 @@ ProcessExit(
  * Ttoauth2_Init --
  *
  *	Package entry point.
+ *
+ * Results:
+ *	TCL_OK, or TCL_ERROR when Tcl, libcurl or the platform layer is
+ *	unusable.
+ *
+ * Side effects:
+ *	Creates the ttoauth2 command and the package's per-interp data;
+ *	registers the process exit handler once.
  *
  *----------------------------------------------------------------------
  */

@@ -1090,6 +1090,23 @@ RequestCancel(
 	Tcl_MutexUnlock(&(flow)->mutex);				\
     } while (0)
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowCancel --
+ *
+ *	Ends a running flow (state TTO_AUTH_FAILED, failureInfo
+ *	"cancelled") and waits until the worker has published it.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Wakes the worker's event loop or libcurl transfer.
+ *
+ *----------------------------------------------------------------------
+ */
+
 void
 TtoFlowCancel(
     TtoFlow *flow)
@@ -1201,6 +1218,13 @@ FreeFlow(
  *	is left to the worker, which frees it when done, so that neither
  *	the page nor the caller waits.  Must run in the owner thread.
  *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Cancels and joins or orphans the flow; frees it (or leaves that
+ *	to its worker).
+ *
  *----------------------------------------------------------------------
  */
 
@@ -1289,6 +1313,22 @@ StopWorkers(
     JoinWorkers(list);
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoFlowWorkersStop --
+ *
+ *	Joins the idle worker threads (the last object went).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Ends threads.
+ *
+ *----------------------------------------------------------------------
+ */
+
 void
 TtoFlowWorkersStop(void)
 {
@@ -1304,6 +1344,12 @@ TtoFlowWorkersStop(void)
  *	worker, so that `exit` during a flow neither hangs nor crashes in
  *	Tcl_Finalize.  A cancelled flow ends within one event-loop or
  *	libcurl wake-up.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Cancels every flow and joins every worker thread.
  *
  *----------------------------------------------------------------------
  */

@@ -153,6 +153,22 @@ TtoHeadParse(
     return TTO_HEAD_OK;
 }
 
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoHeadRequestFree --
+ *
+ *	Frees what TtoHeadParse put in a request (may be called twice).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Frees memory; the request is empty.
+ *
+ *----------------------------------------------------------------------
+ */
+
 void
 TtoHeadRequestFree(
     TtoHeadRequest *req)
@@ -174,6 +190,12 @@ TtoHeadRequestFree(
  *	closes the connection, is never cached (it may be the page that
  *	follows a token exchange), and forbids the page from loading
  *	anything (no third-party resources, no referrer leaking the code).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends the response to *dsPtr.
  *
  *----------------------------------------------------------------------
  */

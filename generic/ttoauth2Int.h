@@ -596,7 +596,7 @@ MODULE_SCOPE void	TtoNetCloseListeners(TtoNet *net);
 MODULE_SCOPE void	TtoNetClose(TtoNet *net);
 
 /*
- * Platform layer (unix/ttoauth2Unix*.c; win/ later).
+ * Platform layer (unix/ttoauth2UnixSys.c, win/ttoauth2WinSys.c).
  */
 
 MODULE_SCOPE long long	TtoNowMs(void);

@@ -32,7 +32,14 @@ struct TtoCurl {
  * TtoCurlNew, TtoCurlFree --
  *
  *	A libcurl easy handle kept between requests, so that refreshes of
- *	one object reuse the connection to the token endpoint.
+ *	one object reuse the connection to the token endpoint; its multi
+ *	handle makes a transfer wakeable (TtoCurlWake).
+ *
+ * Results:
+ *	TtoCurlNew: the handle, or NULL when libcurl cannot make one.
+ *
+ * Side effects:
+ *	Initializes libcurl on first use; allocates or frees.
  *
  *----------------------------------------------------------------------
  */
@@ -75,6 +82,23 @@ CurlInit(void)
 TCL_DECLARE_MUTEX(poolMutex)
 static TtoCurl *pool[TTO_CURL_POOL];
 static int poolCount = 0;
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoCurlAcquire, TtoCurlRelease, TtoCurlPoolFree --
+ *
+ *	A handle from the pool (or a new one), a handle back to it (freed
+ *	when the pool is full), and the pool emptied (the last object went).
+ *
+ * Results:
+ *	TtoCurlAcquire: the handle, or NULL when libcurl cannot make one.
+ *
+ * Side effects:
+ *	Takes, keeps or frees handles.
+ *
+ *----------------------------------------------------------------------
+ */
 
 TtoCurl *
 TtoCurlAcquire(void)
@@ -142,6 +166,12 @@ TtoCurlNew(void)
  *	Interrupts a request running in another thread so that it sees its
  *	cancel flag at once instead of at libcurl's next progress tick.
  *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Wakes the handle's multi poll.
+ *
  *----------------------------------------------------------------------
  */
 
@@ -168,6 +198,22 @@ TtoCurlFree(
 	ckfree(http);
     }
 }
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoCurlVersion, TtoTlsBackend --
+ *
+ *	libcurl's version and its TLS library (for ttoauth2 version).
+ *
+ * Results:
+ *	Static strings.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
 
 const char *
 TtoCurlVersion(void)

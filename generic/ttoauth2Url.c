@@ -276,6 +276,12 @@ TtoGetSubcommand(
  *
  *	A ckalloc'ed copy of s, or NULL for NULL.
  *
+ * Results:
+ *	The copy (ckfree it), or NULL.
+ *
+ * Side effects:
+ *	Allocates memory.
+ *
  *----------------------------------------------------------------------
  */
 
@@ -416,6 +422,12 @@ TtoPairsFree(
  *	application/x-www-form-urlencoded body, and is the encoding RFC 6749
  *	section 2.3.1 asks for before Basic authentication.
  *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends to *dsPtr.
+ *
  *----------------------------------------------------------------------
  */
 
@@ -475,6 +487,12 @@ HexValue(
  *	strings.  The result may contain any byte, NUL included: callers
  *	treat it as counted bytes.
  *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends to *dsPtr.
+ *
  *----------------------------------------------------------------------
  */
 
@@ -519,6 +537,12 @@ TtoUrlDecode(
  *	value "".  Empty fields ("a=1&&b=2") are skipped.  A decoded NUL
  *	ends the name or value there: no OAuth parameter legitimately
  *	contains one, and C strings cannot carry it further.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends to pairs.
  *
  *----------------------------------------------------------------------
  */
@@ -565,6 +589,12 @@ TtoQueryParse(
  *	Appends "name=value" (both encoded) to a query string or form body,
  *	preceded by '&' unless *firstPtr is set (which it then clears).
  *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends to *dsPtr; clears *firstPtr.
+ *
  *----------------------------------------------------------------------
  */
 
@@ -591,6 +621,12 @@ TtoQueryAppend(
  *
  *	Appends base64 (RFC 4648 section 4) or, with urlSafe, base64url
  *	without padding (section 5, as PKCE and our state strings use).
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Appends to *dsPtr.
  *
  *----------------------------------------------------------------------
  */
@@ -648,6 +684,12 @@ TtoBase64Encode(
  *	echoes a parameter) before it reaches failureInfo or an error.
  *	Secrets shorter than 4 bytes are skipped: masking "a" everywhere
  *	would destroy the message and protect nothing.
+ *
+ * Results:
+ *	None.
+ *
+ * Side effects:
+ *	Changes text in place.
  *
  *----------------------------------------------------------------------
  */
