@@ -2128,9 +2128,10 @@ ScriptDone(
     ScriptCallback *cb = clientData;
 
     if (interp != NULL) {
-	Tcl_Obj *dict = Tcl_NewDictObj();
+	Tcl_Obj *dict;
 
 	if (code == TCL_OK) {
+	    dict = Tcl_NewDictObj();
 	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("status", -1),
 		    Tcl_NewStringObj("ok", -1));
 	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("accessToken", -1),
@@ -2142,11 +2143,7 @@ ScriptDone(
 	    Tcl_IncrRefCount(opts);
 	    Tcl_IncrRefCount(key);
 	    Tcl_DictObjGet(NULL, opts, key, &ec);
-	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("status", -1),
-		    Tcl_NewStringObj("error", -1));
-	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("errorcode", -1),
-		    ec ? ec : Tcl_NewStringObj("NONE", -1));
-	    Tcl_DictObjPut(NULL, dict, Tcl_NewStringObj("message", -1),
+	    dict = TtoErrorDict(ec ? ec : Tcl_NewStringObj("NONE", -1),
 		    Tcl_GetObjResult(interp));
 	    Tcl_DecrRefCount(key);
 	    Tcl_DecrRefCount(opts);

@@ -447,6 +447,7 @@ typedef struct TtoApiAnswer TtoApiAnswer;
 MODULE_SCOPE int	TtoRequestMethod(Tcl_Interp *interp, TtoObject *obj,
 			    Tcl_Size objc, Tcl_Obj *const objv[]);
 MODULE_SCOPE void	TtoRequestObjectGone(TtoObject *obj);
+MODULE_SCOPE Tcl_Obj *	TtoErrorDict(Tcl_Obj *errorCode, Tcl_Obj *message);
 MODULE_SCOPE void	TtoApiRequestFree(TtoApiRequest *req);
 MODULE_SCOPE TtoApiAnswer *TtoApiAnswerNew(void);
 MODULE_SCOPE void	TtoApiAnswerFree(TtoApiAnswer *ans);

@@ -1284,8 +1284,25 @@ AsyncReport(
     Tcl_Release(interp);
 }
 
-static Tcl_Obj *
-ErrorDict(
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoErrorDict --
+ *
+ *	What a -command callback gets for a failure (refresh,
+ *	validAccessToken, request): {status error errorcode EC message M}.
+ *
+ * Results:
+ *	A new dict value.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+Tcl_Obj *
+TtoErrorDict(
     Tcl_Obj *errorCode,
     Tcl_Obj *message)
 {
@@ -1300,7 +1317,7 @@ ErrorDict(
 
 /* The interp's current error as an error dict (after TCL_ERROR). */
 static Tcl_Obj *
-InterpErrorDict(
+InterpTtoErrorDict(
     Tcl_Interp *interp,
     int code)
 {
@@ -1310,7 +1327,7 @@ InterpErrorDict(
     Tcl_IncrRefCount(options);
     Tcl_IncrRefCount(key);
     Tcl_DictObjGet(NULL, options, key, &ec);
-    d = ErrorDict(ec ? ec : Tcl_NewStringObj("TTOAUTH2 HTTP", -1),
+    d = TtoErrorDict(ec ? ec : Tcl_NewStringObj("TTOAUTH2 HTTP", -1),
 	    Tcl_GetObjResult(interp));
     Tcl_DecrRefCount(key);
     Tcl_DecrRefCount(options);
@@ -1334,7 +1351,7 @@ AsyncObtained(
 	return;
     }
     if (code != TCL_OK) {
-	AsyncReport(ar, InterpErrorDict(interp, code));
+	AsyncReport(ar, InterpTtoErrorDict(interp, code));
 	return;
     }
     Tcl_ResetResult(interp);
@@ -1368,7 +1385,7 @@ XferDone(
 	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(name, -1));
 	Tcl_ListObjAppendElement(NULL, ec, Tcl_NewStringObj(x->ans->buf.tooLarge
 		? "" : curl_easy_strerror((CURLcode) x->curlCode), -1));
-	d = ErrorDict(ec, Tcl_NewStringObj(x->errInfo, -1));
+	d = TtoErrorDict(ec, Tcl_NewStringObj(x->errInfo, -1));
 	XferFree(x);
 	AsyncReport(ar, d);
 	return;
@@ -1384,7 +1401,7 @@ XferDone(
 	if (TtoTokenObtain(ar->interp, ar->obj, TTO_OBTAIN_REFRESH, 0,
 		AsyncObtained, ar) != TCL_OK) {
 	    ar->obtaining = 0;
-	    AsyncReport(ar, InterpErrorDict(ar->interp, TCL_ERROR));
+	    AsyncReport(ar, InterpTtoErrorDict(ar->interp, TCL_ERROR));
 	}
 	return;
     }
@@ -1411,8 +1428,8 @@ AsyncStart(
     x->req = Prepare(ar->interp, &ar->call, &cfg);
     x->easy = curl_easy_init();
     if (x->req == NULL || x->easy == NULL) {
-	Tcl_Obj *d = (x->req == NULL) ? InterpErrorDict(ar->interp,
-		TCL_ERROR) : ErrorDict(Tcl_NewStringObj("TTOAUTH2 HTTP INIT",
+	Tcl_Obj *d = (x->req == NULL) ? InterpTtoErrorDict(ar->interp,
+		TCL_ERROR) : TtoErrorDict(Tcl_NewStringObj("TTOAUTH2 HTTP INIT",
 		-1), Tcl_NewStringObj("cannot create a libcurl handle", -1));
 
 	XferFree(x);
@@ -1426,7 +1443,7 @@ AsyncStart(
     if (ar->job == NULL) {
 	ar->xfer = NULL;
 	XferFree(x);
-	AsyncReport(ar, ErrorDict(Tcl_NewStringObj("TTOAUTH2 HTTP INIT", -1),
+	AsyncReport(ar, TtoErrorDict(Tcl_NewStringObj("TTOAUTH2 HTTP INIT", -1),
 		Tcl_NewStringObj("cannot start an asynchronous request", -1)));
     }
 }
