@@ -69,3 +69,49 @@ TtoFuzzAttemptRealloc(
 {
     return realloc(ptr, size ? size : 1);
 }
+
+/*
+ * What the linked sources reference but no harness reaches: a cancel flag
+ * (ttoauth2Listen.c), the PKCE challenge (ttoauth2Random.c) and TikTok
+ * Shop's request signature (ttoauth2Sign.c), which would pull in the
+ * listener and the platform layer.
+ */
+
+typedef struct Tcl_DString Tcl_DString;
+typedef struct TtoPairs TtoPairs;
+int TtoCancelRequested(volatile int *flagPtr);
+int TtoPkceChallenge(Tcl_DString *dsPtr, const char *verifier,
+	const char *method);
+int TtoTiktokshopSign(const char *secret, size_t secretLen, const char *path,
+	size_t pathLen, const TtoPairs *params, const char *body,
+	size_t bodyLen, char out[65]);
+
+int
+TtoCancelRequested(
+    volatile int *flagPtr)
+{
+    return flagPtr != NULL && *flagPtr != 0;
+}
+
+int
+TtoPkceChallenge(
+    Tcl_DString *dsPtr,
+    const char *verifier,
+    const char *method)
+{
+    abort();
+}
+
+int
+TtoTiktokshopSign(
+    const char *secret,
+    size_t secretLen,
+    const char *path,
+    size_t pathLen,
+    const TtoPairs *params,
+    const char *body,
+    size_t bodyLen,
+    char out[65])
+{
+    abort();
+}
