@@ -1973,6 +1973,15 @@ AsyncStep(
     int code = TCL_ERROR, rc;
 
     op->timer = NULL;
+    if (op->mode == TTO_OBTAIN_VALID && !op->store.held && ValidFor(
+	    OptString(op->obj, OPT_ACCESSTOKEN), op->obj->expiresAt,
+	    op->within)) {
+	/* Step 1 as the synchronous call has it: no lock, no I/O. */
+	Tcl_SetObjResult(interp, op->obj->options[OPT_ACCESSTOKEN]);
+	ObtainFinish(op, TCL_OK);
+	Tcl_RestoreInterpState(interp, st);
+	return;
+    }
     if (op->store.kind != STORE_NONE && !op->store.held) {
 	rc = StoreTryLock(interp, &op->store);
 	if (rc == 0 && TtoNowMs() < op->deadline) {
