@@ -42,6 +42,8 @@
 #define MAX_FILE_SIZE	(16 * 1024 * 1024)	/* TtoFileRead refuses more */
 #define MAX_CHUNK	(1UL << 30)		/* per ReadFile/WriteFile/BCrypt call */
 #define TEMP_TRIES	16			/* names tried for a temp file */
+#define BUSY_WAIT_MS	5000			/* a file held open by others: */
+#define BUSY_PAUSE_MS	50			/* retry this long, this often */
 
 /*
  * A lock taken by TtoFileLock: the open lock file.
@@ -72,6 +74,7 @@ typedef struct {
 } OwnerOnly;
 
 static int	ErrnoFromWin32(DWORD err);
+static int	FileBusy(DWORD err, ULONGLONG *deadlinePtr, DWORD *pausePtr);
 static int	TakeFileLock(const char *path, int wait, void **lockPtr,
 		    int *errnoPtr);
 static int	Hash(const void *key, size_t keyLen, const void *data,
@@ -160,6 +163,56 @@ ErrnoFromWin32(
     default:
 	return EIO;
     }
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * FileBusy --
+ *
+ *	Whether a failed open or replace of a token file is worth another
+ *	try.  Windows refuses to replace a file that anyone has open (a
+ *	store's unlocked reader in another process, a virus scanner, an
+ *	indexer), whatever the share mode, and refuses to open a file in
+ *	the instant it is being replaced: ERROR_ACCESS_DENIED or
+ *	ERROR_SHARING_VIOLATION, gone a moment later.  Such errors are
+ *	retried, pausing 1, 2, 4 ... up to BUSY_PAUSE_MS milliseconds, for
+ *	at most BUSY_WAIT_MS in all; a file that stays refused (one the
+ *	user may not write) then fails with the error it gave.
+ *
+ * Results:
+ *	1 after pausing (try again), 0 when err is another error or the
+ *	time is up.
+ *
+ * Side effects:
+ *	Sleeps; sets *deadlinePtr on the first call (0 before it).
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+FileBusy(
+    DWORD err,
+    ULONGLONG *deadlinePtr,
+    DWORD *pausePtr)
+{
+    ULONGLONG now = GetTickCount64();
+
+    if (err != ERROR_ACCESS_DENIED && err != ERROR_SHARING_VIOLATION
+	    && err != ERROR_LOCK_VIOLATION) {
+	return 0;
+    }
+    if (*deadlinePtr == 0) {
+	*deadlinePtr = now + BUSY_WAIT_MS;
+	*pausePtr = 1;
+    }
+    if (now >= *deadlinePtr) {
+	return 0;
+    }
+    Sleep(*pausePtr);
+    *pausePtr = (*pausePtr * 2 > BUSY_PAUSE_MS) ? BUSY_PAUSE_MS
+	    : *pausePtr * 2;
+    return 1;
 }
 
 /*
@@ -477,7 +530,9 @@ OwnerOnlyInit(
  *	to a temp file in the same folder (".NAME.tmpXXXXXXXX", owner-only
  *	access), is flushed to disk, and is moved over path with
  *	MoveFileExW(REPLACE_EXISTING | WRITE_THROUGH), which returns only
- *	once the move is on disk.
+ *	once the move is on disk.  Windows will not replace a file another
+ *	process has open, even for a moment's read: the move is retried
+ *	while the file is busy (FileBusy).
  *
  * Results:
  *	0, or -1 with *errnoPtr set (EISDIR when path is a folder, which
@@ -502,7 +557,8 @@ TtoFileWriteAtomic(
     WCHAR *widePath = NULL, *wideTmp = NULL;
     HANDLE h = INVALID_HANDLE_VALUE;
     const char *base, *p;
-    DWORD attrs, err = 0;
+    DWORD attrs, err = 0, pause = 0;
+    ULONGLONG deadline = 0;
     size_t done = 0, prefixLen;
     int tries, result = -1;
 
@@ -600,10 +656,12 @@ TtoFileWriteAtomic(
 	goto removeTemp;
     }
     h = INVALID_HANDLE_VALUE;
-    if (!MoveFileExW(wideTmp, widePath,
+    while (!MoveFileExW(wideTmp, widePath,
 	    MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
 	err = GetLastError();
-	goto removeTemp;
+	if (!FileBusy(err, &deadline, &pause)) {
+	    goto removeTemp;
+	}
     }
     result = 0;
     goto done;
@@ -631,7 +689,8 @@ TtoFileWriteAtomic(
  *	Reads a whole regular file.  Anything else is refused: a folder
  *	(EISDIR), a device or pipe (EINVAL), a file over 16 MiB (EFBIG; no
  *	token file is that big).  The file is opened sharing read, write
- *	and delete, so reading never stands in the way of a save.
+ *	and delete, and retried in the instant a save replaces it
+ *	(FileBusy).
  *
  * Results:
  *	0 with *dataPtr (ckalloc'ed, NUL-terminated; the caller frees it)
@@ -654,7 +713,8 @@ TtoFileRead(
     LARGE_INTEGER size;
     WCHAR *wide;
     HANDLE h;
-    DWORD err;
+    DWORD err = 0, pause = 0;
+    ULONGLONG deadline = 0;
     char *buf;
     size_t cap, len = 0;
 
@@ -674,10 +734,18 @@ TtoFileRead(
      * reported as one (EISDIR) rather than as EACCES.
      */
 
-    h = CreateFileW(wide, GENERIC_READ,
-	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-	    OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
-    err = GetLastError();		/* before ckfree can change it */
+    for (;;) {
+	h = CreateFileW(wide, GENERIC_READ,
+		FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+		OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	if (h != INVALID_HANDLE_VALUE) {
+	    break;
+	}
+	err = GetLastError();
+	if (!FileBusy(err, &deadline, &pause)) {
+	    break;
+	}
+    }
     ckfree((char *) wide);
     if (h == INVALID_HANDLE_VALUE) {
 	*errnoPtr = ErrnoFromWin32(err);
