@@ -508,6 +508,13 @@ RunFlow(
     }
 
     /*
+     * The port is free again before anyone can see the flow ended (a
+     * startAuth right after must be able to bind it).
+     */
+
+    TtoNetSettle(flow->net);
+
+    /*
      * Publish.  The completion event is queued under the mutex: an owner
      * that sees the final state may orphan the flow and delete its
      * events at once, and must find this one queued already.

@@ -594,6 +594,7 @@ MODULE_SCOPE int	TtoNetSendHeld(TtoNet *net, const char *data,
 			    size_t len, long timeoutMs);
 MODULE_SCOPE void	TtoNetFinishHeld(TtoNet *net);
 MODULE_SCOPE void	TtoNetCloseListeners(TtoNet *net);
+MODULE_SCOPE void	TtoNetSettle(TtoNet *net);
 MODULE_SCOPE void	TtoNetClose(TtoNet *net);
 
 /*
