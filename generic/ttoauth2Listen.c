@@ -25,9 +25,10 @@
  *	time Tcl takes to accept, not by the per-connection deadline.  The
  *	servers listen with the largest backlog the system allows (Tcl passes
  *	SOMAXCONN), so a burst of connections meets no dropped SYNs either.
- *	A new client's head is read at once on accept: a browser's has
- *	usually arrived with the connect, so no notifier round trip comes
- *	between the redirect and its answer.
+ *	A new client's head is read at once on accept, unless the table is
+ *	full (see ConnAccept): a browser's has usually arrived with the
+ *	connect, so no notifier round trip comes between the redirect and
+ *	its answer.
  *
  *	The HTTP side (parsing a head, building a reply) lives in
  *	ttoauth2Http.c; this file only moves bytes.
