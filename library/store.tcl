@@ -819,10 +819,11 @@ oo::class create ::ttoauth2::SqliteStore {
 	if {![dict exists $held $key]} {
 	    return [lindex [my Entry $key] 0]
 	}
-	# SQLite binds a Tcl value by its internal type: a copy that is only
-	# a string binds as text whatever the key looked like before.
-	set k ""
-	append k $key
+	# SQLite binds a Tcl value by its internal type: a new value that is
+	# only a string binds as text whatever the key looked like before.
+	# (A substring is always new: Tcl 9 hands back the value itself from
+	# append to "", [format %s] and [string cat].)
+	set k [string range "=$key" 1 end]
 	[[dict get $held $key] getDBhandle] onecolumn {SELECT body FROM
 	    ttoauth2_tokens WHERE key = :k}
     }

@@ -49,7 +49,8 @@ proc pgcluster::available {} {
     }
     if {[catch {package require tdbc::postgres}]} {
 	return "tdbc::postgres missing for Tcl [info tclversion]\
-	    (Debian: tcl8.6-tdbc-postgres, for Tcl 8.6 only)"
+	    (Debian: tcl8.6-tdbc-postgres for Tcl 8.6;\
+	    for Tcl 9 see unix/tcl9-chroot.sh)"
     }
     set runAs {}
     if {[exec id -u] == 0} {

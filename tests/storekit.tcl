@@ -33,7 +33,8 @@ proc storekit::init {fileName} {
     }
     if {![testConstraint sqlite]} {
 	puts "$fileName: SQLite tests skipped: tdbc::sqlite3 missing for Tcl\
-	    [info tclversion] (Debian: tcl8.6-tdbc-sqlite3, for Tcl 8.6 only)"
+	    [info tclversion] (Debian: tcl8.6-tdbc-sqlite3 for Tcl 8.6;\
+	    for Tcl 9 see unix/tcl9-chroot.sh)"
     }
 }
 

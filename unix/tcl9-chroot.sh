@@ -61,7 +61,8 @@ started=$(date +%s)
 # is part of tcl9.0), TLS tests (tcl-tls 1.8, openssl), the sandbox's json
 # (tcllib), the man page check (groff), the real-browser test (chromium),
 # the RFC 6749 mock server (nodejs), kill/pkill (procps), valgrind for
-# make valgrind and slowhttptest for the slow-client tests.  The mock
+# make valgrind, slowhttptest for the slow-client tests and PostgreSQL's
+# server for the store tests (each run makes a throwaway cluster).  The mock
 # server's npm packages (pure JavaScript) come from the source tree's
 # tests/node_modules, else from the host's npm (npm ci of
 # tests/package-lock.json into the copy), else from the chroot's: only
@@ -69,7 +70,7 @@ started=$(date +%s)
 PACKAGES="build-essential autoconf automake pkg-config tcl9.0 tcl9.0-dev
     libcurl4-openssl-dev libcjson-dev libssl-dev
     tcl-tls tcllib openssl ca-certificates groff-base chromium nodejs
-    procps valgrind slowhttptest"
+    procps valgrind slowhttptest postgresql"
 if [ ! -d "$SRC/tests/node_modules/oauth2-mock-server" ] &&
 	! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES npm"
@@ -234,6 +235,62 @@ if [ -n "$missing" ]; then
     in_root apt-get clean >/dev/null 2>&1
     echo $installed $missing > "$stamp"
     say "packages installed in $(( $(date +%s) - t0 )) s"
+fi
+
+# TDBC for Tcl 9.  Debian 13 builds tdbc, tdbc::postgres and the sqlite3
+# package for Tcl 8.6 only.  Unstable (sid) builds tcl-tdbc and
+# tcl-tdbc-postgres for both Tcls: those two packages (and only those:
+# sid's priority stays below trixie's) come from sid.  tdbc::sqlite3 is
+# a Tcl module in sid's tcl8.6-tdbc-sqlite3, under tcl8/8.6 where Tcl 9
+# does not look: the module alone is taken from that package into
+# tcl9/9.0.  The sqlite3 package it loads is built for Tcl 9 here: SQLite's
+# Tcl binding is one file (tclsqlite.c, Tcl 9-ready from SQLite 3.47 on),
+# taken from sid's source package and built against trixie's libsqlite3
+# and Tcl 9's stubs into /usr/local/lib/tcltk (on tclsh9.0's auto_path).
+# A mirror that is a snapshot has a sid whose Release file has expired:
+# apt is told not to mind.  Should any of it fail, the SQLite and
+# PostgreSQL store tests are skipped, and the suite says why.
+SID_PACKAGES="tcl-tdbc/sid tcl-tdbc-postgres/sid"
+sidstamp=$ROOT/var/lib/ttoauth2-sid-packages
+if [ "$(cat "$sidstamp" 2>/dev/null)" != "$SID_PACKAGES v2" ]; then
+    say "TDBC for Tcl 9 from sid (log: $ROOT/var/log/ttoauth2-sid.log)"
+    cat > "$ROOT/etc/apt/sources.list.d/ttoauth2-sid.sources" <<EOF
+Types: deb deb-src
+URIs: $MIRROR
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+Check-Valid-Until: no
+EOF
+    cat > "$ROOT/etc/apt/preferences.d/ttoauth2-sid" <<EOF
+Package: *
+Pin: release n=sid
+Pin-Priority: 50
+EOF
+    if in_root sh -c "set -ex
+	apt-get update
+	apt-get install -y --no-install-recommends $SID_PACKAGES libsqlite3-dev xz-utils
+	d=/usr/local/src/ttoauth2-sid; rm -rf \$d; mkdir -p \$d; cd \$d
+	apt-get download tcl8.6-tdbc-sqlite3/sid
+	dpkg-deb -x tcl8.6-tdbc-sqlite3_*.deb x
+	mkdir -p /usr/share/tcltk/tcl9/9.0/tdbc
+	cp x/usr/share/tcltk/tcl8/8.6/tdbc/sqlite3-*.tm /usr/share/tcltk/tcl9/9.0/tdbc/
+	apt-get source --download-only sqlite3/sid
+	tar -xJf sqlite3_*.orig.tar.xz --wildcards '*/src/tclsqlite.c'
+	i=/usr/local/lib/tcltk/sqlite3-tcl9; mkdir -p \$i
+	gcc -O2 -shared -fPIC -DUSE_TCL_STUBS -I/usr/include/tcl9.0 \
+	    -o \$i/libtcl9sqlite3.so */src/tclsqlite.c -lsqlite3 -ltclstub9.0
+	v=\$(echo \"load \$i/libtcl9sqlite3.so Sqlite3; puts [package present sqlite3]\" | tclsh9.0)
+	echo \"package ifneeded sqlite3 \$v [list load [file join \\\$dir libtcl9sqlite3.so] Sqlite3]\" > \$i/pkgIndex.tcl
+	cd / && rm -rf \$d
+	apt-get clean
+	echo 'exit [catch {package require tdbc::sqlite3; package require tdbc::postgres}]' | tclsh9.0" \
+	    >"$ROOT/var/log/ttoauth2-sid.log" 2>&1; then
+	echo "$SID_PACKAGES v2" > "$sidstamp"
+    else
+	tail -n 20 "$ROOT/var/log/ttoauth2-sid.log"
+	say "TDBC for Tcl 9 could not be installed: the SQLite and PostgreSQL store tests will be skipped"
+    fi
 fi
 
 if ! in_root id -u "$USER_NAME" >/dev/null 2>&1; then
