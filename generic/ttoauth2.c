@@ -779,7 +779,7 @@ StartAuth(
     families = (strcmp(host, "127.0.0.1") == 0) ? TTO_NET_V4
 	    : (strcmp(host, "[::1]") == 0) ? TTO_NET_V6
 	    : (TTO_NET_V4 | TTO_NET_V6);
-    rc = TtoFlowBind(flow, families, from, to, &err);
+    rc = TtoFlowBind(flow, host, families, from, to, &err);
     if (rc == -2) {
 	TtoFlowFree(flow);
 	return Error(interp, "STATE", "THREAD", NULL,
@@ -799,14 +799,7 @@ StartAuth(
 	return TCL_ERROR;
     }
     Tcl_DStringInit(&url);
-    redirectUri = TtoFlowAuthorizeUrl(flow, host, &url);
-
-    if (TtoFlowStart(flow) != 0) {
-	TtoFlowFree(flow);
-	Tcl_DStringFree(&url);
-	return Error(interp, "STATE", "THREAD", NULL,
-		"cannot start the flow thread");
-    }
+    redirectUri = TtoFlowAuthorizeUrl(flow, &url);
 
     /* The new flow replaces the last one. */
     if (obj->flow) {

@@ -8,9 +8,9 @@
  *	AuthFlowState).
  *
  *	Ownership: the Tcl thread creates the flow with a configuration
- *	snapshot (TtoConfig, the flow's to free); TtoFlowBind hands it to a worker thread, which opens
- *	the listener (channels belong to the thread that opens them) and
- *	reports the port; TtoFlowStart lets the worker serve.  From then on
+ *	snapshot (TtoConfig, the flow's to free); TtoFlowBind hands it to a
+ *	worker thread, which opens the listener (channels belong to the
+ *	thread that opens them), reports the port and serves.  From then on
  *	the worker alone writes the results; the Tcl thread reads only the
  *	state (under the mutex) until the final state, and the results
  *	after.  The one way to end a flow early is TtoFlowCancel, which sets
@@ -28,12 +28,13 @@
 #include <cjson/cJSON.h>
 
 struct TtoFlow {
-    /* Configuration: written by the Tcl thread before TtoFlowStart. */
+    /* Configuration: written by the Tcl thread before TtoFlowBind. */
     TtoConfig *cfg;		/* the object's, when startAuth ran */
     char *stateParam;
     char *verifier;		/* PKCE verifier, NULL without PKCE */
-    char *redirectUri;		/* TtoFlowAuthorizeUrl */
-    int families;		/* TtoFlowBind's arguments, for the worker */
+    char *redirectUri;		/* the worker's, once bound */
+    const char *host;		/* TtoFlowBind's arguments, for the worker */
+    int families;
     int portFrom;
     int portTo;
     int port;			/* bound port */
@@ -50,15 +51,13 @@ struct TtoFlow {
     volatile int cancel;	/* TtoCancelSet / TtoCancelRequested */
     int bindDone;		/* the worker has tried to bind */
     int bindErrno;		/* ... and failed for this reason, or 0 */
-    int go;			/* 1: serve (TtoFlowStart), -1: give up */
     TtoNet *net;		/* NULL once closed */
     TtoCurl *http;		/* NULL once handed back to the pool */
     int pasted;			/* TtoFlowPaste handed the redirect over */
     TtoPairs pastedParams;	/* ... with these parameters */
 
     /* Tcl thread only. */
-    int bound;			/* a worker holds the flow (TtoFlowBind) */
-    int started;
+    int started;		/* bound and serving (TtoFlowBind) */
 
     /* Results: written by the worker before the final state is set. */
     TtoFlowOutcome out;
@@ -613,11 +612,11 @@ Unlink(
  *
  * RunJob --
  *
- *	A worker's part of one flow: open the listener and report the
- *	outcome to TtoFlowBind; then wait for TtoFlowStart (serve: RunFlow)
- *	or for the owner (or an exit) to give the flow up (close the
- *	listener).  After a failed bind or a give-up the worker touches the
- *	flow no more: its owner frees it.
+ *	A worker's part of one flow: open the listener, report the outcome
+ *	to TtoFlowBind and, bound, serve at once (RunFlow): the browser can
+ *	only come once startAuth has returned the URL, and the worker is
+ *	then already waiting for it.  After a failed bind the worker touches
+ *	the flow no more: its owner frees it.
  *
  *----------------------------------------------------------------------
  */
@@ -629,9 +628,22 @@ RunJob(
 {
     TtoNet *net = NULL;
     int port = 0, err = 0, rc;
+    char portText[16];
+    Tcl_DString uri;
 
     rc = TtoNetOpen(interp, flow->families, flow->portFrom, flow->portTo,
 	    &flow->cancel, &net, &port, &err);
+    if (rc == 0) {
+	/* http://host:port/path: where the browser is sent back to. */
+	snprintf(portText, sizeof(portText), ":%d", port);
+	Tcl_DStringInit(&uri);
+	Tcl_DStringAppend(&uri, "http://", -1);
+	Tcl_DStringAppend(&uri, flow->host, -1);
+	Tcl_DStringAppend(&uri, portText, -1);
+	Tcl_DStringAppend(&uri, flow->cfg->redirectPath, -1);
+	flow->redirectUri = TtoStrDup(Tcl_DStringValue(&uri));
+	Tcl_DStringFree(&uri);
+    }
     Tcl_MutexLock(&flow->mutex);
     flow->bindDone = 1;
     if (rc != 0) {
@@ -643,18 +655,8 @@ RunJob(
     }
     flow->net = net;
     flow->port = port;
+    flow->state = TTO_AUTH_WAITING;
     Tcl_ConditionNotify(&flow->cond);
-    while (flow->go == 0 && !TtoCancelRequested(&flow->cancel)) {
-	Tcl_ConditionWait(&flow->cond, &flow->mutex, NULL);
-    }
-    if (flow->go <= 0) {
-	flow->net = NULL;
-	TtoNetClose(net);
-	flow->threadDone = 1;
-	Tcl_ConditionNotify(&flow->cond);
-	Tcl_MutexUnlock(&flow->mutex);
-	return;
-    }
     Tcl_MutexUnlock(&flow->mutex);
     RunFlow(flow);
 }
@@ -787,18 +789,20 @@ Dispatch(
  *
  * TtoFlowBind --
  *
- *	Hands the flow to a worker, which opens the loopback port on the
- *	addresses of families (TTO_NET_V4, TTO_NET_V6), and waits for the
+ *	Starts the flow: hands it to a worker, which opens the loopback
+ *	port on the addresses of families (TTO_NET_V4, TTO_NET_V6) and,
+ *	bound, serves it at once (state 1), and waits for the bind's
  *	outcome, so that a port in use is reported by startAuth itself.
- *	Bound, the worker waits for TtoFlowStart (or TtoFlowFree).
+ *	host is the redirect URI's host (-localhost), kept by the caller
+ *	until this returns.
  *
  * Results:
- *	0 with flow->port set; -1 with *errnoPtr (and Tcl's errno) set
+ *	0 with the flow running; -1 with *errnoPtr (and Tcl's errno) set
  *	when the port cannot be bound; -2 when no worker thread could be
- *	started.
+ *	started (or no libcurl handle made).
  *
  * Side effects:
- *	Puts the bound flow on the process-wide list.
+ *	Puts the flow on the process-wide list.
  *
  *----------------------------------------------------------------------
  */
@@ -806,6 +810,7 @@ Dispatch(
 int
 TtoFlowBind(
     TtoFlow *flow,
+    const char *host,
     int families,
     int portFrom,
     int portTo,
@@ -814,9 +819,22 @@ TtoFlowBind(
     FlowLink *link;
     int err;
 
+    flow->http = TtoCurlAcquire();	/* its token request's */
+    if (flow->http == NULL) {
+	return -2;
+    }
+    flow->host = host;
     flow->families = families;
     flow->portFrom = portFrom;
     flow->portTo = portTo;
+
+    /* Listed first: an exit must find (and cancel) a flow being bound. */
+    link = ckalloc(sizeof(FlowLink));
+    link->flow = flow;
+    Tcl_MutexLock(&flowListMutex);
+    link->next = flowList;
+    flowList = link;
+    Tcl_MutexUnlock(&flowListMutex);
     if (Dispatch(flow) != 0) {
 	return -2;
     }
@@ -826,18 +844,13 @@ TtoFlowBind(
     }
     err = flow->bindErrno;
     Tcl_MutexUnlock(&flow->mutex);
+    flow->host = NULL;
     if (err != 0) {
 	*errnoPtr = err;
 	Tcl_SetErrno(err);
 	return -1;
     }
-    flow->bound = 1;
-    link = ckalloc(sizeof(FlowLink));
-    link->flow = flow;
-    Tcl_MutexLock(&flowListMutex);
-    link->next = flowList;
-    flowList = link;
-    Tcl_MutexUnlock(&flowListMutex);
+    flow->started = 1;
     return 0;
 }
 
@@ -882,14 +895,14 @@ FlowEventMatch(
  *
  * TtoFlowAuthorizeUrl --
  *
- *	For a bound flow: its redirect URI (http://host:port/path, host as
- *	-localhost says) and the authorize URL the browser is sent to.
+ *	For a running flow: its redirect URI (http://host:port/path, host
+ *	as -localhost says) and the authorize URL the browser is sent to.
  *
  * Results:
  *	The redirect URI (the flow's); the URL is appended to *urlPtr.
  *
  * Side effects:
- *	Keeps the redirect URI for the token request.
+ *	None.
  *
  *----------------------------------------------------------------------
  */
@@ -897,21 +910,8 @@ FlowEventMatch(
 const char *
 TtoFlowAuthorizeUrl(
     TtoFlow *flow,
-    const char *host,
     Tcl_DString *urlPtr)
 {
-    Tcl_DString ds;
-    char port[16];
-
-    Tcl_DStringInit(&ds);
-    Tcl_DStringAppend(&ds, "http://", -1);
-    Tcl_DStringAppend(&ds, host, -1);
-    snprintf(port, sizeof(port), ":%d", flow->port);
-    Tcl_DStringAppend(&ds, port, -1);
-    Tcl_DStringAppend(&ds, flow->cfg->redirectPath, -1);
-    FreeString(&flow->redirectUri);
-    flow->redirectUri = TtoStrDup(Tcl_DStringValue(&ds));
-    Tcl_DStringFree(&ds);
     TtoProviderAuthorizeUrl(flow->cfg, flow->redirectUri, flow->stateParam,
 	    flow->verifier, urlPtr);
     return flow->redirectUri;
@@ -920,47 +920,9 @@ TtoFlowAuthorizeUrl(
 /*
  *----------------------------------------------------------------------
  *
- * TtoFlowStart --
- *
- *	Lets the worker of a bound flow serve the port.
- *
- * Results:
- *	0, or -1 if no libcurl handle could be had or the worker gave the
- *	flow up (an exit): the caller frees the flow.
- *
- *----------------------------------------------------------------------
- */
-
-int
-TtoFlowStart(
-    TtoFlow *flow)
-{
-    TtoCurl *http = TtoCurlAcquire();
-
-    if (http == NULL) {
-	return -1;
-    }
-    Tcl_MutexLock(&flow->mutex);
-    if (flow->threadDone) {
-	Tcl_MutexUnlock(&flow->mutex);
-	TtoCurlRelease(http);
-	return -1;
-    }
-    flow->http = http;
-    flow->state = TTO_AUTH_WAITING;
-    flow->go = 1;
-    Tcl_ConditionNotify(&flow->cond);
-    Tcl_MutexUnlock(&flow->mutex);
-    flow->started = 1;
-    return 0;
-}
-
-/*
- *----------------------------------------------------------------------
- *
  * TtoFlowStarted, TtoFlowState, TtoFlowStateParam, TtoFlowOutcomeGet --
  *
- *	What the object reads of its flow: whether TtoFlowStart ran, the
+ *	What the object reads of its flow: whether TtoFlowBind started it, the
  *	state (under the mutex), the state parameter the redirect must
  *	carry, and once the flow has ended (TtoFlowState says so) its
  *	outcome, which the worker no longer touches then.
@@ -1081,7 +1043,6 @@ RequestCancel(
 	    TtoNetWake(flow->net);	/* its event loop */
 	}
 	TtoCurlWake(flow->http);	/* NULL once the exchange is over */
-	Tcl_ConditionNotify(&flow->cond);	/* a bound flow not started */
     }
     Tcl_MutexUnlock(&flow->mutex);
 }
@@ -1165,7 +1126,6 @@ TtoFlowPaste(
     if (flow->net) {
 	TtoNetWake(flow->net);
     }
-    Tcl_ConditionNotify(&flow->cond);	/* a bound flow not started */
     Tcl_MutexUnlock(&flow->mutex);
     return 0;
 }
@@ -1250,13 +1210,6 @@ TtoFlowFree(
 	    flow->doneProc = NULL;
 	}
 	Tcl_MutexUnlock(&flow->mutex);
-    } else if (flow->bound) {
-	/* Bound, never started: the worker closes the port and lets go. */
-	Tcl_MutexLock(&flow->mutex);
-	flow->go = -1;
-	Tcl_ConditionNotify(&flow->cond);
-	Tcl_MutexUnlock(&flow->mutex);
-	WAIT_FOR(flow, flow->threadDone);
     }
     Tcl_DeleteEvents(FlowEventMatch, flow);
     if (!orphaned) {

@@ -542,11 +542,11 @@ typedef struct {
 MODULE_SCOPE TtoFlow *	TtoFlowNew(TtoConfig *cfg, const char *state,
 			    const char *verifier,
 			    void (*doneProc)(void *clientData), void *doneData);
-MODULE_SCOPE int	TtoFlowBind(TtoFlow *flow, int families, int portFrom,
-			    int portTo, int *errnoPtr);
+MODULE_SCOPE int	TtoFlowBind(TtoFlow *flow, const char *host,
+			    int families, int portFrom, int portTo,
+			    int *errnoPtr);
 MODULE_SCOPE const char *TtoFlowAuthorizeUrl(TtoFlow *flow,
-			    const char *host, Tcl_DString *urlPtr);
-MODULE_SCOPE int	TtoFlowStart(TtoFlow *flow);
+			    Tcl_DString *urlPtr);
 MODULE_SCOPE int	TtoFlowStarted(TtoFlow *flow);
 MODULE_SCOPE const char *TtoFlowStateParam(TtoFlow *flow);
 MODULE_SCOPE TtoAuthState TtoFlowState(TtoFlow *flow);

@@ -304,6 +304,20 @@ ListenOn(
 	Tcl_ResetResult(net->interp);
 	return NULL;
     }
+
+    /*
+     * Tcl accepts when the notifier has said the socket is readable, and
+     * by then that may no longer hold (a client that connected and reset
+     * at once, on systems that drop such a connection from the queue).
+     * A non-blocking accept then finds nothing and returns; a blocking
+     * one would hang the worker until the next client.
+     */
+
+    if (Tcl_SetChannelOption(NULL, chan, "-blocking", "0") != TCL_OK) {
+	*errnoPtr = Tcl_GetErrno();
+	Tcl_Close(NULL, chan);
+	return NULL;
+    }
     if (*portPtr == 0) {
 	/* -sockname: {address hostname port} */
 	Tcl_DStringInit(&ds);
