@@ -73,10 +73,32 @@ if command -v tclsh >/dev/null 2>&1; then
 fi
 export TCLLIBPATH
 
+# The RFC 6749 test server runs on Node.js, a Linux program Wine's tclsh
+# cannot start: the host's tclsh runs a relay (win/node-relay.tcl) that
+# starts one server per connection, and rfc6749.test connects to it
+# (TTOAUTH2_NODE_RELAY).  Without node or the server's npm packages
+# (cd tests && npm ci) those tests are skipped, as on Linux.
+relay_pid=""
+if command -v node >/dev/null 2>&1 && command -v tclsh >/dev/null 2>&1 &&
+	[ -f "$SRCDIR/tests/node_modules/oauth2-mock-server/package.json" ]; then
+    coproc RELAY { exec tclsh "$SRCDIR/win/node-relay.tcl" "$(command -v node)" \
+	"$SRCDIR/tests/rfc6749-server.mjs"; }
+    relay_pid=$RELAY_PID
+    if read -r -t 20 word port <&"${RELAY[0]}" && [ "$word" = relay ]; then
+	export TTOAUTH2_NODE_RELAY=$port
+    else
+	echo "wine-test: the node relay did not start" >&2
+    fi
+fi
+
 # The suite runs from a script file: Wine's tclsh reads no script from a
 # pipe on stdin.  Afterwards, Wine's processes of this prefix get a minute
 # to end (a browser a test started may still be closing), then are killed.
 rc=0
 wine "$TCLSH" "$(winpath "$SRCDIR/tests/all.tcl")" "$@" || rc=$?
+if [ -n "$relay_pid" ]; then
+    exec {RELAY[1]}>&-			# its stdin: the relay ends
+    wait "$relay_pid" 2>/dev/null || true
+fi
 timeout 60 wineserver -w || wineserver -k || true
 exit $rc
