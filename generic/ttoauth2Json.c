@@ -4,12 +4,14 @@
  *	JSON for ttoauth2, on cJSON: the [ttoauth2 json parse|get|raw|pretty]
  *	commands and the helpers the token and store code use.
  *
- *	cJSON builds the tree; a few checks of our own make it strict
- *	(TtoJsonParse): nothing but white space after the value (cJSON stops
- *	after the first value), no raw control character in a string or
- *	between tokens (cJSON takes every byte <= 32 for white space), numbers
- *	as RFC 8259 writes them (cJSON takes 01, +1, .5, 1.), nesting at most
- *	TTO_JSON_MAX_DEPTH levels whatever limit cJSON was built with.
+ *	Every text is first read by a strict checker of our own (Check): the
+ *	grammar of RFC 8259, numbers as it writes them (cJSON takes 01, +1,
+ *	.5, 1.), no raw control character in a string or between tokens
+ *	(cJSON takes every byte <= 32 for white space), nothing but white
+ *	space after the value (cJSON stops after the first value), nesting at
+ *	most TTO_JSON_MAX_DEPTH levels whatever limit cJSON was built with.
+ *	It reports the first error and its byte offset.  cJSON then builds
+ *	the tree, and refuses a few texts more (lone surrogates).
  *
  *	cJSON keeps a number only as a double and a string only as a C
  *	string.  Where that would lose what the text says, the code here
@@ -33,10 +35,8 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +44,14 @@
 #define IS_SPACE(c)	((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
 #define IS_DELIM(c)	(IS_SPACE(c) || (c) == ',' || (c) == ':' || (c) == '"' \
 	|| (c) == '{' || (c) == '}' || (c) == '[' || (c) == ']')
+#define SPECIAL(c)	((unsigned char) (c) < 0x20 || (c) == '"' \
+	|| (c) == '\\')
+#define ONES		0x0101010101010101ULL
+#define HIGHS		0x8080808080808080ULL
 
 typedef struct {
-    const char *p, *end;
+    const char *p, *end;	/* the rest of the text */
+    int all;			/* Token returns ',' and ':' too */
 } Cursor;
 
 typedef struct {
@@ -56,22 +61,14 @@ typedef struct {
     size_t index;		/* SIZE_MAX when too large */
 } PathStep;
 
+typedef struct {
+    Tcl_Encoding utf8;		/* fetched when first needed */
+    int ascii;			/* the last TextFromObj text is ASCII */
+} Conv;
+
+enum { VALUE = 1, KEY = 2, COLON = 4, NEXT = 8, CLOSE = 16 };	/* Check */
+
 TCL_DECLARE_MUTEX(cjsonMutex)
-
-/* A cursor on a text, past a leading UTF-8 byte order mark. */
-
-static void
-CursorInit(
-    Cursor *c,
-    const char *text,
-    size_t len)
-{
-    c->p = text;
-    c->end = text + len;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-	c->p += 3;
-    }
-}
 
 static cJSON *
 ParseLocked(
@@ -87,81 +84,41 @@ ParseLocked(
     return root;
 }
 
-/*
- * The next token of a text: a string with its quotes, a number or
- * literal, or one of {}[],: (Token skips ',' and ':' too).  Returns its
- * length, 0 at the end.  Safe on any bytes.
- */
-
-static size_t
-RawToken(
-    Cursor *c,
-    const char **startPtr)
-{
-    const char *p = c->p, *s;
-
-    while (p < c->end && IS_SPACE(*p)) {
-	p++;
-    }
-    s = *startPtr = p;
-    if (p >= c->end) {
-	c->p = p;
-	return 0;
-    }
-    if (*p == '"') {
-	const char *q;
-
-	do {				/* to a '"' after an even run of '\\' */
-	    p = memchr(p + 1, '"', (size_t) (c->end - p - 1));
-	    for (q = p; q && q[-1] == '\\'; q--) {
-	    }
-	} while (p && (p - q) % 2);
-	p = p ? p + 1 : c->end;
-    } else if (strchr("{}[],:", *p)) {
-	p++;
-    } else {
-	while (p < c->end && !IS_DELIM(*p)) {
-	    p++;
-	}
-	p += (p == s);			/* a stray byte is a token */
-    }
-    c->p = p;
-    return (size_t) (p - s);
-}
-
-static size_t
-Token(
-    Cursor *c,
-    const char **startPtr)
-{
-    size_t n;
-
-    while ((n = RawToken(c, startPtr)) == 1
-	    && (**startPtr == ',' || **startPtr == ':')) {
-    }
-    return n;
-}
+/* A cursor on a text, past a leading UTF-8 byte order mark. */
 
 static void
-SkipValue(
-    Cursor *c)
+CursorInit(
+    Cursor *c,
+    const char *text,
+    size_t len,
+    int all)
 {
-    const char *t;
-    int depth = 0;
-
-    do {
-	if (Token(c, &t) == 0) {
-	    return;
-	}
-	depth += (*t == '{' || *t == '[') - (*t == '}' || *t == ']');
-    } while (depth > 0);
+    c->p = text + ((len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0);
+    c->end = text + len;
+    c->all = all;
 }
 
-/*
- * The checks cJSON does not make, on any text: control bytes, numbers,
- * depth, unterminated strings, text after the value.  Returns NULL or the
- * reason, with its offset.
- */
+/* Eight bytes at a time: whether any is >= 0x80, or (Special8) SPECIAL. */
+
+static uint64_t
+Load8(
+    const char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static int
+Special8(
+    const char *p)
+{
+    uint64_t v = Load8(p), a = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+
+    return ((((a - ONES) & ~a) | ((b - ONES) & ~b) | ((v - ONES * 0x20) & ~v))
+	    & HIGHS) != 0;
+}
 
 static const char *
 Digits(
@@ -184,166 +141,190 @@ NumberOk(
     const char *d = (q += (*q == '-'));
 
     q = (q < end && *q == '0') ? q + 1 : Digits(q, end);
-    if (q == d) {
-	return 0;
-    }
-    if (q < end && *q == '.') {
+    if (q > d && q < end && *q == '.') {
 	d = ++q;
-	if ((q = Digits(q, end)) == d) {
-	    return 0;
-	}
+	q = Digits(q, end);
     }
-    if (q < end && (*q == 'e' || *q == 'E')) {
-	q += 1 + (q + 1 < end && (q[1] == '+' || q[1] == '-'));
-	d = q;
-	if ((q = Digits(q, end)) == d) {
-	    return 0;
-	}
+    if (q > d && q < end && (*q == 'e' || *q == 'E')) {
+	d = (q += 1 + (q + 1 < end && (q[1] == '+' || q[1] == '-')));
+	q = Digits(q, end);
     }
-    return q == end;
+    return q > d && q == end;
 }
 
-/* Bytes that end a run of plain string content. */
-
-static const unsigned char special[256] = {
-    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1
-};
-
-/*
- * Eight bytes at a time: whether any is >= 0x80 (Wide8) or ends plain
- * string content (Special8: '"', '\\' or < 0x20).  Exact, word-wise.
- */
-
-#define ONES	0x0101010101010101ULL
-#define HIGHS	0x8080808080808080ULL
-
-static uint64_t
-Load8(
-    const char *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, 8);
-    return v;
-}
+/* Whether p, a '\\' before end, starts an escape that cJSON reads right
+ * (it takes a bad hex digit for 0: "\u12G4" would be a NUL). */
 
 static int
-Special8(
-    const char *p)
+EscapeOk(
+    const char *p,
+    const char *end)
 {
-    uint64_t v = Load8(p), a = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+    int i = 2;
 
-    return ((((a - ONES) & ~a) | ((b - ONES) & ~b) | ((v - ONES * 0x20) & ~v))
-	    & HIGHS) != 0;
+    if (p + 1 < end && p[1] == 'u') {
+	while (i < 6 && p + i < end && isxdigit((unsigned char) p[i])) {
+	    i++;
+	}
+	return i == 6;
+    }
+    return p + 1 < end && p[1] != '\0' && strchr("\"\\/bfnrt", p[1]);
 }
 
-static const char unterminated[] = "unterminated string";
-static const char endOfInput[] = "unexpected end of input";
+/*
+ * The next token of a text: a string with its quotes, a number or
+ * literal, or one of {}[] and (with c->all) , and :.  Returns its length,
+ * 0 at the end.  Safe on any bytes.
+ */
+
+static size_t
+Token(
+    Cursor *c,
+    const char **startPtr)
+{
+    const char *p = c->p, *s, *q;
+
+    while (p < c->end && (IS_SPACE(*p)
+	    || (!c->all && (*p == ',' || *p == ':')))) {
+	p++;
+    }
+    s = *startPtr = p;
+    if (p < c->end && *p == '"') {
+	do {				/* to a '"' after an even run of '\\' */
+	    p = memchr(p + 1, '"', (size_t) (c->end - p - 1));
+	    for (q = p; q && q[-1] == '\\'; q--) {
+	    }
+	} while (p && (p - q) % 2);
+	p = p ? p + 1 : c->end;
+    } else if (p < c->end && IS_DELIM(*p)) {
+	p++;
+    } else {
+	while (p < c->end && !IS_DELIM(*p)) {
+	    p++;
+	}
+    }
+    c->p = p;
+    return (size_t) (p - s);
+}
+
+static void
+SkipValue(
+    Cursor *c)
+{
+    const char *t;
+    int depth = 0;
+
+    do {
+	if (Token(c, &t) == 0) {
+	    return;
+	}
+	depth += (*t == '{' || *t == '[') - (*t == '}' || *t == ']');
+    } while (depth > 0);
+}
+
+/*
+ * Reads the rest of a text strictly.  Returns NULL or the reason for the
+ * first error, with its offset from text.  With skel, appends the text
+ * with the contents of strings without escapes left out: JSON when the
+ * text is, which cJSON parses much faster when tokens are long.
+ */
 
 static const char *
 Check(
+    Cursor *c,
     const char *text,
-    size_t len,
     size_t *offPtr,
     Tcl_DString *skel)		/* or NULL */
 {
-    Cursor c = {text, text + len};
-    const char *t, *q, *copied = text;
+    char open[TTO_JSON_MAX_DEPTH];	/* '{' or '[' at each level */
+    const char *t, *q, *e, *why, *copied = c->p;
     size_t n;
-    int depth = 0, values = 0, i, escapes;
+    int depth = 0, want = VALUE, kind, plain;
 
-    for (;;) {
-	while (c.p < c.end && IS_SPACE(*c.p)) {
-	    c.p++;
-	}
-	n = (c.p < c.end && *c.p == '"') ? (size_t) ((t = c.p) != NULL)
-		: RawToken(&c, &t);
-	if (n == 0) {
-	    break;
-	}
+    while ((n = Token(c, &t)) > 0) {
 	*offPtr = (size_t) (t - text);
-	if (depth == 0 && values > 0) {
+	if (want == 0) {
 	    return "unexpected data after the JSON value";
 	}
-	if (*t == '{' || *t == '[') {
-	    if (++depth > TTO_JSON_MAX_DEPTH) {
-		return "nested deeper than 1000 levels";
-	    }
-	} else if (*t == '}' || *t == ']') {
-	    values += (--depth == 0);
-	} else if (*t == '"') {
-	    for (q = t + 1, escapes = 0; q < c.end && *q != '"'; q += 2) {
-		while (q + 8 <= c.end && !Special8(q)) {
+	kind = (*t == ',') ? NEXT : (*t == ':') ? COLON
+		: (*t == '}' || *t == ']') ? CLOSE : (*t == '"') ? VALUE | KEY
+		: VALUE;
+	why = NULL;
+	plain = 1;
+	q = t;
+	if (*t == '"') {
+	    for (q++, e = t + n; ; q += 2) {
+		while (q + 8 <= e && !Special8(q)) {
 		    q += 8;
 		}
-		while (q < c.end && !special[(unsigned char) *q]) {
+		while (q < e && !SPECIAL(*q)) {
 		    q++;
 		}
-		if (q >= c.end || *q == '"') {
+		if (q < e && *q == '"') {
 		    break;
 		}
-		*offPtr = (size_t) (q - text);
-		if ((unsigned char) *q < 0x20) {
-		    return "control character in string";
-		}
-		escapes = 1;
-		if (q + 1 >= c.end || strchr("\"\\/bfnrtu", q[1]) == NULL
-			|| q[1] == '\0') {
-		    return "invalid escape in string";
-		}
-		if (q[1] == 'u') {
-		    /* cJSON reads a bad hex digit as 0: "\u12G4" is a NUL */
-		    for (i = 2; i < 6; i++) {
-			if (q + i >= c.end || !isxdigit((unsigned char) q[i])) {
-			    return "invalid escape in string";
-			}
-		    }
+		plain = 0;
+		if (q == e || *q != '\\' || !EscapeOk(q, e)) {
+		    why = (q == e) ? "unterminated string" : (*q == '\\')
+			    ? "invalid escape in string"
+			    : "control character in string";
+		    break;
 		}
 	    }
-	    if (q >= c.end) {
-		*offPtr = len;
-		return unterminated;
-	    }
-	    c.p = q + 1;
-	    values += (depth == 0);
-	    if (skel && !escapes && q > t + 1) {
-		Tcl_DStringAppend(skel, copied, (Tcl_Size) (t + 1 - copied));
-		copied = q;
-	    }
-	} else if (*t == '-' || IS_DIGIT(*t)) {
-	    if (!NumberOk(t, t + n)) {
-		return "invalid number";
-	    }
-	    values += (depth == 0);
-	} else if (*t == '+' || *t == '.') {
-	    return "invalid number";
-	} else if (*t != ',' && *t != ':') {
-	    if (!((n == 4 && (memcmp(t, "true", 4) == 0
-		    || memcmp(t, "null", 4) == 0))
-		    || (n == 5 && memcmp(t, "false", 5) == 0))) {
-		return "unexpected character";
-	    }
-	    values += (depth == 0);
+	} else if (*t == '-' || *t == '+' || *t == '.' || IS_DIGIT(*t)) {
+	    why = NumberOk(t, t + n) ? NULL : "invalid number";
+	} else if (!IS_DELIM(*t) && !((n == 4 && (memcmp(t, "true", 4) == 0
+		|| memcmp(t, "null", 4) == 0))
+		|| (n == 5 && memcmp(t, "false", 5) == 0))) {
+	    why = "unexpected character";
 	}
+	if (why && (q == t || (want & kind))) {
+	    *offPtr = (size_t) (q - text);	/* the first error */
+	    return why;
+	}
+	if (!(want & kind) || (kind == CLOSE && *t != open[depth - 1] + 2)) {
+	    return "unexpected character";
+	}
+	switch (*t) {
+	case '{': case '[':
+	    if (depth == TTO_JSON_MAX_DEPTH) {
+		return "nested deeper than 1000 levels";
+	    }
+	    open[depth++] = *t;
+	    want = (*t == '{' ? KEY : VALUE) | CLOSE;
+	    continue;
+	case ',': case ':':
+	    want = (*t == ',' && open[depth - 1] == '{') ? KEY : VALUE;
+	    continue;
+	case '}': case ']':
+	    depth--;
+	    break;
+	case '"':
+	    if (skel && plain && n > 2) {
+		Tcl_DStringAppend(skel, copied, (Tcl_Size) (t + 1 - copied));
+		copied = t + n - 1;
+	    }
+	    if (want & KEY) {
+		want = COLON;
+		continue;
+	    }
+	}
+	want = depth ? NEXT | CLOSE : 0;
     }
-    if (depth > 0 || values == 0) {
-	*offPtr = len;
-	return endOfInput;
+    if (want) {
+	*offPtr = (size_t) (c->end - text);
+	return "unexpected end of input";
     }
     if (skel) {
-	Tcl_DStringAppend(skel, copied, (Tcl_Size) (c.end - copied));
+	Tcl_DStringAppend(skel, copied, (Tcl_Size) (c->end - copied));
     }
     return NULL;
 }
 
 /*
- * TtoJsonParse's work.  With skeleton set the tree's strings that have
- * no escape are empty: cJSON parses the text with their contents left
- * out (what is left is JSON exactly when the text is, as Check has seen
- * those contents), which is much faster for long tokens, for callers
- * that read such strings from the text.
+ * TtoJsonParse's work.  With skeleton set the tree's strings without
+ * escapes are empty (Check's skel), for callers that read them from the
+ * text.
  */
 
 static cJSON *
@@ -354,63 +335,24 @@ Parse(
     const char **whyPtr,
     int skeleton)
 {
-    const char *end = NULL, *why;
-    size_t off = 0, checkOff = 0, skip = 0;
-    cJSON *root = NULL;
+    Cursor c;
     Tcl_DString skel;
+    const char *start, *end = text;
+    cJSON *root = NULL;
 
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-	skip = 3;
-    }
+    CursorInit(&c, text, len, 1);
+    start = c.p;
     Tcl_DStringInit(&skel);
-    why = Check(text + skip, len - skip, &checkOff,
-	    skeleton ? &skel : NULL);
-    if (why == NULL && skeleton) {
+    *whyPtr = Check(&c, text, offPtr, skeleton ? &skel : NULL);
+    if (*whyPtr == NULL && skeleton) {
 	root = ParseLocked(Tcl_DStringValue(&skel),
-		(size_t) Tcl_DStringLength(&skel), &end);
-	while (root && end < Tcl_DStringValue(&skel) + Tcl_DStringLength(&skel)
-		&& IS_SPACE(*end)) {
-	    end++;
-	}
-	if (root && end == Tcl_DStringValue(&skel) + Tcl_DStringLength(&skel)) {
-	    Tcl_DStringFree(&skel);
-	    return root;
-	}
-	cJSON_Delete(root);		/* the text says why: read it whole */
-	root = NULL;
-	end = NULL;
+		(size_t) Tcl_DStringLength(&skel), NULL);
     }
     Tcl_DStringFree(&skel);
-    if (len > skip) {
-	root = ParseLocked(text + skip, len - skip, &end);
-    }
-    if (root == NULL) {
-	off = end ? (size_t) (end - text - skip) : 0;
-	if (why == NULL || (checkOff > off && why != unterminated
-		&& !(why == endOfInput && off + 1 >= len - skip))) {
-	    why = "unexpected character";
-	    checkOff = off;
-	}
-    } else {
-	while (end < text + len && IS_SPACE(*end)) {
-	    end++;
-	}
-	if (why == NULL && end < text + len) {
-	    why = "unexpected data after the JSON value";
-	    checkOff = (size_t) (end - text - skip);
-	}
-	if (why != NULL) {
-	    cJSON_Delete(root);
-	    root = NULL;
-	}
-    }
-    if (root == NULL) {
-	if (offPtr) {
-	    *offPtr = checkOff + skip;
-	}
-	if (whyPtr) {
-	    *whyPtr = why;
-	}
+    if (*whyPtr == NULL && root == NULL) {	/* what cJSON refuses, where */
+	root = ParseLocked(start, (size_t) (c.end - start), &end);
+	*whyPtr = root ? NULL : "unexpected character";
+	*offPtr = (size_t) (end - text);
     }
     return root;
 }
@@ -428,9 +370,6 @@ Parse(
  *	pointers are not NULL, the byte offset of the error and a static
  *	reason.
  *
- * Side effects:
- *	None.
- *
  *----------------------------------------------------------------------
  */
 
@@ -441,7 +380,29 @@ TtoJsonParse(
     size_t *offPtr,
     const char **whyPtr)
 {
-    return Parse(text, len, offPtr, whyPtr, 0);
+    size_t off;
+    const char *why;
+
+    return Parse(text, len, offPtr ? offPtr : &off, whyPtr ? whyPtr : &why,
+	    0);
+}
+
+/* Whether the n bytes at s hold the escape \u0000. */
+
+static int
+HasNulEscape(
+    const char *s,
+    size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 5 < n; i++) {
+	if (s[i] == '\\' && s[++i] == 'u'
+		&& memcmp(s + i + 1, "0000", 4) == 0) {
+	    return 1;
+	}
+    }
+    return 0;
 }
 
 /*
@@ -461,24 +422,6 @@ TtoJsonParse(
  *----------------------------------------------------------------------
  */
 
-static int
-HasNulEscape(
-    const char *s,
-    size_t n)
-{
-    size_t i;
-
-    for (i = 0; i + 5 < n; i++) {
-	if (s[i] == '\\') {
-	    if (s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) {
-		return 1;
-	    }
-	    i++;
-	}
-    }
-    return 0;
-}
-
 int
 TtoJsonHasNul(
     const char *text,
@@ -489,14 +432,14 @@ TtoJsonHasNul(
 {
     Cursor c;
     const cJSON *child;
-    const char *t;
+    const char *t, *v;
     size_t n;
-    int i;
+    int i, read;
 
-    CursorInit(&c, text, len);
+    CursorInit(&c, text, len, 0);
     Token(&c, &t);			/* the root's '{' */
     for (child = root->child; obj != root && child; child = child->next) {
-	Token(&c, &t);			/* key */
+	Token(&c, &t);			/* name */
 	if (child == obj) {
 	    Token(&c, &t);		/* '{' */
 	    break;
@@ -504,22 +447,15 @@ TtoJsonHasNul(
 	SkipValue(&c);
     }
     for (child = obj->child; child; child = child->next) {
-	int read = 0;
-
-	n = Token(&c, &t);
-	for (i = 0; names[i] && child->string; i++) {
+	for (i = 0, read = 0; names[i] && child->string; i++) {
 	    read |= (strcmp(child->string, names[i]) == 0);
 	}
-	if (read && HasNulEscape(t, n)) {
+	n = Token(&c, &t);		/* name */
+	v = c.p;
+	SkipValue(&c);
+	if (read && (HasNulEscape(t, n) || (cJSON_IsString(child)
+		&& HasNulEscape(v, (size_t) (c.p - v))))) {
 	    return 1;
-	}
-	if (read && cJSON_IsString(child)) {
-	    n = Token(&c, &t);
-	    if (HasNulEscape(t, n)) {
-		return 1;
-	    }
-	} else {
-	    SkipValue(&c);
 	}
     }
     return 0;
@@ -546,29 +482,46 @@ TtoJsonWide(
     long long *valuePtr)
 {
     const char *s = cJSON_IsString(item) ? item->valuestring : NULL;
+    double d = cJSON_IsNumber(item) ? item->valuedouble : NAN;
     char *end;
-    long long v;
+    long long v = 0;
+    int ok;
 
-    if (cJSON_IsNumber(item)) {
-	double d = item->valuedouble;
-
+    if (s != NULL && IS_DIGIT(s[*s == '-'])) {
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	ok = (errno == 0 && *end == '\0');
+    } else {
 	/* The bounds are exact powers of two; NaN fails both tests. */
-	if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)
-		|| (double) (long long) d != d) {
-	    return 0;
-	}
-	*valuePtr = (long long) d;
-	return 1;
+	ok = (d >= -9223372036854775808.0 && d < 9223372036854775808.0
+		&& (double) (long long) d == d);
+	v = ok ? (long long) d : 0;
     }
-    if (s == NULL || !IS_DIGIT(s[*s == '-'])) {
+    if (ok) {
+	*valuePtr = v;
+    }
+    return ok;
+}
+
+/* Appends s to ds, then with indent >= 0 a newline and indent levels of
+ * two spaces; 0 when ds would grow too large. */
+
+static int
+Put(
+    Tcl_DString *ds,
+    const char *s,
+    size_t n,
+    int indent)
+{
+    if (n + 2 * (size_t) (indent + 1) > (size_t) (TCL_SIZE_MAX / 2)
+	    - (size_t) Tcl_DStringLength(ds)) {
 	return 0;
     }
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0') {
-	return 0;
+    Tcl_DStringAppend(ds, s, (Tcl_Size) n);
+    Tcl_DStringAppend(ds, "\n", indent >= 0);
+    while (indent-- > 0) {
+	Tcl_DStringAppend(ds, "  ", 2);
     }
-    *valuePtr = v;
     return 1;
 }
 
@@ -593,32 +546,6 @@ TtoJsonWide(
  *----------------------------------------------------------------------
  */
 
-static int
-Put(
-    Tcl_DString *ds,
-    const char *s,
-    size_t n)
-{
-    if (n > (size_t) (TCL_SIZE_MAX / 2) - (size_t) Tcl_DStringLength(ds)) {
-	return 0;
-    }
-    Tcl_DStringAppend(ds, s, (Tcl_Size) n);
-    return 1;
-}
-
-static int
-Newline(
-    Tcl_DString *ds,
-    int depth)
-{
-    int ok = Put(ds, "\n", 1);
-
-    while (ok && depth-- > 0) {
-	ok = Put(ds, "  ", 2);
-    }
-    return ok;
-}
-
 int
 TtoJsonPretty(
     const char *text,
@@ -628,81 +555,62 @@ TtoJsonPretty(
     int nEdits,
     Tcl_DString *out)
 {
-    Tcl_DString *ds = out;
-    Cursor c, peek;
-    const char *t, *u;
+    Cursor c;
+    const char *t;
     size_t n;
-    int depth = 0, ok = 1, member = -1, top = -1, i, items = 0;
-    int tdepth = (target >= 0) ? 2 : 1, inTarget = 0, done = 0, appends = 0;
+    int depth = 0, ok = 1, member = -1, top = -1, i, here, in = 0;
+    int fresh = 0;			/* after '{' or '[' */
 
-    for (i = 0; i < nEdits; i++) {
-	appends |= (edits[i].index < 0);
-    }
-    CursorInit(&c, text, len);
-    while (ok && (n = RawToken(&c, &t)) > 0) {
-	switch (*t) {
-	case '{': case '[': {
-	    int enter = (!done && depth + 1 == tdepth && *t == '{'
-		    && (target < 0 || top == target));
-	    int empty;
-
-	    peek = c;
-	    empty = (RawToken(&peek, &u) == 1 && (*u == '}' || *u == ']'));
-	    ok = Put(ds, t, 1);
-	    if (empty && !(enter && appends)) {
-		ok = ok && Put(ds, u, 1);
-		c = peek;
-		done |= enter;
-		break;
-	    }
-	    depth++;
-	    if (enter) {
-		inTarget = 1;
-	    }
-	    if (!empty) {
-		ok = ok && Newline(ds, depth);
-	    }
-	    break;
+    CursorInit(&c, text, len, 1);
+    while (ok && (n = Token(&c, &t)) > 0) {
+	here = (in && depth == (target >= 0 ? 2 : 1));	/* the object edited */
+	if (fresh && *t != '}' && *t != ']') {
+	    ok = Put(out, "", 0, depth);
+	    fresh = 0;
 	}
+	switch (*t) {
+	case '{': case '[':
+	    in |= (*t == '{' && depth == (target >= 0)
+		    && (target < 0 || top == target));
+	    ok = ok && Put(out, t, 1, -1);
+	    depth++;
+	    fresh = 1;
+	    break;
 	case '}': case ']':
-	    if (inTarget && depth == tdepth) {
-		for (i = 0; ok && i < nEdits; i++) {
-		    if (edits[i].index < 0) {
-			ok = (items == 0 || Put(ds, ",", 1))
-			    && Newline(ds, depth) && Put(ds, "\"", 1)
-			    && Put(ds, edits[i].name, strlen(edits[i].name))
-			    && Put(ds, "\": ", 3)
-			    && Put(ds, edits[i].json, strlen(edits[i].json));
-			items++;
-		    }
+	    for (i = 0; here && i < nEdits; i++) {
+		const char *name = edits[i].name, *json = edits[i].json;
+
+		if (edits[i].index < 0) {
+		    ok = ok && Put(out, ",", !fresh, depth)
+			    && Put(out, "\"", 1, -1)
+			    && Put(out, name, strlen(name), -1)
+			    && Put(out, "\": ", 3, -1)
+			    && Put(out, json, strlen(json), -1);
+		    fresh = 0;
 		}
-		inTarget = 0;
-		done = 1;
 	    }
+	    in &= !here;
+	    ok = ok && (fresh || Put(out, "", 0, depth - 1))
+		    && Put(out, t, 1, -1);
 	    depth--;
-	    ok = ok && Newline(ds, depth) && Put(ds, t, 1);
+	    fresh = 0;
 	    break;
 	case ',':
-	    ok = Put(ds, ",", 1) && Newline(ds, depth);
+	    ok = ok && Put(out, ",", 1, depth);
 	    break;
 	case ':':
-	    ok = Put(ds, ": ", 2);
+	    ok = ok && Put(out, ": ", 2, -1);
 	    top += (depth == 1);
-	    if (inTarget && depth == tdepth) {
-		member++;
-		for (i = 0; ok && i < nEdits; i++) {
-		    if (edits[i].index == member) {
-			ok = Put(ds, edits[i].json, strlen(edits[i].json));
-			SkipValue(&c);
-			break;
-		    }
-		}
+	    member += here;
+	    for (i = 0; here && i < nEdits && edits[i].index != member; i++) {
+	    }
+	    if (here && i < nEdits) {
+		ok = ok && Put(out, edits[i].json, strlen(edits[i].json), -1);
+		SkipValue(&c);
 	    }
 	    break;
 	default:
-	    ok = Put(ds, t, n);
-	    items += (inTarget && depth == tdepth);
-	    break;
+	    ok = ok && Put(out, t, n, -1);
 	}
     }
     return ok;
@@ -711,13 +619,24 @@ TtoJsonPretty(
 /*
  * Tcl values.  Strings are UTF-8 in JSON and cJSON; Tcl's internal form
  * differs for NUL and (8.6) for characters beyond U+FFFF, so anything
- * not plain ASCII goes through Tcl's utf-8 encoding.
+ * not plain ASCII (bytes 1 to 127) goes through Tcl's utf-8 encoding.
  */
 
-typedef struct {
-    Tcl_Encoding utf8;		/* fetched when first needed */
-    int ascii;			/* the last TextFromObj text is ASCII */
-} Conv;
+static int
+Ascii(
+    const char *s,
+    size_t len)
+{
+    size_t i = 0;
+
+    while (i + 8 <= len && !((Load8(s + i) | (Load8(s + i) - ONES)) & HIGHS)) {
+	i += 8;
+    }
+    while (i < len && (unsigned char) s[i] - 1u < 0x7Fu) {
+	i++;
+    }
+    return i == len;
+}
 
 static Tcl_Obj *
 Utf8ToObj(
@@ -727,73 +646,82 @@ Utf8ToObj(
 {
     Tcl_DString ds;
     Tcl_Obj *objPtr;
-    size_t i;
 
-    for (i = 0; i + 8 <= len && !((Load8(bytes + i) | (Load8(bytes + i)
-	    - ONES)) & HIGHS); i += 8) {
-    }
-    for (; i < len && (unsigned char) bytes[i] - 1u < 0x7Fu; i++) {
-    }
-    if (i == len) {
+    if (Ascii(bytes, len)) {
 	return Tcl_NewStringObj(bytes, (Tcl_Size) len);
     }
-    if (cv->utf8 == NULL) {
-	cv->utf8 = Tcl_GetEncoding(NULL, "utf-8");
-    }
+    cv->utf8 = cv->utf8 ? cv->utf8 : Tcl_GetEncoding(NULL, "utf-8");
     Tcl_ExternalToUtfDString(cv->utf8, bytes, (Tcl_Size) len, &ds);
     objPtr = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
     return objPtr;
 }
 
+/* The UTF-8 form of a Tcl string, in ds when it is not plain ASCII. */
+
+static const char *
+TextFromObj(
+    Conv *cv,
+    Tcl_Obj *objPtr,
+    Tcl_DString *ds,
+    size_t *lenPtr)
+{
+    Tcl_Size len;
+    const char *s = Tcl_GetStringFromObj(objPtr, &len);
+
+    Tcl_DStringInit(ds);
+    *lenPtr = (size_t) len;
+    if ((cv->ascii = Ascii(s, (size_t) len)) == 0) {
+	cv->utf8 = cv->utf8 ? cv->utf8 : Tcl_GetEncoding(NULL, "utf-8");
+	s = Tcl_UtfToExternalDString(cv->utf8, s, len, ds);
+	*lenPtr = (size_t) Tcl_DStringLength(ds);
+    }
+    return s;
+}
+
 /*
- * The decoded bytes of a string token t (n bytes with its quotes), into
- * ds.  cJSON's value is right unless the text has \u0000, where its C
- * string ends: then cJSON decodes the pieces between the NULs.
+ * The decoded bytes of a string token t (n bytes with its quotes): the
+ * text's own without escapes, else cJSON's value, which ends at a
+ * \u0000; then cJSON decodes the pieces between the NULs, into ds.
  */
 
-static void
+static const char *
 StringBytes(
     const char *value,
     const char *t,
     size_t n,
-    Tcl_DString *ds)
+    Tcl_DString *ds,		/* initialized here, free it */
+    size_t *lenPtr)
 {
-    const char *p = t + 1, *end = t + n - 1, *q;
-    Tcl_DString piece;
+    const char *p, *end = t + n - 1, *q;
+    Tcl_Size at;
     cJSON *item;
 
     Tcl_DStringInit(ds);
-    if (memchr(t, '\\', n) == NULL) {
-	Tcl_DStringAppend(ds, p, (Tcl_Size) (end - p));
-	return;
-    }
     if (!HasNulEscape(t, n)) {
-	Tcl_DStringAppend(ds, value ? value : "", -1);
-	return;
+	p = memchr(t, '\\', n) ? (value ? value : "") : t + 1;
+	*lenPtr = (p == t + 1) ? n - 2 : strlen(p);
+	return p;
     }
-    Tcl_DStringInit(&piece);
-    while (p <= end) {
-	for (q = p; q < end && !(q[0] == '\\' && q[1] == 'u'
-		&& memcmp(q + 2, "0000", 4) == 0); q++) {
+    for (p = t + 1; p <= end; p = q + 6) {
+	for (q = p; q < end && !HasNulEscape(q, 6); q++) {
 	    q += (*q == '\\');
 	}
-	Tcl_DStringSetLength(&piece, 0);
-	Tcl_DStringAppend(&piece, "\"", 1);
-	Tcl_DStringAppend(&piece, p, (Tcl_Size) (q - p));
-	Tcl_DStringAppend(&piece, "\"", 1);
-	item = ParseLocked(Tcl_DStringValue(&piece),
-		(size_t) Tcl_DStringLength(&piece), NULL);
+	at = Tcl_DStringLength(ds);	/* the piece, quoted, then decoded */
+	Tcl_DStringAppend(ds, "\"", 1);
+	Tcl_DStringAppend(ds, p, (Tcl_Size) (q - p));
+	Tcl_DStringAppend(ds, "\"", 1);
+	item = ParseLocked(Tcl_DStringValue(ds) + at,
+		(size_t) (Tcl_DStringLength(ds) - at), NULL);
+	Tcl_DStringSetLength(ds, at);
 	if (item && item->valuestring) {
 	    Tcl_DStringAppend(ds, item->valuestring, -1);
 	}
 	cJSON_Delete(item);
-	if (q < end) {
-	    Tcl_DStringAppend(ds, "", 1);	/* the NUL */
-	}
-	p = q + 6;
+	Tcl_DStringAppend(ds, "", q < end);	/* the NUL */
     }
-    Tcl_DStringFree(&piece);
+    *lenPtr = (size_t) Tcl_DStringLength(ds);
+    return Tcl_DStringValue(ds);
 }
 
 static Tcl_Obj *
@@ -804,53 +732,26 @@ StringObj(
     size_t n)
 {
     Tcl_DString ds;
+    size_t len;
+    const char *s;
     Tcl_Obj *objPtr;
 
-    if (memchr(t, '\\', n) == NULL) {
-	return cv->ascii ? Tcl_NewStringObj(t + 1, (Tcl_Size) n - 2)
-		: Utf8ToObj(cv, t + 1, n - 2);
+    if (cv->ascii && memchr(t, '\\', n) == NULL) {
+	return Tcl_NewStringObj(t + 1, (Tcl_Size) n - 2);
     }
-    if (value != NULL && !HasNulEscape(t, n)) {
-	return Utf8ToObj(cv, value, strlen(value));
-    }
-    StringBytes(value, t, n, &ds);
-    objPtr = Utf8ToObj(cv, Tcl_DStringValue(&ds),
-	    (size_t) Tcl_DStringLength(&ds));
+    s = StringBytes(value, t, n, &ds, &len);
+    objPtr = Utf8ToObj(cv, s, len);
     Tcl_DStringFree(&ds);
     return objPtr;
 }
 
 /*
- * A number: integers within 2^53 as Tcl integers; other integers as
- * their text, which Tcl reads as an exact wide or big integer; other
- * numbers as cJSON's double, or their text when that is not finite
- * (1e400, which Tcl reads as Inf).
- */
-
-static Tcl_Obj *
-NumberObj(
-    const cJSON *item,
-    const char *t,
-    size_t n)
-{
-    double d = item->valuedouble;
-    size_t i;
-
-    for (i = 0; i < n && t[i] != '.' && t[i] != 'e' && t[i] != 'E'; i++) {
-    }
-    if (i == n && d > -9007199254740992.0 && d < 9007199254740992.0) {
-	return Tcl_NewWideIntObj((Tcl_WideInt) d);
-    }
-    if (i == n || !isfinite(d)) {
-	return Tcl_NewStringObj(t, (Tcl_Size) n);
-    }
-    return Tcl_NewDoubleObj(d);
-}
-
-/*
  * Converts item, whose text starts at the cursor, and moves the cursor
  * past it: object -> dict (order kept, the last duplicate's value),
- * array -> list, true/false -> 1/0, null -> "".
+ * array -> list, true/false -> 1/0, null -> "".  Numbers: integers
+ * within 2^53 as Tcl integers; other integers as their text, which Tcl
+ * reads as an exact wide or big integer; other numbers as cJSON's
+ * double, or their text when that is not finite (1e400: Tcl reads Inf).
  */
 
 static Tcl_Obj *
@@ -861,12 +762,18 @@ ToTcl(
 {
     const cJSON *child;
     const char *t;
-    size_t n = Token(c, &t);
+    size_t n = Token(c, &t), i;
+    double d = item->valuedouble;
     Tcl_Obj *objPtr, *keyObj;
 
-    if (cJSON_IsObject(item)) {
-	objPtr = Tcl_NewDictObj();
+    if (cJSON_IsObject(item) || cJSON_IsArray(item)) {
+	objPtr = cJSON_IsObject(item) ? Tcl_NewDictObj()
+		: Tcl_NewListObj(0, NULL);
 	for (child = item->child; child; child = child->next) {
+	    if (cJSON_IsArray(item)) {
+		Tcl_ListObjAppendElement(NULL, objPtr, ToTcl(cv, child, c));
+		continue;
+	    }
 	    n = Token(c, &t);
 	    keyObj = StringObj(cv, child->string, t, n);
 	    Tcl_IncrRefCount(keyObj);
@@ -876,29 +783,23 @@ ToTcl(
 	Token(c, &t);
 	return objPtr;
     }
-    if (cJSON_IsArray(item)) {
-	objPtr = Tcl_NewListObj(0, NULL);
-	for (child = item->child; child; child = child->next) {
-	    Tcl_ListObjAppendElement(NULL, objPtr, ToTcl(cv, child, c));
-	}
-	Token(c, &t);
-	return objPtr;
-    }
     if (cJSON_IsString(item)) {
 	return StringObj(cv, item->valuestring, t, n);
     }
-    if (cJSON_IsNumber(item)) {
-	return NumberObj(item, t, n);
+    if (!cJSON_IsNumber(item)) {
+	return cJSON_IsBool(item) ? Tcl_NewWideIntObj(cJSON_IsTrue(item))
+		: Tcl_NewObj();
     }
-    if (cJSON_IsBool(item)) {
-	return Tcl_NewWideIntObj(cJSON_IsTrue(item));
+    for (i = 0; i < n && t[i] != '.' && t[i] != 'e' && t[i] != 'E'; i++) {
     }
-    return Tcl_NewObj();
+    if (i == n && d > -9007199254740992.0 && d < 9007199254740992.0) {
+	return Tcl_NewWideIntObj((Tcl_WideInt) d);
+    }
+    return (i == n || !isfinite(d)) ? Tcl_NewStringObj(t, (Tcl_Size) n)
+	    : Tcl_NewDoubleObj(d);
 }
 
-/*
- * One step of a path.  Returns 1 (a step), 0 (end), -1 (malformed).
- */
+/* One step of a path.  Returns 1 (a step), 0 (end), -1 (malformed). */
 
 static int
 PathNext(
@@ -922,11 +823,8 @@ PathNext(
 
 	    stepPtr->index = (i > (SIZE_MAX - d) / 10) ? SIZE_MAX : i * 10 + d;
 	}
-	if (p == digits || p >= end || *p != ']') {
-	    return -1;
-	}
 	*pPtr = p + 1;
-	return 1;
+	return (p == digits || p >= end || *p != ']') ? -1 : 1;
     }
     if ((*p == '.') == first) {
 	return -1;			/* ".a" or "a[0]b" */
@@ -935,14 +833,11 @@ PathNext(
     while (p < end && *p != '.' && *p != '[') {
 	p++;
     }
-    if (p == key) {
-	return -1;			/* "a..b", "a.", "a.[0]" */
-    }
     stepPtr->isIndex = 0;
     stepPtr->key = key;
     stepPtr->keyLen = (size_t) (p - key);
     *pPtr = p;
-    return 1;
+    return (p == key) ? -1 : 1;		/* "a..b", "a.", "a.[0]" */
 }
 
 /*
@@ -960,93 +855,37 @@ Navigate(
     const cJSON *child, *found;
     Cursor at = *c;
     PathStep step;
-    const char *t;
+    Tcl_DString key;
+    const char *t, *s;
     size_t i, n;
     int first = 1;
 
-    for (; PathNext(&path, end, first, &step) == 1; first = 0) {
-	found = NULL;
+    for (; item && PathNext(&path, end, first, &step) == 1; first = 0) {
 	if (step.isIndex ? !cJSON_IsArray(item) : !cJSON_IsObject(item)) {
 	    return NULL;
 	}
 	Token(c, &t);			/* '{' or '[' */
-	for (child = item->child, i = 0; child; child = child->next, i++) {
-	    if (step.isIndex && i == step.index) {
-		found = child;
-		at = *c;
-		break;
-	    } else if (!step.isIndex) {
-		Tcl_DString key;
-
+	for (child = item->child, i = 0, found = NULL; child;
+		child = child->next, i++) {
+	    if (!step.isIndex) {
 		n = Token(c, &t);
-		StringBytes(child->string, t, n, &key);
-		if ((size_t) Tcl_DStringLength(&key) == step.keyLen
-			&& memcmp(Tcl_DStringValue(&key), step.key,
-			step.keyLen) == 0) {
+		s = StringBytes(child->string, t, n, &key, &n);
+		if (n == step.keyLen && memcmp(s, step.key, n) == 0) {
 		    found = child;	/* the last of duplicates */
 		    at = *c;
 		}
 		Tcl_DStringFree(&key);
+	    } else if (i == step.index) {
+		found = child;
+		at = *c;
+		break;
 	    }
 	    SkipValue(c);
-	}
-	if (found == NULL) {
-	    return NULL;
 	}
 	item = found;
 	*c = at;
     }
     return item;
-}
-
-/*
- * The UTF-8 form of a Tcl string, in ds when it is not plain ASCII.
- */
-
-static const char *
-TextFromObj(
-    Conv *cv,
-    Tcl_Obj *objPtr,
-    Tcl_DString *ds,
-    size_t *lenPtr)
-{
-    Tcl_Size len, i;
-    const char *s = Tcl_GetStringFromObj(objPtr, &len);
-
-    Tcl_DStringInit(ds);
-    for (i = 0; i + 8 <= len && !(Load8(s + i) & HIGHS); i += 8) {
-    }
-    for (; i < len && (unsigned char) s[i] < 0x80; i++) {
-    }
-    cv->ascii = (i == len);
-    if (i == len) {
-	*lenPtr = (size_t) len;
-	return s;
-    }
-    if (cv->utf8 == NULL) {
-	cv->utf8 = Tcl_GetEncoding(NULL, "utf-8");
-    }
-    Tcl_UtfToExternalDString(cv->utf8, s, len, ds);
-    *lenPtr = (size_t) Tcl_DStringLength(ds);
-    return Tcl_DStringValue(ds);
-}
-
-static int
-Fail(
-    Tcl_Interp *interp,
-    const char *kind,
-    Tcl_Obj *pathObj,
-    Tcl_Obj *msgObj)
-{
-    Tcl_Obj *codeObj = Tcl_NewStringObj("TTOAUTH2 JSON", -1);
-
-    Tcl_ListObjAppendElement(NULL, codeObj, Tcl_NewStringObj(kind, -1));
-    if (pathObj) {
-	Tcl_ListObjAppendElement(NULL, codeObj, pathObj);
-    }
-    Tcl_SetObjResult(interp, msgObj);
-    Tcl_SetObjErrorCode(interp, codeObj);
-    return TCL_ERROR;
 }
 
 /*
@@ -1065,9 +904,6 @@ Fail(
  *	{TTOAUTH2 JSON BADPATH path}, {TTOAUTH2 JSON NOPATH path}; Tcl's
  *	own {TCL WRONGARGS} and {TCL LOOKUP INDEX subcommand word}.
  *
- * Side effects:
- *	None.
- *
  *----------------------------------------------------------------------
  */
 
@@ -1081,18 +917,16 @@ TtoJsonSubcmd(
 	"get", "parse", "pretty", "raw", NULL
     };
     enum { JSON_GET, JSON_PARSE, JSON_PRETTY, JSON_RAW };
-    static const char *const usage[] = {
-	"text path ?default?", "text", "text", "text path ?default?"
-    };
-    Conv cv;
-    Tcl_DString textDs, pathDs;
-    const char *text, *path = "", *why, *p;
+    Conv cv = {NULL, 0};
+    Tcl_DString textDs, pathDs, out;
+    const char *text, *path = "", *why, *kind = "PARSE", *p;
     size_t len, pathLen = 0, off;
     PathStep step;
     cJSON *root = NULL;
     const cJSON *item;
+    Tcl_Obj *result = NULL, *msg = NULL;
     Cursor c;
-    int index, r, code = TCL_ERROR;
+    int index, r;
 
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "subcommand ?arg ...?");
@@ -1102,76 +936,61 @@ TtoJsonSubcmd(
 	    sizeof(char *), "subcommand", 0, &index) != TCL_OK) {
 	return TCL_ERROR;
     }
-    if ((index == JSON_GET || index == JSON_RAW) ? (objc != 5 && objc != 6)
-	    : objc != 4) {
-	Tcl_WrongNumArgs(interp, 3, objv, usage[index]);
+    if ((index % 3) ? objc != 4 : (objc != 5 && objc != 6)) {
+	Tcl_WrongNumArgs(interp, 3, objv,
+		(index % 3) ? "text" : "text path ?default?");
 	return TCL_ERROR;
     }
-    memset(&cv, 0, sizeof(cv));
     Tcl_DStringInit(&pathDs);
+    Tcl_DStringInit(&out);
     if (objc >= 5) {
 	path = TextFromObj(&cv, objv[4], &pathDs, &pathLen);
-	for (p = path; (r = PathNext(&p, path + pathLen, p == path,
-		&step)) == 1; ) {
-	}
-	if (r < 0) {
-	    Tcl_DStringFree(&pathDs);
-	    return Fail(interp, "BADPATH", objv[4], Tcl_ObjPrintf(
-		    "malformed JSON path \"%s\": use key, .key and [index] "
-		    "steps", Tcl_GetString(objv[4])));
-	}
     }
-
+    for (p = path; (r = PathNext(&p, path + pathLen, p == path,
+	    &step)) == 1; ) {
+    }
     text = TextFromObj(&cv, objv[3], &textDs, &len);
-    root = Parse(text, len, &off, &why, 1);	/* strings read from text */
-    if (root == NULL) {
-	Fail(interp, "PARSE", NULL, Tcl_ObjPrintf(
-		"invalid JSON at byte offset %lu: %s", (unsigned long) off,
-		why));
-	goto done;
-    }
-    CursorInit(&c, text, len);
-    if (index == JSON_PRETTY) {
-	Tcl_DString out;
-
-	Tcl_DStringInit(&out);
+    CursorInit(&c, text, len, 0);
+    if (r < 0) {
+	kind = "BADPATH";
+	msg = Tcl_ObjPrintf("malformed JSON path \"%s\": use key, .key and "
+		"[index] steps", Tcl_GetString(objv[4]));
+    } else if ((root = Parse(text, len, &off, &why, 1)) == NULL) {
+	msg = Tcl_ObjPrintf("invalid JSON at byte offset %lu: %s",
+		(unsigned long) off, why);
+    } else if (index == JSON_PRETTY) {
 	if (TtoJsonPretty(text, len, -1, NULL, 0, &out)) {
-	    Tcl_SetObjResult(interp, Utf8ToObj(&cv, Tcl_DStringValue(&out),
-		    (size_t) Tcl_DStringLength(&out)));
-	    code = TCL_OK;
+	    result = Utf8ToObj(&cv, Tcl_DStringValue(&out),
+		    (size_t) Tcl_DStringLength(&out));
 	} else {
-	    Fail(interp, "PARSE", NULL, Tcl_NewStringObj(
-		    "the JSON text is too large", -1));
+	    msg = Tcl_NewStringObj("the JSON text is too large", -1);
 	}
-	Tcl_DStringFree(&out);
-	goto done;
-    }
-    item = Navigate(root, &c, path, path + pathLen);
-    if (item == NULL && objc == 6) {
-	Tcl_SetObjResult(interp, objv[5]);
-    } else if (item == NULL) {
-	Fail(interp, "NOPATH", objv[4], Tcl_ObjPrintf(
-		"no value at \"%s\" in JSON", Tcl_GetString(objv[4])));
-	goto done;
+    } else if ((item = Navigate(root, &c, path, path + pathLen)) == NULL) {
+	kind = "NOPATH";
+	result = (objc == 6) ? objv[5] : NULL;
+	msg = result ? NULL : Tcl_ObjPrintf("no value at \"%s\" in JSON",
+		Tcl_GetString(objv[4]));
     } else if (index == JSON_RAW) {
-	const char *start;
-
-	Token(&c, &start);
-	c.p = start;
+	Token(&c, &p);
+	c.p = p;
 	SkipValue(&c);
-	Tcl_SetObjResult(interp, Utf8ToObj(&cv, start,
-		(size_t) (c.p - start)));
+	result = Utf8ToObj(&cv, p, (size_t) (c.p - p));
     } else {
-	Tcl_SetObjResult(interp, ToTcl(&cv, item, &c));
+	result = ToTcl(&cv, item, &c);
     }
-    code = TCL_OK;
-
-  done:
     cJSON_Delete(root);
     Tcl_DStringFree(&textDs);
     Tcl_DStringFree(&pathDs);
+    Tcl_DStringFree(&out);
     if (cv.utf8) {
 	Tcl_FreeEncoding(cv.utf8);
     }
-    return code;
+    if (msg) {
+	Tcl_SetObjResult(interp, msg);
+	Tcl_SetErrorCode(interp, "TTOAUTH2", "JSON", kind,
+		(*kind == 'P') ? NULL : Tcl_GetString(objv[4]), NULL);
+	return TCL_ERROR;
+    }
+    Tcl_SetObjResult(interp, result);
+    return TCL_OK;
 }
