@@ -55,8 +55,7 @@ typedef struct {
 } Cursor;
 
 typedef struct {
-    int isIndex;
-    const char *key;
+    const char *key;		/* NULL: an index step */
     size_t keyLen;
     size_t index;		/* SIZE_MAX when too large */
 } PathStep;
@@ -98,7 +97,7 @@ CursorInit(
     c->all = all;
 }
 
-/* Eight bytes at a time: whether any is >= 0x80, or (Special8) SPECIAL. */
+/* Eight bytes at a time: whether any is SPECIAL (Special8), or >= 0x80. */
 
 static uint64_t
 Load8(
@@ -273,9 +272,8 @@ Check(
 	    }
 	} else if (*t == '-' || *t == '+' || *t == '.' || IS_DIGIT(*t)) {
 	    why = NumberOk(t, t + n) ? NULL : "invalid number";
-	} else if (!IS_DELIM(*t) && !((n == 4 && (memcmp(t, "true", 4) == 0
-		|| memcmp(t, "null", 4) == 0))
-		|| (n == 5 && memcmp(t, "false", 5) == 0))) {
+	} else if (!IS_DELIM(*t) && (n < 4 || n > 5 || memcmp(t,
+		(n == 5) ? "false" : (*t == 't') ? "true" : "null", n) != 0)) {
 	    why = "unexpected character";
 	}
 	if (why && (q == t || (want & kind))) {
@@ -816,7 +814,7 @@ PathNext(
     if (*p == '[') {
 	const char *digits = ++p;
 
-	stepPtr->isIndex = 1;
+	stepPtr->key = NULL;
 	stepPtr->index = 0;
 	for (; p < end && IS_DIGIT(*p); p++) {
 	    size_t d = (size_t) (*p - '0'), i = stepPtr->index;
@@ -833,7 +831,6 @@ PathNext(
     while (p < end && *p != '.' && *p != '[') {
 	p++;
     }
-    stepPtr->isIndex = 0;
     stepPtr->key = key;
     stepPtr->keyLen = (size_t) (p - key);
     *pPtr = p;
@@ -861,13 +858,13 @@ Navigate(
     int first = 1;
 
     for (; item && PathNext(&path, end, first, &step) == 1; first = 0) {
-	if (step.isIndex ? !cJSON_IsArray(item) : !cJSON_IsObject(item)) {
+	if (step.key ? !cJSON_IsObject(item) : !cJSON_IsArray(item)) {
 	    return NULL;
 	}
 	Token(c, &t);			/* '{' or '[' */
 	for (child = item->child, i = 0, found = NULL; child;
 		child = child->next, i++) {
-	    if (!step.isIndex) {
+	    if (step.key) {
 		n = Token(c, &t);
 		s = StringBytes(child->string, t, n, &key, &n);
 		if (n == step.keyLen && memcmp(s, step.key, n) == 0) {
