@@ -159,8 +159,7 @@ MODULE_SCOPE int	TtoJsonSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
 MODULE_SCOPE cJSON *	TtoJsonParse(const char *text, size_t len,
 			    size_t *offPtr, const char **whyPtr);
-MODULE_SCOPE int	TtoJsonHasNul(const char *text, size_t len,
-			    const cJSON *root, const cJSON *obj,
+MODULE_SCOPE int	TtoJsonHasNul(const cJSON *obj,
 			    const char *const *names);
 MODULE_SCOPE int	TtoJsonWide(const cJSON *item, long long *valuePtr);
 MODULE_SCOPE int	TtoJsonPretty(const char *text, size_t len,

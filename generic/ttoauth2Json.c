@@ -4,31 +4,31 @@
  *	JSON for ttoauth2, on cJSON: the [ttoauth2 json parse|get|raw|pretty]
  *	commands and the helpers the token and store code use.
  *
- *	Every text is first read by a strict checker of our own (Check): the
- *	grammar of RFC 8259, numbers as it writes them (cJSON takes 01, +1,
- *	.5, 1.), no raw control character in a string or between tokens
- *	(cJSON takes every byte <= 32 for white space), nothing but white
- *	space after the value (cJSON stops after the first value), nesting at
- *	most TTO_JSON_MAX_DEPTH levels whatever limit cJSON was built with.
- *	It reports the first error and its byte offset.  cJSON then builds
- *	the tree, and refuses a few texts more (lone surrogates).
+ *	cJSON builds every tree.  Before it, a strict checker (Check) reads
+ *	the text for what cJSON lets through: the grammar of RFC 8259,
+ *	numbers as it writes them (cJSON takes 01, +1, .5, 1.), raw control
+ *	characters (cJSON takes every byte <= 32 for white space), text after
+ *	the value, nesting deeper than TTO_JSON_MAX_DEPTH.  It reports the
+ *	first error and its byte offset, never the text (it may hold secrets).
  *
- *	cJSON keeps a number only as a double and a string only as a C
- *	string.  Where that would lose what the text says, the code here
- *	reads the text beside the tree: cJSON keeps every member (duplicates
- *	too) in text order, so a cursor walking the text token by token stays
- *	in step with a walk of the tree (Token, SkipValue).  That gives
- *	integers beyond 2^53 digit for digit, strings holding \u0000 whole,
- *	[json raw] the value as written, and a re-indenter (TtoJsonPretty)
- *	that copies every string and number byte for byte.
+ *	cJSON holds a string as a C string, which \u0000 would cut short, so
+ *	Check hands cJSON the text with each \u0000 written as C0 80, Tcl's
+ *	own form of NUL: strings stay whole, and a NUL shows as those bytes.
+ *	cJSON holds a number as a double; where that would lose what the text
+ *	says, the code reads the text beside the tree.  cJSON keeps every
+ *	member (duplicates too) in text order, so a cursor stepping through
+ *	the tokens of the text (Token, SkipValue) stays in step with a walk of
+ *	the tree.  That gives integers beyond 2^53 digit for digit, [json raw]
+ *	the value as written, and a re-indenter (TtoJsonPretty) that copies
+ *	strings and numbers byte for byte, so token files keep what servers
+ *	sent.
  *
- *	Paths (Chilkat style): steps "key", ".key" and "[N]", e.g.
- *	"data.granted_scopes[2]"; a key runs up to the next '.' or '['; the
- *	empty path is the whole value.  Duplicate keys: the last one wins.
+ *	Paths (Chilkat style): "key", ".key" and "[N]" steps, e.g.
+ *	"data.granted_scopes[2]"; a key runs to the next '.' or '['; the empty
+ *	path is the whole value; of duplicate keys the last one wins.
  *
- *	cJSON's parser writes a process-wide error record on every call, so
- *	calls are serialized (ParseLocked).  No error message here quotes the
- *	JSON text: it may hold secrets.
+ *	cJSON's parser writes a process-wide error record, so parses are
+ *	serialized (ParseLocked).
  */
 
 #include "ttoauth2Int.h"
@@ -46,6 +46,7 @@
 	|| (c) == '{' || (c) == '}' || (c) == '[' || (c) == ']')
 #define SPECIAL(c)	((unsigned char) (c) < 0x20 || (c) == '"' \
 	|| (c) == '\\')
+#define NUL_UTF8	"\xC0\x80"	/* how cJSON's strings here hold NUL */
 #define ONES		0x0101010101010101ULL
 #define HIGHS		0x8080808080808080ULL
 
@@ -59,11 +60,6 @@ typedef struct {
     size_t keyLen;
     size_t index;		/* SIZE_MAX when too large */
 } PathStep;
-
-typedef struct {
-    Tcl_Encoding utf8;		/* fetched when first needed */
-    int ascii;			/* the last TextFromObj text is ASCII */
-} Conv;
 
 enum { VALUE = 1, KEY = 2, COLON = 4, NEXT = 8, CLOSE = 16 };	/* Check */
 
@@ -97,7 +93,7 @@ CursorInit(
     c->all = all;
 }
 
-/* Eight bytes at a time: whether any is SPECIAL (Special8), or >= 0x80. */
+/* Eight bytes at a time: whether any is SPECIAL, or not in 1..127. */
 
 static uint64_t
 Load8(
@@ -171,9 +167,9 @@ EscapeOk(
 }
 
 /*
- * The next token of a text: a string with its quotes, a number or
- * literal, or one of {}[] and (with c->all) , and :.  Returns its length,
- * 0 at the end.  Safe on any bytes.
+ * The next token: a string with its quotes, a number or literal, one of
+ * {}[] and (with c->all) , and :.  Returns its length, 0 at the end.
+ * Safe on any bytes.
  */
 
 static size_t
@@ -223,9 +219,10 @@ SkipValue(
 
 /*
  * Reads the rest of a text strictly.  Returns NULL or the reason for the
- * first error, with its offset from text.  With skel, appends the text
- * with the contents of strings without escapes left out: JSON when the
- * text is, which cJSON parses much faster when tokens are long.
+ * first error, with its offset from text.  If the text has \u0000,
+ * leaves in fixed the text with each written as NUL_UTF8; with skeleton
+ * set, the text with strings that have no escape emptied (for callers
+ * that read them from the text; cJSON parses that much faster).
  */
 
 static const char *
@@ -233,7 +230,8 @@ Check(
     Cursor *c,
     const char *text,
     size_t *offPtr,
-    Tcl_DString *skel)		/* or NULL */
+    Tcl_DString *fixed,
+    int skeleton)
 {
     char open[TTO_JSON_MAX_DEPTH];	/* '{' or '[' at each level */
     const char *t, *q, *e, *why, *copied = c->p;
@@ -269,6 +267,11 @@ Check(
 			    : "control character in string";
 		    break;
 		}
+		if (e - q >= 6 && memcmp(q, "\\u0000", 6) == 0) {
+		    Tcl_DStringAppend(fixed, copied, (Tcl_Size) (q - copied));
+		    Tcl_DStringAppend(fixed, NUL_UTF8, 2);
+		    copied = q + 6;
+		}
 	    }
 	} else if (*t == '-' || *t == '+' || *t == '.' || IS_DIGIT(*t)) {
 	    why = NumberOk(t, t + n) ? NULL : "invalid number";
@@ -298,8 +301,8 @@ Check(
 	    depth--;
 	    break;
 	case '"':
-	    if (skel && plain && n > 2) {
-		Tcl_DStringAppend(skel, copied, (Tcl_Size) (t + 1 - copied));
+	    if (skeleton && plain && n > 2) {
+		Tcl_DStringAppend(fixed, copied, (Tcl_Size) (t + 1 - copied));
 		copied = t + n - 1;
 	    }
 	    if (want & KEY) {
@@ -313,17 +316,13 @@ Check(
 	*offPtr = (size_t) (c->end - text);
 	return "unexpected end of input";
     }
-    if (skel) {
-	Tcl_DStringAppend(skel, copied, (Tcl_Size) (c->end - copied));
+    if (Tcl_DStringLength(fixed) > 0) {
+	Tcl_DStringAppend(fixed, copied, (Tcl_Size) (c->end - copied));
     }
     return NULL;
 }
 
-/*
- * TtoJsonParse's work.  With skeleton set the tree's strings without
- * escapes are empty (Check's skel), for callers that read them from the
- * text.
- */
+/* TtoJsonParse's work; skeleton as for Check. */
 
 static cJSON *
 Parse(
@@ -334,24 +333,24 @@ Parse(
     int skeleton)
 {
     Cursor c;
-    Tcl_DString skel;
+    Tcl_DString fixed;
     const char *start, *end = text;
     cJSON *root = NULL;
 
     CursorInit(&c, text, len, 1);
     start = c.p;
-    Tcl_DStringInit(&skel);
-    *whyPtr = Check(&c, text, offPtr, skeleton ? &skel : NULL);
-    if (*whyPtr == NULL && skeleton) {
-	root = ParseLocked(Tcl_DStringValue(&skel),
-		(size_t) Tcl_DStringLength(&skel), NULL);
+    Tcl_DStringInit(&fixed);
+    *whyPtr = Check(&c, text, offPtr, &fixed, skeleton);
+    if (*whyPtr == NULL && Tcl_DStringLength(&fixed) > 0) {
+	root = ParseLocked(Tcl_DStringValue(&fixed),
+		(size_t) Tcl_DStringLength(&fixed), NULL);
     }
-    Tcl_DStringFree(&skel);
     if (*whyPtr == NULL && root == NULL) {	/* what cJSON refuses, where */
-	root = ParseLocked(start, (size_t) (c.end - start), &end);
+	root = ParseLocked(start, len - (size_t) (start - text), &end);
 	*whyPtr = root ? NULL : "unexpected character";
 	*offPtr = (size_t) (end - text);
     }
+    Tcl_DStringFree(&fixed);
     return root;
 }
 
@@ -364,9 +363,9 @@ Parse(
  *	around it and a leading UTF-8 byte order mark aside), strictly.
  *
  * Results:
- *	The cJSON tree (free with cJSON_Delete), or NULL with, when the
- *	pointers are not NULL, the byte offset of the error and a static
- *	reason.
+ *	The cJSON tree (free with cJSON_Delete), with NUL as NUL_UTF8 in
+ *	its strings; or NULL with, when the pointers are not NULL, the
+ *	byte offset of the error and a static reason.
  *
  *----------------------------------------------------------------------
  */
@@ -385,34 +384,15 @@ TtoJsonParse(
 	    0);
 }
 
-/* Whether the n bytes at s hold the escape \u0000. */
-
-static int
-HasNulEscape(
-    const char *s,
-    size_t n)
-{
-    size_t i;
-
-    for (i = 0; i + 5 < n; i++) {
-	if (s[i] == '\\' && s[++i] == 'u'
-		&& memcmp(s + i + 1, "0000", 4) == 0) {
-	    return 1;
-	}
-    }
-    return 0;
-}
-
 /*
  *----------------------------------------------------------------------
  *
  * TtoJsonHasNul --
  *
- *	Whether a member of obj (the root, or a member value of the root)
- *	named in names has \u0000 in its name or string value: cJSON ends
- *	its C strings there, so "access_token\u0000x" would read as
- *	"access_token" and a token would be cut short.  text must be what
- *	root was parsed from.
+ *	Whether a member of obj (from TtoJsonParse) named in names, up to
+ *	a NUL in its name, has a NUL in its name or string value: read as
+ *	C strings, "access_token\u0000x" would be "access_token" and a
+ *	token would be cut short.
  *
  * Results:
  *	1 or 0.
@@ -422,38 +402,26 @@ HasNulEscape(
 
 int
 TtoJsonHasNul(
-    const char *text,
-    size_t len,
-    const cJSON *root,
     const cJSON *obj,
     const char *const *names)
 {
-    Cursor c;
     const cJSON *child;
-    const char *t, *v;
+    const char *nul;
     size_t n;
-    int i, read;
+    int i;
 
-    CursorInit(&c, text, len, 0);
-    Token(&c, &t);			/* the root's '{' */
-    for (child = root->child; obj != root && child; child = child->next) {
-	Token(&c, &t);			/* name */
-	if (child == obj) {
-	    Token(&c, &t);		/* '{' */
-	    break;
-	}
-	SkipValue(&c);
-    }
     for (child = obj->child; child; child = child->next) {
-	for (i = 0, read = 0; names[i] && child->string; i++) {
-	    read |= (strcmp(child->string, names[i]) == 0);
+	if (child->string == NULL) {
+	    continue;
 	}
-	n = Token(&c, &t);		/* name */
-	v = c.p;
-	SkipValue(&c);
-	if (read && (HasNulEscape(t, n) || (cJSON_IsString(child)
-		&& HasNulEscape(v, (size_t) (c.p - v))))) {
-	    return 1;
+	nul = strstr(child->string, NUL_UTF8);
+	n = nul ? (size_t) (nul - child->string) : strlen(child->string);
+	for (i = 0; names[i]; i++) {
+	    if (strlen(names[i]) == n && memcmp(names[i], child->string, n) == 0
+		    && (nul || (cJSON_IsString(child)
+		    && strstr(child->valuestring, NUL_UTF8)))) {
+		return 1;
+	    }
 	}
     }
     return 0;
@@ -614,10 +582,12 @@ TtoJsonPretty(
     return ok;
 }
 
+
 /*
- * Tcl values.  Strings are UTF-8 in JSON and cJSON; Tcl's internal form
- * differs for NUL and (8.6) for characters beyond U+FFFF, so anything
- * not plain ASCII (bytes 1 to 127) goes through Tcl's utf-8 encoding.
+ * Tcl values.  Strings are UTF-8 in JSON and cJSON; Tcl's own form
+ * differs for NUL and (8.6) for characters beyond U+FFFF, so anything not
+ * plain ASCII (bytes 1 to 127) goes through Tcl's utf-8 encoding, which
+ * also reads NUL_UTF8 as NUL.
  */
 
 static int
@@ -638,7 +608,7 @@ Ascii(
 
 static Tcl_Obj *
 Utf8ToObj(
-    Conv *cv,
+    Tcl_Encoding *utf8Ptr,	/* fetched when first needed */
     const char *bytes,
     size_t len)
 {
@@ -648,99 +618,59 @@ Utf8ToObj(
     if (Ascii(bytes, len)) {
 	return Tcl_NewStringObj(bytes, (Tcl_Size) len);
     }
-    cv->utf8 = cv->utf8 ? cv->utf8 : Tcl_GetEncoding(NULL, "utf-8");
-    Tcl_ExternalToUtfDString(cv->utf8, bytes, (Tcl_Size) len, &ds);
+    *utf8Ptr = *utf8Ptr ? *utf8Ptr : Tcl_GetEncoding(NULL, "utf-8");
+    Tcl_ExternalToUtfDString(*utf8Ptr, bytes, (Tcl_Size) len, &ds);
     objPtr = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
     return objPtr;
 }
 
-/* The UTF-8 form of a Tcl string, in ds when it is not plain ASCII. */
+/* The UTF-8 form of a Tcl string, in ds (initialized here) if not ASCII;
+ * with nul set (a path), each NUL in it as NUL_UTF8. */
 
 static const char *
 TextFromObj(
-    Conv *cv,
+    Tcl_Encoding *utf8Ptr,
     Tcl_Obj *objPtr,
+    int nul,
     Tcl_DString *ds,
     size_t *lenPtr)
 {
-    Tcl_Size len;
+    Tcl_Size len, i;
     const char *s = Tcl_GetStringFromObj(objPtr, &len);
+    Tcl_DString raw;
 
     Tcl_DStringInit(ds);
     *lenPtr = (size_t) len;
-    if ((cv->ascii = Ascii(s, (size_t) len)) == 0) {
-	cv->utf8 = cv->utf8 ? cv->utf8 : Tcl_GetEncoding(NULL, "utf-8");
-	s = Tcl_UtfToExternalDString(cv->utf8, s, len, ds);
+    if (!Ascii(s, (size_t) len)) {
+	*utf8Ptr = *utf8Ptr ? *utf8Ptr : Tcl_GetEncoding(NULL, "utf-8");
+	s = Tcl_UtfToExternalDString(*utf8Ptr, s, len, nul ? &raw : ds);
+	for (i = 0; nul && i < Tcl_DStringLength(&raw); i++) {
+	    Tcl_DStringAppend(ds, s[i] ? s + i : NUL_UTF8, s[i] ? 1 : 2);
+	}
+	if (nul) {
+	    Tcl_DStringFree(&raw);
+	}
+	s = Tcl_DStringValue(ds);
 	*lenPtr = (size_t) Tcl_DStringLength(ds);
     }
     return s;
 }
 
-/*
- * The decoded bytes of a string token t (n bytes with its quotes): the
- * text's own without escapes, else cJSON's value, which ends at a
- * \u0000; then cJSON decodes the pieces between the NULs, into ds.
- */
-
-static const char *
-StringBytes(
-    const char *value,
-    const char *t,
-    size_t n,
-    Tcl_DString *ds,		/* initialized here, free it */
-    size_t *lenPtr)
-{
-    const char *p, *end = t + n - 1, *q;
-    Tcl_Size at;
-    cJSON *item;
-
-    Tcl_DStringInit(ds);
-    if (!HasNulEscape(t, n)) {
-	p = memchr(t, '\\', n) ? (value ? value : "") : t + 1;
-	*lenPtr = (p == t + 1) ? n - 2 : strlen(p);
-	return p;
-    }
-    for (p = t + 1; p <= end; p = q + 6) {
-	for (q = p; q < end && !HasNulEscape(q, 6); q++) {
-	    q += (*q == '\\');
-	}
-	at = Tcl_DStringLength(ds);	/* the piece, quoted, then decoded */
-	Tcl_DStringAppend(ds, "\"", 1);
-	Tcl_DStringAppend(ds, p, (Tcl_Size) (q - p));
-	Tcl_DStringAppend(ds, "\"", 1);
-	item = ParseLocked(Tcl_DStringValue(ds) + at,
-		(size_t) (Tcl_DStringLength(ds) - at), NULL);
-	Tcl_DStringSetLength(ds, at);
-	if (item && item->valuestring) {
-	    Tcl_DStringAppend(ds, item->valuestring, -1);
-	}
-	cJSON_Delete(item);
-	Tcl_DStringAppend(ds, "", q < end);	/* the NUL */
-    }
-    *lenPtr = (size_t) Tcl_DStringLength(ds);
-    return Tcl_DStringValue(ds);
-}
+/* A string token t (n bytes with its quotes) as a Tcl value: from the
+ * text when it has no escape, else from cJSON's value. */
 
 static Tcl_Obj *
 StringObj(
-    Conv *cv,
+    Tcl_Encoding *utf8Ptr,
     const char *value,
     const char *t,
     size_t n)
 {
-    Tcl_DString ds;
-    size_t len;
-    const char *s;
-    Tcl_Obj *objPtr;
-
-    if (cv->ascii && memchr(t, '\\', n) == NULL) {
-	return Tcl_NewStringObj(t + 1, (Tcl_Size) n - 2);
+    if (memchr(t, '\\', n) == NULL || value == NULL) {
+	return Utf8ToObj(utf8Ptr, t + 1, n - 2);
     }
-    s = StringBytes(value, t, n, &ds, &len);
-    objPtr = Utf8ToObj(cv, s, len);
-    Tcl_DStringFree(&ds);
-    return objPtr;
+    return Utf8ToObj(utf8Ptr, value, strlen(value));
 }
 
 /*
@@ -754,7 +684,7 @@ StringObj(
 
 static Tcl_Obj *
 ToTcl(
-    Conv *cv,
+    Tcl_Encoding *utf8Ptr,
     const cJSON *item,
     Cursor *c)
 {
@@ -769,20 +699,20 @@ ToTcl(
 		: Tcl_NewListObj(0, NULL);
 	for (child = item->child; child; child = child->next) {
 	    if (cJSON_IsArray(item)) {
-		Tcl_ListObjAppendElement(NULL, objPtr, ToTcl(cv, child, c));
+		Tcl_ListObjAppendElement(NULL, objPtr, ToTcl(utf8Ptr, child, c));
 		continue;
 	    }
 	    n = Token(c, &t);
-	    keyObj = StringObj(cv, child->string, t, n);
+	    keyObj = StringObj(utf8Ptr, child->string, t, n);
 	    Tcl_IncrRefCount(keyObj);
-	    Tcl_DictObjPut(NULL, objPtr, keyObj, ToTcl(cv, child, c));
+	    Tcl_DictObjPut(NULL, objPtr, keyObj, ToTcl(utf8Ptr, child, c));
 	    Tcl_DecrRefCount(keyObj);
 	}
 	Token(c, &t);
 	return objPtr;
     }
     if (cJSON_IsString(item)) {
-	return StringObj(cv, item->valuestring, t, n);
+	return StringObj(utf8Ptr, item->valuestring, t, n);
     }
     if (!cJSON_IsNumber(item)) {
 	return cJSON_IsBool(item) ? Tcl_NewWideIntObj(cJSON_IsTrue(item))
@@ -852,7 +782,6 @@ Navigate(
     const cJSON *child, *found;
     Cursor at = *c;
     PathStep step;
-    Tcl_DString key;
     const char *t, *s;
     size_t i, n;
     int first = 1;
@@ -865,13 +794,13 @@ Navigate(
 	for (child = item->child, i = 0, found = NULL; child;
 		child = child->next, i++) {
 	    if (step.key) {
-		n = Token(c, &t);
-		s = StringBytes(child->string, t, n, &key, &n);
+		n = Token(c, &t);	/* the name: from the text or cJSON */
+		s = memchr(t, '\\', n) ? child->string : t + 1;
+		n = memchr(t, '\\', n) ? strlen(s) : n - 2;
 		if (n == step.keyLen && memcmp(s, step.key, n) == 0) {
 		    found = child;	/* the last of duplicates */
 		    at = *c;
 		}
-		Tcl_DStringFree(&key);
 	    } else if (i == step.index) {
 		found = child;
 		at = *c;
@@ -914,7 +843,7 @@ TtoJsonSubcmd(
 	"get", "parse", "pretty", "raw", NULL
     };
     enum { JSON_GET, JSON_PARSE, JSON_PRETTY, JSON_RAW };
-    Conv cv = {NULL, 0};
+    Tcl_Encoding utf8 = NULL;
     Tcl_DString textDs, pathDs, out;
     const char *text, *path = "", *why, *kind = "PARSE", *p;
     size_t len, pathLen = 0, off;
@@ -941,12 +870,12 @@ TtoJsonSubcmd(
     Tcl_DStringInit(&pathDs);
     Tcl_DStringInit(&out);
     if (objc >= 5) {
-	path = TextFromObj(&cv, objv[4], &pathDs, &pathLen);
+	path = TextFromObj(&utf8, objv[4], 1, &pathDs, &pathLen);
     }
     for (p = path; (r = PathNext(&p, path + pathLen, p == path,
 	    &step)) == 1; ) {
     }
-    text = TextFromObj(&cv, objv[3], &textDs, &len);
+    text = TextFromObj(&utf8, objv[3], 0, &textDs, &len);
     CursorInit(&c, text, len, 0);
     if (r < 0) {
 	kind = "BADPATH";
@@ -957,7 +886,7 @@ TtoJsonSubcmd(
 		(unsigned long) off, why);
     } else if (index == JSON_PRETTY) {
 	if (TtoJsonPretty(text, len, -1, NULL, 0, &out)) {
-	    result = Utf8ToObj(&cv, Tcl_DStringValue(&out),
+	    result = Utf8ToObj(&utf8, Tcl_DStringValue(&out),
 		    (size_t) Tcl_DStringLength(&out));
 	} else {
 	    msg = Tcl_NewStringObj("the JSON text is too large", -1);
@@ -971,16 +900,16 @@ TtoJsonSubcmd(
 	Token(&c, &p);
 	c.p = p;
 	SkipValue(&c);
-	result = Utf8ToObj(&cv, p, (size_t) (c.p - p));
+	result = Utf8ToObj(&utf8, p, (size_t) (c.p - p));
     } else {
-	result = ToTcl(&cv, item, &c);
+	result = ToTcl(&utf8, item, &c);
     }
     cJSON_Delete(root);
     Tcl_DStringFree(&textDs);
     Tcl_DStringFree(&pathDs);
     Tcl_DStringFree(&out);
-    if (cv.utf8) {
-	Tcl_FreeEncoding(cv.utf8);
+    if (utf8) {
+	Tcl_FreeEncoding(utf8);
     }
     if (msg) {
 	Tcl_SetObjResult(interp, msg);

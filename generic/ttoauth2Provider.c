@@ -952,13 +952,10 @@ TtoTokenClassify(
     res->provider = provider;
     ops = Ops(provider);
     tokens = cJSON_IsObject(root) ? TokenObject(ops, root) : NULL;
-    if (cJSON_IsObject(root) && (TtoJsonHasNul(body, len, root, root,
-	    rootMembers) || (tokens != root && cJSON_IsObject(tokens)
-	    && TtoJsonHasNul(body, len, root, tokens, ops->tokenMembers)))) {
-	/*
-	 * A member we read with a NUL in its name or value: cJSON's C
-	 * strings would cut it there without a word.
-	 */
+    if (cJSON_IsObject(root) && (TtoJsonHasNul(root, rootMembers)
+	    || (tokens != root && cJSON_IsObject(tokens)
+	    && TtoJsonHasNul(tokens, ops->tokenMembers)))) {
+	/* A member we read with a NUL in its name or value. */
 	TtoTokenFail(res, TTO_ERR_JSON, NULL, NULL, "token response contains "
 		"a NUL character (\\u0000) in a string");
 	goto done;
