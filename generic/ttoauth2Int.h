@@ -132,13 +132,9 @@ MODULE_SCOPE int	TtoRandomToken(Tcl_DString *dsPtr, size_t octets);
 MODULE_SCOPE int	TtoPkceChallenge(Tcl_DString *dsPtr,
 			    const char *verifier, const char *method);
 
-/* ttoauth2Sign.c: TikTok Shop request and webhook signatures. */
+/* ttoauth2Sign.c: [ttoauth2 tiktokshop sign|verifyWebhook]. */
 MODULE_SCOPE int	TtoTiktokshopSubcmd(Tcl_Interp *interp, Tcl_Size objc,
 			    Tcl_Obj *const objv[]);
-MODULE_SCOPE int	TtoTiktokshopSign(const char *secret,
-			    size_t secretLen, const char *path,
-			    size_t pathLen, const TtoPairs *params,
-			    const char *body, size_t bodyLen, char out[65]);
 
 /*
  * ttoauth2Json.c: JSON on cJSON.  The JSON text handed in may contain any
@@ -418,6 +414,14 @@ MODULE_SCOPE int	TtoObjectRefresh(Tcl_Interp *interp, TtoObject *obj);
 MODULE_SCOPE TtoCurl *	TtoThreadCurl(void);
 
 /* ttoauth2Provider.c: the provider's part of an API request. */
+MODULE_SCOPE int	TtoTiktokshopSign(const char *secret,
+			    size_t secretLen, const char *path,
+			    size_t pathLen, const TtoPairs *params,
+			    const char *body, size_t bodyLen, char out[65]);
+MODULE_SCOPE int	TtoTiktokshopWebhookMac(const char *appKey,
+			    size_t appKeyLen, const char *secret,
+			    size_t secretLen, const char *body,
+			    size_t bodyLen, unsigned char mac[32]);
 MODULE_SCOPE const char *TtoProviderApiCheck(const TtoApiConfig *cfg);
 MODULE_SCOPE int	TtoProviderApiSign(const TtoApiConfig *cfg,
 			    const char *path, size_t pathLen,

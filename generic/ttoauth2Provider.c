@@ -13,8 +13,10 @@
  *			.../token/get becomes .../token/refresh)
  *		    success: HTTP 200 and "code": 0; tokens in "data";
  *		    *_expire_in are absolute Unix times.
- *		    API requests: signed (app_key, timestamp, sign), token in
- *		    x-tts-access-token; "code" 105002 means the token expired.
+ *		    API requests: signed (app_key, timestamp, sign:
+ *		    TtoTiktokshopSign), token in x-tts-access-token; "code"
+ *		    105002 means the token expired.  Webhooks: signed with the
+ *		    app secret over app key + body (TtoTiktokshopWebhookMac).
  *	rfc6749	    authorize: response_type=code, client_id, redirect_uri,
  *		    scope, state, PKCE, resource.
  *		    POST application/x-www-form-urlencoded (section 4.1.3 /
@@ -31,6 +33,7 @@
  */
 
 #include "ttoauth2Int.h"
+#include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
@@ -1241,6 +1244,175 @@ TtoStoreFormat(
 	cJSON_free(e.vals[i]);
     }
     return pretty;
+}
+
+/*
+ * TikTok Shop's signatures.  A query parameter, as UTF-8 (ckalloc'ed, NUL-terminated).
+ */
+
+typedef struct {
+    char *name;
+    size_t nameLen;
+    char *value;
+    size_t valueLen;
+} SignParam;
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * CompareParams --
+ *
+ *	qsort() order of query parameters: by the bytes of their UTF-8
+ *	names, a name before any longer name it begins.
+ *
+ * Results:
+ *	<0, 0 or >0.
+ *
+ * Side effects:
+ *	None.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static int
+CompareParams(
+    const void *a,
+    const void *b)
+{
+    const SignParam *pa = a, *pb = b;
+    size_t n = pa->nameLen < pb->nameLen ? pa->nameLen : pb->nameLen;
+    int c = memcmp(pa->name, pb->name, n);
+
+    if (c != 0) {
+	return c;
+    }
+    return (pa->nameLen > pb->nameLen) - (pa->nameLen < pb->nameLen);
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTiktokshopSign --
+ *
+ *	The request signature (for the request method and for
+ *	[ttoauth2 tiktokshop sign]): params are the query parameters as UTF-8; those named
+ *	"sign" or "access_token" are left out, the rest sorted by name
+ *	bytes.  body may be NULL.
+ *
+ * Results:
+ *	0 with out holding 64 lower-case hex digits and a NUL, or -1 when
+ *	the platform's HMAC failed.
+ *
+ * Side effects:
+ *	None (the message buffer holding the secret is wiped).
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoTiktokshopSign(
+    const char *secret,
+    size_t secretLen,
+    const char *path,
+    size_t pathLen,
+    const TtoPairs *params,
+    const char *body,
+    size_t bodyLen,
+    char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    SignParam *sorted = NULL;
+    Tcl_DString msg;
+    unsigned char mac[32];
+    int i, count = 0, rc;
+
+    if (params->count > 0) {
+	sorted = (SignParam *) ckalloc(sizeof(SignParam)
+		* (size_t) params->count);
+    }
+    for (i = 0; i < params->count; i++) {
+	const char *name = params->items[i].name;
+
+	if (strcmp(name, "sign") == 0 || strcmp(name, "access_token") == 0) {
+	    continue;
+	}
+	sorted[count].name = params->items[i].name;
+	sorted[count].nameLen = strlen(name);
+	sorted[count].value = params->items[i].value;
+	sorted[count].valueLen = strlen(params->items[i].value);
+	count++;
+    }
+    if (count > 1) {
+	qsort(sorted, (size_t) count, sizeof(SignParam), CompareParams);
+    }
+    Tcl_DStringInit(&msg);
+    Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
+    Tcl_DStringAppend(&msg, path, (Tcl_Size) pathLen);
+    for (i = 0; i < count; i++) {
+	Tcl_DStringAppend(&msg, sorted[i].name, (Tcl_Size) sorted[i].nameLen);
+	Tcl_DStringAppend(&msg, sorted[i].value,
+		(Tcl_Size) sorted[i].valueLen);
+    }
+    if (sorted != NULL) {
+	ckfree(sorted);
+    }
+    if (body != NULL) {
+	Tcl_DStringAppend(&msg, body, (Tcl_Size) bodyLen);
+    }
+    Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
+    rc = TtoHmacSha256(secret, secretLen, Tcl_DStringValue(&msg),
+	    (size_t) Tcl_DStringLength(&msg), mac);
+    TtoWipeDString(&msg);
+    if (rc != 0) {
+	return -1;
+    }
+    for (i = 0; i < 32; i++) {
+	out[2 * i] = hex[mac[i] >> 4];
+	out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[64] = '\0';
+    memset(mac, 0, sizeof(mac));
+    return 0;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
+ * TtoTiktokshopWebhookMac --
+ *
+ *	The MAC TikTok Shop puts (in hex) in a webhook's Authorization
+ *	header: HMAC-SHA256 with the app secret over the app key followed
+ *	by the body, all as UTF-8.
+ *
+ * Results:
+ *	0 with mac filled, or -1 when the platform's HMAC failed.
+ *
+ * Side effects:
+ *	None (the message buffer is wiped).
+ *
+ *----------------------------------------------------------------------
+ */
+
+int
+TtoTiktokshopWebhookMac(
+    const char *appKey,
+    size_t appKeyLen,
+    const char *secret,
+    size_t secretLen,
+    const char *body,
+    size_t bodyLen,
+    unsigned char mac[32])
+{
+    Tcl_DString msg;
+    int rc;
+
+    Tcl_DStringInit(&msg);
+    Tcl_DStringAppend(&msg, appKey, (Tcl_Size) appKeyLen);
+    Tcl_DStringAppend(&msg, body, (Tcl_Size) bodyLen);
+    rc = TtoHmacSha256(secret, secretLen, Tcl_DStringValue(&msg),
+	    (size_t) Tcl_DStringLength(&msg), mac);
+    TtoWipeDString(&msg);
+    return rc ? -1 : 0;
 }
 
 /*

@@ -1,10 +1,12 @@
 /*
  * ttoauth2Sign.c --
  *
- *	TikTok Shop's signatures (see TIKTOK.md): the "sign" query parameter
- *	of an API request and the Authorization header of a webhook.  The
- *	provider's signing rules live here; HMAC-SHA256 itself is the
- *	platform's (TtoHmacSha256: libcrypto on Unix, BCrypt on Windows).
+ *	The Tcl commands for TikTok Shop's signatures (see TIKTOK.md): the
+ *	"sign" query parameter of an API request and the Authorization
+ *	header of a webhook.  The signing rules are the provider's, in
+ *	ttoauth2Provider.c (TtoTiktokshopSign, TtoTiktokshopWebhookMac);
+ *	HMAC-SHA256 itself is the platform's (TtoHmacSha256: libcrypto on
+ *	Unix, BCrypt on Windows).  This file reads the arguments.
  *
  *	ttoauth2 tiktokshop sign secret path query ?body?
  *	    hex(HMAC-SHA256(key = secret, secret + path + k1 v1 k2 v2 ...
@@ -22,143 +24,12 @@
  */
 
 #include "ttoauth2Int.h"
-#include <stdlib.h>
 #include <string.h>
 
-/*
- * A query parameter, as UTF-8 (ckalloc'ed, NUL-terminated).
- */
-
-typedef struct {
-    char *name;
-    size_t nameLen;
-    char *value;
-    size_t valueLen;
-} SignParam;
-
-static int	CompareParams(const void *a, const void *b);
 static int	SignCmd(Tcl_Interp *interp, Tcl_Size objc,
 		    Tcl_Obj *const objv[]);
 static int	VerifyWebhookCmd(Tcl_Interp *interp,
 		    Tcl_Size objc, Tcl_Obj *const objv[]);
-
-/*
- *----------------------------------------------------------------------
- *
- * CompareParams --
- *
- *	qsort() order of query parameters: by the bytes of their UTF-8
- *	names, a name before any longer name it begins.
- *
- * Results:
- *	<0, 0 or >0.
- *
- * Side effects:
- *	None.
- *
- *----------------------------------------------------------------------
- */
-
-static int
-CompareParams(
-    const void *a,
-    const void *b)
-{
-    const SignParam *pa = a, *pb = b;
-    size_t n = pa->nameLen < pb->nameLen ? pa->nameLen : pb->nameLen;
-    int c = memcmp(pa->name, pb->name, n);
-
-    if (c != 0) {
-	return c;
-    }
-    return (pa->nameLen > pb->nameLen) - (pa->nameLen < pb->nameLen);
-}
-
-/*
- *----------------------------------------------------------------------
- *
- * TtoTiktokshopSign --
- *
- *	The request signature in plain C (for the request method and for
- *	SignCmd): params are the query parameters as UTF-8; those named
- *	"sign" or "access_token" are left out, the rest sorted by name
- *	bytes.  body may be NULL.
- *
- * Results:
- *	0 with out holding 64 lower-case hex digits and a NUL, or -1 when
- *	the platform's HMAC failed.
- *
- * Side effects:
- *	None (the message buffer holding the secret is wiped).
- *
- *----------------------------------------------------------------------
- */
-
-int
-TtoTiktokshopSign(
-    const char *secret,
-    size_t secretLen,
-    const char *path,
-    size_t pathLen,
-    const TtoPairs *params,
-    const char *body,
-    size_t bodyLen,
-    char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-    SignParam *sorted = NULL;
-    Tcl_DString msg;
-    unsigned char mac[32];
-    int i, count = 0, rc;
-
-    if (params->count > 0) {
-	sorted = (SignParam *) ckalloc(sizeof(SignParam)
-		* (size_t) params->count);
-    }
-    for (i = 0; i < params->count; i++) {
-	const char *name = params->items[i].name;
-
-	if (strcmp(name, "sign") == 0 || strcmp(name, "access_token") == 0) {
-	    continue;
-	}
-	sorted[count].name = params->items[i].name;
-	sorted[count].nameLen = strlen(name);
-	sorted[count].value = params->items[i].value;
-	sorted[count].valueLen = strlen(params->items[i].value);
-	count++;
-    }
-    if (count > 1) {
-	qsort(sorted, (size_t) count, sizeof(SignParam), CompareParams);
-    }
-    Tcl_DStringInit(&msg);
-    Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
-    Tcl_DStringAppend(&msg, path, (Tcl_Size) pathLen);
-    for (i = 0; i < count; i++) {
-	Tcl_DStringAppend(&msg, sorted[i].name, (Tcl_Size) sorted[i].nameLen);
-	Tcl_DStringAppend(&msg, sorted[i].value,
-		(Tcl_Size) sorted[i].valueLen);
-    }
-    if (sorted != NULL) {
-	ckfree(sorted);
-    }
-    if (body != NULL) {
-	Tcl_DStringAppend(&msg, body, (Tcl_Size) bodyLen);
-    }
-    Tcl_DStringAppend(&msg, secret, (Tcl_Size) secretLen);
-    rc = TtoHmacSha256(secret, secretLen, Tcl_DStringValue(&msg),
-	    (size_t) Tcl_DStringLength(&msg), mac);
-    TtoWipeDString(&msg);
-    if (rc != 0) {
-	return -1;
-    }
-    for (i = 0; i < 32; i++) {
-	out[2 * i] = hex[mac[i] >> 4];
-	out[2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[64] = '\0';
-    memset(mac, 0, sizeof(mac));
-    return 0;
-}
 
 /*
  *----------------------------------------------------------------------
@@ -294,7 +165,7 @@ VerifyWebhookCmd(
     Tcl_Size objc,
     Tcl_Obj *const objv[])
 {
-    Tcl_DString msg, secret;
+    Tcl_DString key, secret, body;
     unsigned char mac[32], given[32], diff = 0;
     const char *header;
     Tcl_Size headerLen;
@@ -313,16 +184,19 @@ VerifyWebhookCmd(
 		"empty: anyone could sign a webhook");
     }
 
+    Tcl_DStringInit(&key);
     Tcl_DStringInit(&secret);
-    Tcl_DStringInit(&msg);
+    Tcl_DStringInit(&body);
+    TtoAppendUtf8(&key, objv[3]);
     TtoAppendUtf8(&secret, objv[4]);
-    TtoAppendUtf8(&msg, objv[3]);
-    TtoAppendUtf8(&msg, objv[6]);
-    rc = TtoHmacSha256(Tcl_DStringValue(&secret),
-	    (size_t) Tcl_DStringLength(&secret), Tcl_DStringValue(&msg),
-	    (size_t) Tcl_DStringLength(&msg), mac);
-    TtoWipeDString(&msg);
+    TtoAppendUtf8(&body, objv[6]);
+    rc = TtoTiktokshopWebhookMac(Tcl_DStringValue(&key),
+	    (size_t) Tcl_DStringLength(&key), Tcl_DStringValue(&secret),
+	    (size_t) Tcl_DStringLength(&secret), Tcl_DStringValue(&body),
+	    (size_t) Tcl_DStringLength(&body), mac);
+    TtoWipeDString(&body);
     TtoWipeDString(&secret);
+    Tcl_DStringFree(&key);
     if (rc != 0) {
 	return TtoFail(interp, "STATE", "CRYPTO", "HMAC-SHA256 failed");
     }

@@ -72,19 +72,17 @@ TtoFuzzAttemptRealloc(
 
 /*
  * What the linked sources reference but no harness reaches: a cancel flag
- * (ttoauth2Listen.c), the PKCE challenge (ttoauth2Random.c) and TikTok
- * Shop's request signature (ttoauth2Sign.c), which would pull in the
- * listener and the platform layer.
+ * (ttoauth2Listen.c), the PKCE challenge (ttoauth2Random.c) and the
+ * HMAC of TikTok Shop's signatures (the platform layer), which would pull
+ * in the listener and the platform layer.
  */
 
 typedef struct Tcl_DString Tcl_DString;
-typedef struct TtoPairs TtoPairs;
 int TtoCancelRequested(volatile int *flagPtr);
 int TtoPkceChallenge(Tcl_DString *dsPtr, const char *verifier,
 	const char *method);
-int TtoTiktokshopSign(const char *secret, size_t secretLen, const char *path,
-	size_t pathLen, const TtoPairs *params, const char *body,
-	size_t bodyLen, char out[65]);
+int TtoHmacSha256(const void *key, size_t keyLen, const void *msg,
+	size_t msgLen, unsigned char out[32]);
 
 int
 TtoCancelRequested(
@@ -103,15 +101,12 @@ TtoPkceChallenge(
 }
 
 int
-TtoTiktokshopSign(
-    const char *secret,
-    size_t secretLen,
-    const char *path,
-    size_t pathLen,
-    const TtoPairs *params,
-    const char *body,
-    size_t bodyLen,
-    char out[65])
+TtoHmacSha256(
+    const void *key,
+    size_t keyLen,
+    const void *msg,
+    size_t msgLen,
+    unsigned char out[32])
 {
     abort();
 }
