@@ -582,7 +582,6 @@ TtoJsonPretty(
     return ok;
 }
 
-
 /*
  * Tcl values.  Strings are UTF-8 in JSON and cJSON; Tcl's own form
  * differs for NUL and (8.6) for characters beyond U+FFFF, so anything not

@@ -101,12 +101,8 @@ TtoPkceChallenge(
 }
 
 int
-TtoHmacSha256(
-    const void *key,
-    size_t keyLen,
-    const void *msg,
-    size_t msgLen,
-    unsigned char out[32])
+TtoHmacSha256(const void *key, size_t keyLen, const void *msg,
+	size_t msgLen, unsigned char out[32])
 {
     abort();
 }
