@@ -48,7 +48,9 @@
 #	BENCH_TW_SECONDS (65: TIME_WAIT wait), BENCH_ONLY (the sections to
 #	run, by the issue's numbers, default "1 2 3 4 5 12 13 14"), BENCH_SHOP_N
 #	(1000), BENCH_RESULTS (file for the
-#	table, default bench/RESULTS.md; "" writes none).  -quick scales
+#	table, default bench/RESULTS.md; "" writes none), BENCH_PIN (1, the
+#	default where taskset(1) and two CPUs exist: see Pin; 0: leave
+#	placement to the scheduler).  -quick scales
 #	everything down for a smoke run (its numbers are not for publishing).
 
 package require Tcl 8.6-
@@ -88,6 +90,7 @@ set ::bench::loadN    [bench::Setting BENCH_LOAD_N 15]
 # BENCH_ONLY: a list of the issue's section numbers to run (default all).
 set ::bench::only     [bench::Setting BENCH_ONLY {1 2 3 4 5 12 13 14}]
 set ::bench::shopN    [bench::Setting BENCH_SHOP_N 1000]
+set ::bench::pin      [bench::Setting BENCH_PIN 1]
 set ::bench::out      [bench::Setting BENCH_OUT [file join $::bench::here out]]
 set ::bench::results  [bench::Setting BENCH_RESULTS \
 	[file join $::bench::here RESULTS.md]]
@@ -342,9 +345,33 @@ proc ::bench::PerOp {n script} {
 # The C baseline as a co-process (cloop batch): one libcurl handle, and
 # so one connection, for the whole run; each call runs a block and
 # returns {wall-µs/op cpu-µs/op}.
+# Placement.  On a virtual machine, waking a process on another vCPU
+# costs tens of microseconds, and which vCPU the scheduler picks for a
+# contender changes from run to run: the same refresh loop measured
+# 51 us/refresh beside nginx's vCPU and 64 us on the other one, and a C
+# loop 44 and 58 us.  So every contender of the side-by-side sections
+# (the ttoauth2 and pure-Tcl workers, the C programs) runs on CPU 0 and
+# the endpoint (nginx, cloop serve's peer) on the last CPU: the same
+# placement for all, and every request crosses CPUs as it would to a
+# real server.  BENCH_PIN=0 leaves placement to the scheduler.
+
+proc ::bench::Pin {pid cpu} {
+    variable pin
+    if {!$pin || [auto_execok taskset] eq ""
+	    || [catch {exec nproc} n] || $n < 2} {
+	return
+    }
+    if {$cpu eq "last"} {
+	set cpu [expr {$n - 1}]
+    }
+    # -a: every thread of the process (threads made later inherit it).
+    exec taskset -a -p -c $cpu $pid >/dev/null
+}
+
 proc ::bench::CStart {cloop} {
     set chan [open |[list $cloop batch 2>@ stderr] r+]
     fconfigure $chan -buffering line
+    Pin [pid $chan] 0
     return $chan
 }
 
@@ -363,6 +390,7 @@ proc ::bench::WorkerStart {} {
     variable here
     set chan [open |[list $tclsh [file join $here worker.tcl] 2>@ stderr] r+]
     fconfigure $chan -buffering line -encoding utf-8
+    Pin [pid $chan] 0
     return $chan
 }
 
@@ -429,10 +457,13 @@ proc ::bench::Refresh {port cloop expected} {
     variable cliSeconds
     variable block
 
+    # The baselines send the request ttoauth2 sends from its second
+    # refresh on: the refresh token is the one the endpoint answered with.
     set base http://127.0.0.1:$port
     set query [http::formatQuery app_key bench_app_key \
 	    app_secret bench_app_secret refresh_token \
-	    ROW_benchrefreshtoken grant_type refresh_token]
+	    [dict get [json::json2dict [TiktokJson]] data refresh_token] \
+	    grant_type refresh_token]
     set url $base/api/v2/token/refresh?$query
 
     set tto [WorkerStart]
@@ -673,6 +704,7 @@ proc ::bench::Flow {port cloop} {
     # The scripted browser alone, against cloop's listener: how much of a
     # flow is the harness's own Tcl socket work.
     set serve [open |[list $cloop serve 2>@ stderr] r+]
+    Pin [pid $serve] last
     set servePort [string trim [gets $serve]]
 
     Ask $tto flow-setup $base
@@ -877,7 +909,13 @@ proc ::bench::Markdown {machine} {
     append md "Written by `make bench` (bench/bench.tcl). Every figure is the\n"
     append md "median of repeated rounds run side by side in one process on\n"
     append md "one machine; ratios compare those medians. Contenders'\n"
-    append md "order is rotated each round.\n\n"
+    append md "order is rotated each round.\n"
+    variable pin
+    if {$pin && [auto_execok taskset] ne ""} {
+	append md "Placement (BENCH_PIN=1): every contender process on CPU 0,\n"
+	append md "the endpoint (nginx) on the last CPU, the same for all.\n"
+    }
+    append md "\n"
     append md "| benchmark | ttoauth2 | baseline | ratio | target | result |\n"
     append md "|---|---|---|---|---|---|\n"
     foreach row [Rows] {
@@ -946,6 +984,9 @@ proc ::bench::Main {} {
     set body [TiktokJson]
     set expected [dict get [json::json2dict $body] data access_token]
     set port [nginx::start $body]
+    foreach p [nginx::pids] {
+	Pin $p last
+    }
     say "nginx on 127.0.0.1:$port"
     set machine [Machine]
     variable section

@@ -15,6 +15,7 @@
 #	server-side token store.
 #
 #	bench::nginx::start body	-> port (waits until nginx accepts)
+#	bench::nginx::pids		-> the master's and workers' process ids
 #	bench::nginx::stop
 #	bench::nginx::version		-> "1.22.1"
 
@@ -168,6 +169,17 @@ proc ::bench::nginx::Alive {p} {
     close $f
     return [expr {[lindex [split [string range $stat \
 	    [string last ) $stat] end] " "] 1] ne "Z"}]
+}
+
+# bench::nginx::pids --
+#
+#	The master's process id and its workers' (for bench::Pin).
+
+proc ::bench::nginx::pids {} {
+    variable pid
+    set workers {}
+    catch {set workers [split [string trim [exec pgrep -P $pid]] \n]}
+    return [list $pid {*}$workers]
 }
 
 # bench::nginx::stop --

@@ -52,10 +52,11 @@ TtoErrnoError(
  *
  * TtoWipe, TtoSecretFree, TtoSecretFreeN --
  *
- *	Overwrite memory that may hold a secret with zeros (through a
- *	volatile pointer, so that the compiler cannot drop the stores as
- *	dead before a free), and for the Free forms then ckfree it: a NUL
- *	terminated string (its strlen bytes) or len bytes.  NULL is allowed.
+ *	Overwrite memory that may hold a secret with zeros (memset called
+ *	through a volatile pointer, so that the compiler cannot drop it as
+ *	a dead store before a free), and for the Free forms then ckfree
+ *	it: a NUL terminated string (its strlen bytes) or len bytes.  NULL
+ *	is allowed.
  *
  * Results:
  *	None.
@@ -66,15 +67,17 @@ TtoErrnoError(
  *----------------------------------------------------------------------
  */
 
+/* memset through a volatile pointer: the compiler cannot know what it
+ * calls, so it cannot drop the call as a dead store. */
+static void *(*volatile wipeMemset)(void *, int, size_t) = memset;
+
 void
 TtoWipe(
     void *mem,
     size_t len)
 {
-    volatile unsigned char *p = mem;
-
-    while (p && len-- > 0) {
-	*p++ = 0;
+    if (mem != NULL && len > 0) {
+	wipeMemset(mem, 0, len);
     }
 }
 
